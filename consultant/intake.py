@@ -180,6 +180,9 @@ def find_account(intake: Intake) -> None:
             intake.rejected = True
         else:
             intake.account = quota.guest_account(session, sender)
+    if intake.account is not None:
+        # Lock now, before anything references the account, and count under the lock.
+        intake.account = quota.lock_account(session, intake.account)
 
 
 def verify_sender(intake: Intake) -> None:

@@ -160,8 +160,14 @@ def remaining(session: Session, account: Account, *, at: datetime | None = None)
 
 
 def lock_account(session: Session, account: Account) -> Account:
-    """Hold the account's row until the transaction ends (a no-op lock on SQLite)."""
-    return session.exec(select(Account).where(Account.id == account.id).with_for_update()).one()
+    """Hold the account's row until the transaction ends (a no-op lock on SQLite).
+
+    ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: inserting a ticket that references the
+    account takes ``FOR KEY SHARE`` on it, and two cases each holding that while asking
+    for ``FOR UPDATE`` would deadlock. The weaker lock still excludes other debits.
+    """
+    query = select(Account).where(Account.id == account.id).with_for_update(key_share=True)
+    return session.exec(query).one()
 
 
 def debit_case(
