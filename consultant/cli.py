@@ -9,10 +9,12 @@ import threading
 from typing import Annotated
 
 import typer
+from sqlmodel import Session
 
 from consultant.cli_support import JsonOption, print_json, ready
 from consultant.config import ConfigError, Settings
 from consultant.db import session_scope
+from consultant.models import Ticket
 from consultant.quota_cli import accounts_app, plans_app, quota_app
 
 app = typer.Typer(
@@ -234,3 +236,53 @@ def tickets_show(number: int, as_json: JsonOption = False) -> None:
         typer.echo(message["body_text"])
     for email in detail["outbox"]:
         typer.echo(f"\n>>> {email['kind']} to {email['recipient']}: {email['status']}")
+
+
+@tickets_app.command("answer")
+def tickets_answer(
+    number: int,
+    by: Annotated[str, typer.Option("--by", help="The coder answering (an email address).")],
+    text: Annotated[str | None, typer.Option(help="The answer; or use --file.")] = None,
+    file: Annotated[
+        typer.FileText | None, typer.Option(help="Read the answer from a file (- for stdin).")
+    ] = None,
+) -> None:
+    """Send a coder's answer to the customer, in the ticket's thread."""
+    from consultant import dispatch
+    from consultant.replies import queue_answer
+
+    answer = text if text is not None else (file.read() if file else "")
+    if not answer.strip():
+        typer.echo("give the answer with --text or --file", err=True)
+        raise typer.Exit(1)
+    ready()
+    with session_scope() as session:
+        ticket = _ticket_or_exit(session, number)
+        outgoing = queue_answer(session, ticket=ticket, text=answer, coder=by)
+    dispatch.outbox_queued([outgoing.id] if outgoing.id else [])
+    typer.echo(f"answer to CC-{number} queued as {outgoing.message_id}")
+
+
+@tickets_app.command("solve")
+def tickets_solve(
+    number: int,
+    by: Annotated[str, typer.Option("--by", help="Who closes the case.")],
+) -> None:
+    """Mark a ticket solved and tell the customer that a reply reopens it."""
+    from consultant import dispatch
+    from consultant.replies import queue_solved
+
+    ready()
+    with session_scope() as session:
+        ticket = _ticket_or_exit(session, number)
+        outgoing = queue_solved(session, ticket=ticket, actor=by)
+    dispatch.outbox_queued([outgoing.id] if outgoing.id else [])
+    typer.echo(f"CC-{number} solved")
+
+
+def _ticket_or_exit(session: Session, number: int) -> Ticket:
+    ticket = session.get(Ticket, number)
+    if ticket is None:
+        typer.echo(f"no ticket CC-{number}", err=True)
+        raise typer.Exit(1)
+    return ticket

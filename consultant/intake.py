@@ -115,6 +115,7 @@ class Intake:
     is_new_ticket: bool = False
     account: Account | None = None
     rejected: bool = False  # an unknown sender, and the desk takes registered ones only
+    too_large: bool = False  # over CONSULTANT_MAX_MESSAGE_BYTES: kept, but not a case
     trust: Verdict | None = None  # None: the From address is trusted as it stands
     message: Message | None = None
     outbox: list[OutboxEmail] = field(default_factory=list)
@@ -127,7 +128,12 @@ class Intake:
     @property
     def is_new_case(self) -> bool:
         """A person's email that answers no ticket: it will open one (or be refused)."""
-        return self.ticket is None and not self.automatic and bool(self.email.sender)
+        return (
+            self.ticket is None
+            and not self.automatic
+            and not self.too_large
+            and bool(self.email.sender)
+        )
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,11 @@ def classify(intake: Intake) -> None:
         sender=intake.email.sender,
         envelope_from=intake.inbound.envelope_from,
     )
+
+
+def check_size(intake: Intake) -> None:
+    """An email the gateway would refuse (``552``) but a mailbox delivered anyway."""
+    intake.too_large = intake.inbound.size > get_settings().max_message_bytes
 
 
 def thread(intake: Intake) -> None:
@@ -205,7 +216,7 @@ def open_ticket(intake: Intake) -> None:
             intake.ticket.status = TicketStatus.OPEN  # the customer came back
         intake.ticket.updated_at = utcnow()
         return
-    if intake.automatic or intake.rejected:
+    if intake.automatic or intake.rejected or intake.too_large:
         return
     email = intake.email
     held = intake.trust is not None and not intake.trust.trusted
@@ -280,6 +291,10 @@ def reply(intake: Intake) -> None:
     if intake.rejected:
         _queue(intake, "not_registered", f"not_registered:{intake.inbound.id}", {})
         return
+    if intake.too_large and intake.ticket is None:
+        limit = human_size(get_settings().max_message_bytes)
+        _queue(intake, "too_large", f"too_large:{intake.inbound.id}", {"limit": limit})
+        return
     ticket, account = intake.ticket, intake.account
     if not intake.is_new_ticket or ticket is None or account is None:
         return
@@ -303,6 +318,15 @@ def reply(intake: Intake) -> None:
     # held_unverified: the From address may be forged, so its owner hears nothing.
 
 
+def human_size(size: int) -> str:
+    """``31457280`` → ``30 MB``: what a customer reads in the too-large email."""
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.3g} KB"
+    return f"{size / (1024 * 1024):.3g} MB"
+
+
 def _queue(intake: Intake, kind: str, key: str, context: dict[str, object]) -> None:
     outgoing = replies.queue_automatic(
         intake.session,
@@ -319,6 +343,7 @@ def _queue(intake: Intake, kind: str, key: str, context: dict[str, object]) -> N
 STAGES: tuple[Callable[[Intake], None], ...] = (
     parse,
     classify,
+    check_size,
     thread,
     find_account,
     verify_sender,

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -30,7 +30,7 @@ from sqlmodel import Session, col, func, select
 from consultant.config import get_settings
 from consultant.mail.autoreply import LOOP_HEADER
 from consultant.mail.parse import ParsedEmail
-from consultant.models import Event, OutboxEmail, Ticket, utcnow
+from consultant.models import Event, Message, OutboxEmail, Ticket, TicketStatus, utcnow
 
 MAX_SUBJECT_CHARS = 200
 MAX_REFERENCES = 20  # keep References bounded on very long threads (RFC 5322 3.6.4)
@@ -169,7 +169,8 @@ def queue_automatic(
         subject=subject_with_token(reference, subject) if reference else f"Re: {subject}",
         text=text,
         html=html,
-        answering=answering,
+        in_reply_to=answering.message_id,
+        references=[*answering.references, answering.message_id],
     )
     message["Auto-Submitted"] = "auto-replied"
     # Asks Exchange and Outlook not to answer an automatic email with another one.
@@ -184,9 +185,10 @@ def compose(
     subject: str,
     text: str,
     html: str,
-    answering: ParsedEmail,
+    in_reply_to: str | None,
+    references: Sequence[str],
 ) -> EmailMessage:
-    """An email from the desk, threaded under ``answering`` (RFC 5322 3.6.4)."""
+    """An email from the desk, threaded under ``in_reply_to`` (RFC 5322 3.6.4)."""
     settings = get_settings()
     message = EmailMessage()
     message["From"] = formataddr((settings.desk_name, settings.desk_address))
@@ -195,9 +197,10 @@ def compose(
     message["Subject"] = subject
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = new_message_id(ticket_id)
-    message["In-Reply-To"] = answering.message_id
-    references = [*answering.references, answering.message_id][-MAX_REFERENCES:]
-    message["References"] = " ".join(references)
+    if in_reply_to:
+        message["In-Reply-To"] = in_reply_to
+    if references:
+        message["References"] = " ".join(references[-MAX_REFERENCES:])
     message[LOOP_HEADER] = settings.desk_address
     message.set_content(text)
     message.add_alternative(html, subtype="html")
@@ -227,3 +230,73 @@ def store(
     session.add(row)
     session.flush()
     return row
+
+
+# --- a coder's answer and the solved notice ------------------------------------------
+
+
+def queue_answer(session: Session, *, ticket: Ticket, text: str, coder: str) -> OutboxEmail:
+    """Send a coder's answer into the ticket's thread; the ticket becomes ``answered``."""
+    body_text, body_html = render("answer", {"reference": ticket.reference, "answer": text})
+    thread = _thread_of(session, ticket)
+    outgoing = compose(
+        ticket_id=ticket.id,
+        recipient=ticket.requester,
+        subject=subject_with_token(ticket.reference, ticket.subject),
+        text=body_text,
+        html=body_html,
+        in_reply_to=thread[-1] if thread else None,
+        references=thread,
+    )
+    message_id = str(outgoing["Message-ID"])
+    session.add(
+        Message(
+            ticket_id=ticket.id,  # type: ignore[arg-type]
+            direction="out",
+            message_id=message_id,
+            sender=coder,
+            subject=str(outgoing["Subject"]),
+            body_text=text,
+        )
+    )
+    ticket.status = TicketStatus.ANSWERED
+    ticket.updated_at = utcnow()
+    session.add(ticket)
+    session.add(Event(ticket_id=ticket.id, actor=coder, kind="ticket.answered"))
+    return store(
+        session,
+        ticket=ticket,
+        kind="answer",
+        key=f"answer:{message_id}",
+        message=outgoing,
+        automatic=False,
+    )
+
+
+def queue_solved(session: Session, *, ticket: Ticket, actor: str) -> OutboxEmail:
+    """Close the ticket and tell the customer that a reply reopens it."""
+    body_text, body_html = render("solved", {"reference": ticket.reference})
+    thread = _thread_of(session, ticket)
+    outgoing = compose(
+        ticket_id=ticket.id,
+        recipient=ticket.requester,
+        subject=subject_with_token(ticket.reference, ticket.subject),
+        text=body_text,
+        html=body_html,
+        in_reply_to=thread[-1] if thread else None,
+        references=thread,
+    )
+    ticket.status = TicketStatus.SOLVED
+    ticket.updated_at = utcnow()
+    session.add(ticket)
+    session.add(Event(ticket_id=ticket.id, actor=actor, kind="ticket.solved"))
+    key = f"solved:{ticket.id}:{outgoing['Message-ID']}"
+    return store(session, ticket=ticket, kind="solved", key=key, message=outgoing, automatic=False)
+
+
+def _thread_of(session: Session, ticket: Ticket) -> list[str]:
+    """The Message-IDs of the ticket's thread, oldest first, for References."""
+    rows = session.exec(
+        select(Message.message_id).where(Message.ticket_id == ticket.id).order_by(col(Message.id))
+    ).all()
+    return list(rows)

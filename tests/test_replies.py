@@ -171,3 +171,61 @@ def test_our_message_ids_carry_a_signed_ticket_number(desk: Desk) -> None:
     assert ticket_number_in(message_id) == 42
     assert ticket_number_in(message_id.replace("<cc42.", "<cc43.")) is None
     assert ticket_number_in("<cc42.abc.def@desk.example>") is None
+
+
+def test_a_coders_answer_threads_back_and_a_reply_reopens_the_solved_case(
+    desk: Desk, smtp_sink: SmtpSink
+) -> None:
+    store(case_email("dana@clinic.example"))
+    drain()
+    answered = desk.consultant(
+        "tickets",
+        "answer",
+        "1",
+        "--by",
+        "coder@desk.example",
+        "--text",
+        "Yes: 99213-25 <b>and</b> 20610.",
+    )
+    assert answered.returncode == 0, answered.stderr
+    desk.consultant("tickets", "solve", "1", "--by", "coder@desk.example")
+    drain()
+    ack, answer, solved = received(smtp_sink, 3)
+
+    assert answer["In-Reply-To"] == ack["In-Reply-To"]  # under the customer's email
+    assert answer["Auto-Submitted"] is None  # a person wrote it
+    assert "[#CC-1]" in answer["Subject"]
+    assert "Yes: 99213-25 <b>and</b> 20610." in answer.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "&lt;b&gt;and&lt;/b&gt;" in answer.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert only_ticket().status == "solved"
+
+    store(
+        case_email(
+            "dana@clinic.example",
+            subject="Re: thanks",
+            headers={"In-Reply-To": solved["Message-ID"]},
+        )
+    )
+    drain()
+
+    assert only_ticket().status == "open"
+    assert len(smtp_sink.messages) == 3  # a follow-up gets no new acknowledgement
+
+
+def test_an_email_over_the_size_limit_is_kept_and_its_sender_told(
+    desk: Desk, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONSULTANT_MAX_MESSAGE_BYTES", "2048")
+    get_settings.cache_clear()
+    inbound_id = store(case_email("dana@clinic.example", body="scan " * 1000))
+    drain()
+
+    [reply] = received(smtp_sink, 1)
+    assert "larger than the 2 KB this desk" in reply.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "no case was" in reply.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    with session_scope() as session:
+        assert session.exec(select(Ticket)).all() == []
+        from consultant.models import InboundEmail
+
+        kept = session.get(InboundEmail, inbound_id)
+        assert kept is not None and kept.status == "processed" and kept.size > 2048
