@@ -88,6 +88,8 @@ def start_gateway(settings: Settings, *, lmtp: bool = False) -> Controller:
         hostname=settings.gateway_host,
         port=settings.gateway_port,
         data_size_limit=settings.max_message_bytes,
+        # Named, or aiosmtpd asks DNS for this host's name (getfqdn) on every connection.
+        server_hostname=settings.desk_domain,
     )
     controller.start()
     return controller

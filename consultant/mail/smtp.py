@@ -12,6 +12,7 @@ import smtplib
 import ssl
 import threading
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -44,9 +45,12 @@ class SmtpRelay:
     not per email) and drops it after any error or a quiet spell, when relays hang up.
     """
 
-    def __init__(self, relay: RelayURL, *, timeout: float) -> None:
+    def __init__(self, relay: RelayURL, *, timeout: float, helo_name: str) -> None:
         self.relay = relay
         self.timeout = timeout
+        # Named explicitly: smtplib would otherwise ask DNS for this host's name on
+        # every connection (socket.getfqdn), which is slow and often wrong in containers.
+        self.helo_name = helo_name
 
     def deliver(self, raw: bytes, *, sender: str, recipient: str, name: str) -> None:
         try:
@@ -70,7 +74,7 @@ class SmtpRelay:
 
     def _client(self) -> smtplib.SMTP:
         client: smtplib.SMTP | None = getattr(_connections, "client", None)
-        key = (self.relay, self.timeout)
+        key = (self.relay, self.timeout, self.helo_name)
         stale = time.monotonic() - getattr(_connections, "last_used", 0.0) > IDLE_SECONDS
         if client is None or stale or getattr(_connections, "key", None) != key:
             _drop_connection()
@@ -79,19 +83,31 @@ class SmtpRelay:
         return client
 
     def _connect(self) -> smtplib.SMTP:
-        context = ssl.create_default_context()  # smtplib verifies nothing without one
         relay = self.relay
         if relay.tls:
             client: smtplib.SMTP = smtplib.SMTP_SSL(
-                relay.host, relay.port, timeout=self.timeout, context=context
+                relay.host,
+                relay.port,
+                local_hostname=self.helo_name,
+                timeout=self.timeout,
+                context=tls_context(),
             )
         else:
-            client = smtplib.SMTP(relay.host, relay.port, timeout=self.timeout)
+            client = smtplib.SMTP(
+                relay.host, relay.port, local_hostname=self.helo_name, timeout=self.timeout
+            )
             if relay.starttls:
-                client.starttls(context=context)
+                client.starttls(context=tls_context())
         if relay.username:
             client.login(relay.username, relay.password)
         return client
+
+
+@lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """Certificate-verifying TLS: smtplib verifies nothing without one. Built once, since
+    loading the system's CA certificates takes tens of milliseconds."""
+    return ssl.create_default_context()
 
 
 def _drop_connection() -> None:
@@ -124,5 +140,7 @@ class OutboxFolder:
 
 def transport_for(settings: Settings) -> Transport:
     if settings.smtp_url is not None:
-        return SmtpRelay(settings.smtp_url, timeout=settings.smtp_timeout)
+        return SmtpRelay(
+            settings.smtp_url, timeout=settings.smtp_timeout, helo_name=settings.desk_domain
+        )
     return OutboxFolder(settings.outbox_dir)

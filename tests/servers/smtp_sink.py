@@ -58,7 +58,10 @@ class SmtpSink:
     def __init__(self) -> None:
         self.port = free_port()
         self._recorder = _Recorder()
-        self._controller = Controller(self._recorder, hostname=self.host, port=self.port)
+        # server_hostname: aiosmtpd would otherwise ask DNS (getfqdn) on every connection.
+        self._controller = Controller(
+            self._recorder, hostname=self.host, port=self.port, server_hostname="sink.test"
+        )
 
     @property
     def url(self) -> str:
