@@ -112,7 +112,7 @@ ID_BEFORE = re.compile(
     r"phone|tel|batch|control|icn|dcn|tcn|tracking|serial|lot|account|encounter|visit|"
     r"confirmation|pin|lcd|ncd|article|drg|apc|rev|revenue|plan|contract|provider|"
     r"street|st|ave|avenue|road|rd|blvd|highway|hwy|floor|building|bldg|unit)"
-    r"\s*(?:#|no\.?|num\.?|number|id|ids|code)?\s*[:#]?\s*|#\s*)$"
+    r"\s*(?:#|no\.?|num\.?|number|id|ids|code)?\s*(?:is|was|of)?\s*[:#]?\s*|#\s*)$"
 )
 # A number right before one of these words is a quantity, not a code.
 QUANTITY_AFTER = re.compile(
