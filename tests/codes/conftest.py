@@ -38,13 +38,13 @@ HCPCS_FIXTURE_LINES = [
     "",
     hcpcs_line("ZZ", "7", "Made-up modifier for a test", "Test modifier"),
     hcpcs_line("LT", "7", "Left side of the body, test wording", "Left side"),
-    hcpcs_line("A9990", "3", "Made-up wound dressing supply, first part of a long", "Test dressing"),
+    hcpcs_line(
+        "A9990", "3", "Made-up wound dressing supply, first part of a long", "Test dressing"
+    ),
     hcpcs_line("A9990", "4", "description that continues on a second line", sequence="00200"),
     hcpcs_line("J9990", "3", "Injection, made-up drug, 1 mg", "Test drug 1 mg"),
     hcpcs_line("J1100", "3", "Injection, test steroid, 1 mg", "Test steroid"),
-    hcpcs_line(
-        "G9990", "3", "Made-up retired service", "Retired", "20150101", "20191231", "D"
-    ),
+    hcpcs_line("G9990", "3", "Made-up retired service", "Retired", "20150101", "20191231", "D"),
 ]
 
 

@@ -52,7 +52,7 @@ def test_cpt_category_ii_iii_and_pla() -> None:
 def test_dotted_icd_is_high_confidence_without_catalog() -> None:
     [found] = extract("Dx is E11.9 today")
     assert (found.system, found.code, found.confidence) == ("icd10cm", "E11.9", 0.95)
-    assert "E11.9" == "Dx is E11.9 today"[found.start : found.end]
+    assert "Dx is E11.9 today"[found.start : found.end] == "E11.9"
 
 
 def test_dotless_icd_needs_context_and_catalog(icd_catalog: Catalog) -> None:
@@ -85,7 +85,9 @@ def test_pcs_only_with_context() -> None:
 
 
 def test_sources_are_merged_and_labelled() -> None:
-    found = extract_sources([("subject", "Question on 99214"), ("body", "Can 99214-25 go with 11102?")])
+    found = extract_sources(
+        [("subject", "Question on 99214"), ("body", "Can 99214-25 go with 11102?")]
+    )
     assert [(f.key, f.source) for f in found] == [
         ("cpt:99214-25", "subject"),
         ("cpt:11102", "body"),

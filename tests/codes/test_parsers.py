@@ -67,7 +67,7 @@ def test_real_2020_hcpcs_file() -> None:
 
 
 def test_cpt_csv_with_header_and_tabs() -> None:
-    text = "code,descriptor\n99213,Test descriptor one\n0591T,\"Test, with comma\"\n"
+    text = 'code,descriptor\n99213,Test descriptor one\n0591T,"Test, with comma"\n'
     records = parse_cpt_csv(text.encode())
     assert [(r.code, r.description) for r in records] == [
         ("99213", "Test descriptor one"),
