@@ -105,19 +105,27 @@ TRAP_PATTERNS = (
 )
 
 # A number right after one of these words is an identifier, an address or a count.
+ID_LABELS = (
+    r"zip|postal|claims?|acct|accounts?|members?|subscriber|policy|group|grp|invoice|inv|mrn|"
+    r"id|npi|tin|ein|tax|ref|reference|orders?|auth|authorization|prior auth|case|ticket|"
+    r"suite|ste|room|rm|box|route|rte|ext|fax|phone|tel|icn|dcn|tcn|tracking|serial|lot|"
+    r"confirmation|pin|lcd|ncd|article|drg|apc|rev|revenue|contract|street|st|ave|avenue|"
+    r"road|rd|blvd|highway|hwy"
+)
+# ... and these only when a number word follows them ("visit #", "check number").
+ID_LABELS_WITH_NUMBER_WORD = (
+    r"visit|encounter|check|cheque|bed|batch|control|plan|provider|unit|floor|building|bldg"
+)
+NUMBER_WORD = r"(?:#|no\.?|num\.?|number|id|ids|code)"
 ID_BEFORE = re.compile(
-    r"(?i)(?:\b(?:zip|postal|claims?|acct|accounts?|members?|subscriber|policy|group|grp|"
-    r"invoice|inv|mrn|id|npi|tin|ein|tax|ref|reference|check|cheque|orders?|auth|"
-    r"authorization|prior auth|case|ticket|suite|ste|room|rm|bed|box|route|rte|ext|fax|"
-    r"phone|tel|batch|control|icn|dcn|tcn|tracking|serial|lot|account|encounter|visit|"
-    r"confirmation|pin|lcd|ncd|article|drg|apc|rev|revenue|plan|contract|provider|"
-    r"street|st|ave|avenue|road|rd|blvd|highway|hwy|floor|building|bldg|unit)"
-    r"\s*(?:#|no\.?|num\.?|number|id|ids|code)?\s*(?:is|was|of)?\s*[:#]?\s*|#\s*)$"
+    rf"(?i)(?:\b(?:{ID_LABELS})\s*{NUMBER_WORD}?\s*(?:is|was|of)?\s*[:#]?\s*"
+    rf"|\b(?:{ID_LABELS_WITH_NUMBER_WORD})\s*{NUMBER_WORD}\s*(?:is|was|of)?\s*[:#]?\s*"
+    r"|#\s*)$"
 )
 # A number right before one of these words is a quantity, not a code.
 QUANTITY_AFTER = re.compile(
     r"(?i)^\s*(?:mg|mcg|ml|cc|iu|units?\b(?!\s+of)|miles?|mi\b|km|steps|feet|ft\b|lbs?|kg|"
-    r"dollars|usd|patients|visits|claims|members|people|employees|beds|calls|emails|"
+    r"dollars|usd|patients|visits|claims|members|people|employees|beds|calls|emails|tests|"
     r"times|days|hours|minutes|mins?\b|seconds|cases|tickets|words|pages|rpm|mmhg|"
     r"main st|street|ave|avenue|blvd|road|rd\b|lane|ln\b|drive|dr\b|way\b|court|ct\b)"
 )
@@ -137,6 +145,8 @@ HCPCS_WORDS = re.compile(
     r"(?i)\b(?:hcpcs|level ii|j-?codes?|units?|mg|mcg|ml|injection|supply|supplies|dme|"
     r"drugs?|modifiers?|cpt|bill\w*|dose|vials?|wheelchair|orthotic|prosthetic|g-?codes?)\b"
 )
+CPT_IN_TEXT = re.compile(r"(?<![\w.~])\d{4}[0-9FTU](?![\w.~])")
+DOTTED_ICD_IN_TEXT = re.compile(r"(?<![\w.])[A-Z]\d[0-9A-Z]\.[0-9A-Z]{1,4}(?![\w.])")
 PCS_WORDS = re.compile(r"(?i)\b(?:pcs|icd-?10-?pcs|inpatient procedure codes?)\b")
 LIST_GAP = re.compile(r"(?i)^\s*(?:,|;|/|&|\+|and|or|,\s*and|,\s*or|\(|\))?\s*$")
 
@@ -152,13 +162,17 @@ TOKEN = re.compile(
 )
 MODIFIER_STEP = re.compile(r"(\s*[-\u2013/,]\s*|\s+)([0-9A-Z]{2})(?![\w])")
 # Uppercase words that are also modifiers: only taken after a hyphen, never after a space.
-MODIFIER_LOOKALIKE_WORDS = frozenset({"AS", "AT", "GO", "CO", "CS", "CR", "SA", "SB", "PO"})
+MODIFIER_LOOKALIKE_WORDS = frozenset({"AS", "AT", "CO", "CS", "CR", "SA", "SB", "PO", "PT"})
 MODIFIER_PHRASE = re.compile(
     r"(?i:\bmod(?:ifiers?|\.)?)\s*[-:#]?\s*"
     r"((?:[0-9A-Z]{2})(?:\s*(?:,|/|&|\+|(?i:and|or))\s*-?[0-9A-Z]{2})*)(?![\w])"
 )
+MODIFIER_IN_LIST = re.compile(r"(?<![\w])-?([0-9A-Z]{2})(?![\w])")
 MODIFIER_BEFORE_WORD = re.compile(
     r"(?<![\w-])-?([0-9A-Z]{2})(?:\s*(?:,|/|&|(?i:and|or))\s*-?([0-9A-Z]{2}))?\s+(?i:modifiers?)\b"
+)
+MODIFIER_NAMES_CODE = re.compile(
+    r"(?i)\s*(?:on|to|for|with|appended to)\s+(?:the\s+|code\s+)?([0-9A-Z]{5})\b"
 )
 UNITS_AFTER = re.compile(
     r"(?i)^\s*(?:,\s*)?\(?\s*(?:[x\u00d7]\s*(\d{1,3})\b|(\d{1,3})\s*(?:units?|uos)\b|"
@@ -208,14 +222,32 @@ def _window(text: str, start: int, end: int) -> tuple[str, str]:
     return before, after[: cut.start()] if cut else after
 
 
+def _sentence(text: str, start: int, end: int) -> str:
+    """The sentence (or line) around a token."""
+    breaks = list(SENTENCE_BREAK.finditer(text, 0, start))
+    first = breaks[-1].end() if breaks else 0
+    cut = SENTENCE_BREAK.search(text, end)
+    return text[first : cut.start() if cut else len(text)]
+
+
 @dataclass(slots=True)
 class _Context:
     before: str
     after: str
     inherited: str | None  # system of the code just before, when this token continues a list
+    sentence: str
 
     def has(self, words: re.Pattern[str]) -> bool:
         return bool(words.search(self.before) or words.search(self.after))
+
+    def diagnosis(self) -> bool:
+        """A diagnosis word nearby, a diagnosis list going on, or a dotted ICD-10-CM code
+        in the same sentence."""
+        return (
+            self.inherited == ICD10CM
+            or self.has(DIAGNOSIS_WORDS)
+            or bool(DOTTED_ICD_IN_TEXT.search(self.sentence))
+        )
 
 
 class _Reader:
@@ -245,7 +277,7 @@ class _Reader:
         inherited = None
         if self.found and LIST_GAP.match(self.masked[self.found[-1].end : start]):
             inherited = self.found[-1].system
-        return _Context(before, after, inherited)
+        return _Context(before, after, inherited, _sentence(self.masked, start, end))
 
     def _classify(self, token: str, start: int, end: int) -> list[FoundCode]:
         context = self._context(start, end)
@@ -294,10 +326,11 @@ class _Reader:
             return []
         icd = formats.dotted_icd10cm(token)
         icd_known = self._known(ICD10CM, icd)
-        says_dx = context.inherited == ICD10CM or context.has(DIAGNOSIS_WORDS)
+        says_dx = context.diagnosis()
         says_hcpcs = (
             context.inherited in (CPT, HCPCS)
             or context.has(HCPCS_WORDS)
+            or bool(CPT_IN_TEXT.search(context.sentence))
             or self._has_trailing_modifier_or_units(end)
         )
         if icd_known and says_dx and not says_hcpcs:
@@ -316,7 +349,7 @@ class _Reader:
     def _dotless_icd(self, token: str, start: int, end: int, context: _Context) -> list[FoundCode]:
         if not formats.is_icd10cm(token):
             return []
-        if not (context.inherited == ICD10CM or context.has(DIAGNOSIS_WORDS)):
+        if not context.diagnosis():
             return []
         icd = formats.dotted_icd10cm(token)
         if not self._known(ICD10CM, icd):
@@ -371,7 +404,7 @@ class _Reader:
         for start, end, modifiers in self._modifier_phrases():
             if any(s <= start < e for s, e in taken):
                 continue
-            target = self._modifier_target(start, end)
+            target = self._modifier_target(start, end, modifiers)
             if target is None:
                 for modifier in modifiers:
                     self.found.append(
@@ -383,7 +416,7 @@ class _Reader:
     def _modifier_phrases(self) -> list[tuple[int, int, list[str]]]:
         phrases: list[tuple[int, int, list[str]]] = []
         for match in MODIFIER_PHRASE.finditer(self.masked):
-            found = [m.upper() for m in re.findall(r"[0-9A-Za-z]{2}", match.group(1))]
+            found = MODIFIER_IN_LIST.findall(match.group(1))
             phrases.append((match.start(), match.end(), found))
         for match in MODIFIER_BEFORE_WORD.finditer(self.masked):
             if any(s <= match.start() < e for s, e, _ in phrases):
@@ -396,27 +429,38 @@ class _Reader:
             if all(m in formats.KNOWN_MODIFIERS for m in mods)
         ]
 
-    def _modifier_target(self, start: int, end: int) -> FoundCode | None:
-        """The procedure code a modifier phrase speaks of: the one before it in the same
-        sentence, else the one right after it."""
+    def _modifier_target(self, start: int, end: int, modifiers: list[str]) -> FoundCode | None:
+        """The procedure code a modifier phrase speaks of.
+
+        "modifier XS on 12001" names its code; E/M-only modifiers (25, 57, ...) go to the
+        E/M code of the sentence; otherwise the code just before the phrase in the same
+        sentence, else the one right after it.
+        """
         procedures = [c for c in self.found if c.system in (CPT, HCPCS)]
-        before = [
-            c
-            for c in procedures
-            if c.end <= start
-            and start - c.end <= MODIFIER_ATTACH_BEFORE
-            and not SENTENCE_BREAK.search(self.masked[c.end : start])
-        ]
+        named = MODIFIER_NAMES_CODE.match(self.masked, end)
+        if named:
+            for code in procedures:
+                if code.start == named.start(1):
+                    return code
+        nearby = [c for c in procedures if self._same_sentence_near(c, start, end)]
+        if modifiers and all(m in formats.EM_ONLY_MODIFIERS for m in modifiers):
+            em = [c for c in nearby if c.system == CPT and formats.is_em_code(c.code)]
+            if em:
+                return em[0]
+        before = [c for c in nearby if c.end <= start]
         if before:
             return before[-1]
-        after = [
-            c
-            for c in procedures
-            if c.start >= end
-            and c.start - end <= MODIFIER_ATTACH_AFTER
-            and not SENTENCE_BREAK.search(self.masked[end : c.start])
-        ]
+        after = [c for c in nearby if c.start >= end]
         return after[0] if after else None
+
+    def _same_sentence_near(self, code: FoundCode, start: int, end: int) -> bool:
+        if code.end <= start:
+            gap = self.masked[code.end : start]
+            return len(gap) <= MODIFIER_ATTACH_BEFORE and not SENTENCE_BREAK.search(gap)
+        if code.start >= end:
+            gap = self.masked[end : code.start]
+            return len(gap) <= MODIFIER_ATTACH_AFTER and not SENTENCE_BREAK.search(gap)
+        return False
 
 
 def extract(

@@ -216,8 +216,10 @@ HCPCS_MODIFIERS: dict[str, str] = {
     "LD": "left anterior descending coronary artery",
     "LM": "left main coronary artery",
     "LT": "left side",
+    "NU": "new equipment purchased",
     "PN": "non-excepted service at an off-campus department",
     "PO": "excepted service at an off-campus department",
+    "PT": "colorectal screening that became diagnostic",
     "QK": "anesthesiologist directing two to four procedures",
     "QS": "monitored anesthesia care",
     "QW": "CLIA-waived test",
@@ -226,6 +228,7 @@ HCPCS_MODIFIERS: dict[str, str] = {
     "QZ": "CRNA service without medical direction",
     "RC": "right coronary artery",
     "RI": "ramus intermedius coronary artery",
+    "RR": "equipment rented",
     "RT": "right side",
     "SA": "nurse practitioner rendering with a physician",
     "SB": "nurse midwife",
@@ -240,6 +243,7 @@ HCPCS_MODIFIERS: dict[str, str] = {
     "T8": "right foot, fourth digit",
     "T9": "right foot, fifth digit",
     "TC": "technical component only",
+    "UE": "used equipment purchased",
     "XE": "separate encounter",
     "XP": "separate practitioner",
     "XS": "separate structure or organ",
@@ -247,6 +251,15 @@ HCPCS_MODIFIERS: dict[str, str] = {
 }
 
 KNOWN_MODIFIERS: dict[str, str] = {**CPT_MODIFIERS, **HCPCS_MODIFIERS}
+
+# Modifiers that only ever go on an E/M code.
+EM_ONLY_MODIFIERS: frozenset[str] = frozenset({"24", "25", "57", "FS", "FT"})
+
+
+def is_em_code(code: str) -> bool:
+    found = cpt_range(code)
+    return found is not None and found.section == "Evaluation and Management"
+
 
 # Modifiers that can bypass an NCCI pair edit whose modifier indicator is 1.
 NCCI_BYPASS_MODIFIERS: frozenset[str] = frozenset(
