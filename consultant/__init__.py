@@ -1,0 +1,1 @@
+"""CaseConsultant: an email consulting desk for medical coding."""

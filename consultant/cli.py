@@ -1,0 +1,239 @@
+"""The ``consultant`` command: run the desk, and look at it from scripts (``--json``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from typing import Annotated, Any
+
+import typer
+
+from consultant.config import ConfigError, Settings, get_settings
+from consultant.db import check_database, init_schema, session_scope
+
+app = typer.Typer(
+    help="CaseConsultant: an email consulting desk for medical coding.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Create the database schema.", no_args_is_help=True)
+tickets_app = typer.Typer(help="List and show tickets.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(tickets_app, name="tickets")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _ready() -> Settings:
+    """Settings checked, database reachable, schema in place: what every command needs."""
+    settings = get_settings()
+    check_database()
+    init_schema()
+    return settings
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+@db_app.command("init")
+def db_init() -> None:
+    """Create every table that does not exist yet (safe to run again)."""
+    settings = _ready()
+    typer.echo(f"database ready: {settings.database.split('@')[-1]}")
+
+
+@app.command()
+def run(
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once", help="Poll every mailbox, process and send all pending work, then exit."
+        ),
+    ] = False,
+) -> None:
+    """Run the whole desk in one process: gateway, pollers and a worker."""
+    from consultant.worker import drain
+
+    settings = _ready()
+    _configure_logging()
+    if once:
+        _poll_all_once(settings)
+        report = drain()
+        typer.echo(
+            f"processed {report.processed} email(s), {report.failed} failed; "
+            f"sent {report.sent} email(s), {report.send_failures} not sent"
+        )
+        return
+    _run_forever(settings)
+
+
+def _poll_all_once(settings: Settings) -> None:
+    from consultant.mail.imap import ImapError, poll_once
+
+    for mailbox in settings.imap_url:
+        try:
+            report = poll_once(mailbox, settings=settings)
+        except ImapError as exc:
+            typer.echo(f"mailbox {mailbox.name}: {exc}", err=True)
+            continue
+        typer.echo(f"mailbox {report.mailbox}: {report.seen} fetched, {len(report.stored)} new")
+
+
+def _run_forever(settings: Settings) -> None:
+    from consultant.mail.gateway import start_gateway
+    from consultant.mail.imap import poll_forever
+    from consultant.worker import LocalWorker
+
+    stop = threading.Event()
+    gateway = start_gateway(settings)
+    worker = LocalWorker(interval=settings.poll_interval)
+    worker.start()
+    pollers = [
+        threading.Thread(
+            target=poll_forever,
+            kwargs={"mailbox": m, "settings": settings, "stop": stop},
+            daemon=True,
+        )
+        for m in settings.imap_url
+    ]
+    for poller in pollers:
+        poller.start()
+    _print_banner(settings)
+    _wait_for_signal(stop)
+    worker.stop()
+    gateway.stop()
+
+
+def _print_banner(settings: Settings) -> None:
+    outgoing = (
+        f"relay {settings.smtp_url.host}:{settings.smtp_url.port}"
+        if settings.smtp_url
+        else f"saved as .eml files under {settings.outbox_dir}/"
+    )
+    mailboxes = ", ".join(m.name for m in settings.imap_url) or "none (set CONSULTANT_IMAP_URL)"
+    typer.echo(
+        "CaseConsultant desk is running.\n"
+        f"  inbound SMTP gateway: {settings.gateway}\n"
+        f"  mailboxes polled:     {mailboxes}\n"
+        f"  outgoing mail:        {outgoing}\n"
+        f"  database:             {settings.database.split('@')[-1]}\n"
+        "Send a first case (from another terminal):\n"
+        f"  curl smtp://{settings.gateway} --mail-from you@example.com "
+        f"--mail-rcpt {settings.desk_address} --upload-file examples/first-case.eml\n"
+        "  consultant tickets list\n"
+        "Stop with Ctrl-C."
+    )
+
+
+def _wait_for_signal(stop: threading.Event) -> None:
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@app.command()
+def poll(
+    once: Annotated[bool, typer.Option("--once", help="Poll every mailbox once and exit.")] = False,
+) -> None:
+    """Copy new email from every configured IMAP mailbox into the desk."""
+    from consultant.mail.imap import poll_forever
+
+    settings = _ready()
+    _configure_logging()
+    if not settings.imap_url:
+        raise ConfigError("CONSULTANT_IMAP_URL: no mailbox configured")
+    if once:
+        _poll_all_once(settings)
+        return
+    stop = threading.Event()
+    threads = [
+        threading.Thread(
+            target=poll_forever, kwargs={"mailbox": m, "settings": settings, "stop": stop}
+        )
+        for m in settings.imap_url
+    ]
+    for thread in threads:
+        thread.start()
+    _wait_for_signal(stop)
+    for thread in threads:
+        thread.join()
+
+
+@app.command()
+def gateway(
+    lmtp: Annotated[
+        bool, typer.Option("--lmtp", help="Speak LMTP (behind Postfix) instead of SMTP.")
+    ] = False,
+) -> None:
+    """Receive email over SMTP or LMTP on CONSULTANT_GATEWAY."""
+    from consultant.mail.gateway import start_gateway
+
+    settings = _ready()
+    _configure_logging()
+    controller = start_gateway(settings, lmtp=lmtp)
+    typer.echo(f"{'LMTP' if lmtp else 'SMTP'} gateway listening on {settings.gateway}")
+    stop = threading.Event()
+    _wait_for_signal(stop)
+    controller.stop()
+
+
+@tickets_app.command("list")
+def tickets_list(
+    as_json: JsonOption = False,
+    status: Annotated[str | None, typer.Option(help="Only tickets in this status.")] = None,
+) -> None:
+    """List tickets, oldest first."""
+    from consultant.tickets import list_tickets
+
+    _ready()
+    with session_scope() as session:
+        rows = list_tickets(session, status=status)
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        typer.echo(
+            f"{row['reference']:>8}  {row['status']:<10} {row['requester']:<30} {row['subject']}"
+        )
+
+
+@tickets_app.command("show")
+def tickets_show(number: int, as_json: JsonOption = False) -> None:
+    """Show one ticket: its thread, its outgoing mail and the codes found."""
+    from consultant.tickets import ticket_detail
+
+    _ready()
+    with session_scope() as session:
+        detail = ticket_detail(session, number)
+    if detail is None:
+        typer.echo(f"no ticket CC-{number}", err=True)
+        raise typer.Exit(1)
+    if as_json:
+        _print_json(detail)
+        return
+    typer.echo(f"{detail['reference']} [{detail['status']}] {detail['subject']}")
+    typer.echo(f"from {detail['requester']}")
+    for message in detail["messages"]:
+        typer.echo(f"\n--- {message['direction']} {message['sender']} {message['created_at']}")
+        typer.echo(message["body_text"])
+    for email in detail["outbox"]:
+        typer.echo(f"\n>>> {email['kind']} to {email['recipient']}: {email['status']}")

@@ -1,0 +1,202 @@
+"""Every setting of the desk, read from the environment (``CONSULTANT_*``) or ``.env``.
+
+With nothing set the desk runs embedded: SQLite under ``./var/``, work done in-process,
+outgoing mail written to ``./var/outbox/``. Production names a database, a broker, the
+mailboxes and a relay. A bad value stops start-up with a one-line message that names the
+setting (:class:`ConfigError`), never a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "CONSULTANT_"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+@dataclass(frozen=True)
+class MailboxURL:
+    """One IMAP mailbox: ``imap[s]://user:password@host:port/FOLDER``."""
+
+    tls: bool
+    host: str
+    port: int
+    username: str
+    password: str
+    folder: str
+
+    @property
+    def name(self) -> str:
+        """A stable, password-free name: the key of the mailbox's sync cursor."""
+        return f"{self.username}@{self.host}:{self.port}/{self.folder}"
+
+
+@dataclass(frozen=True)
+class RelayURL:
+    """The outgoing relay: ``smtp://user:password@host:port[?starttls=true]`` or ``smtps://``."""
+
+    tls: bool
+    starttls: bool
+    host: str
+    port: int
+    username: str
+    password: str
+
+
+def parse_mailbox_url(text: str) -> MailboxURL:
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("imap", "imaps"):
+        raise ValueError(
+            f"unknown scheme {parts.scheme!r} in {_redact(text)} (use imap:// or imaps://)"
+        )
+    if not parts.hostname or not parts.username:
+        raise ValueError(f"{_redact(text)} needs a user and a host")
+    tls = parts.scheme == "imaps"
+    folder = unquote(parts.path.lstrip("/")) or "INBOX"
+    return MailboxURL(
+        tls=tls,
+        host=parts.hostname,
+        port=_port(parts, 993 if tls else 143),
+        username=unquote(parts.username),
+        password=unquote(parts.password or ""),
+        folder=folder,
+    )
+
+
+def parse_relay_url(text: str) -> RelayURL:
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ValueError(
+            f"unknown scheme {parts.scheme!r} in {_redact(text)} (use smtp:// or smtps://)"
+        )
+    if not parts.hostname:
+        raise ValueError(f"{_redact(text)} needs a host")
+    tls = parts.scheme == "smtps"
+    starttls = parse_qs(parts.query).get("starttls", ["false"])[0].lower() in ("1", "true", "yes")
+    return RelayURL(
+        tls=tls,
+        starttls=starttls,
+        host=parts.hostname,
+        port=_port(parts, 465 if tls else (587 if starttls else 25)),
+        username=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+    )
+
+
+def _port(parts, default: int) -> int:
+    try:
+        return parts.port or default
+    except ValueError as exc:  # urlsplit raises lazily on a non-numeric port
+        raise ValueError(f"bad port in {_redact(parts.geturl())}") from exc
+
+
+def _redact(url: str) -> str:
+    """The URL with its password replaced, so an error message never leaks it."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    broker_url: str = ""
+    imap_url: Annotated[tuple[MailboxURL, ...], NoDecode] = ()
+    smtp_url: RelayURL | None = None
+    desk_address: str = "desk@localhost"
+    desk_name: str = "CaseConsultant desk"
+    gateway: str = "127.0.0.1:2525"
+    templates_dir: Path = Path(__file__).resolve().parent.parent / "templates"
+    imap_batch_size: int = Field(default=200, ge=1, le=5000)
+    imap_connect_timeout: float = Field(default=10.0, gt=0)
+    imap_read_timeout: float = Field(default=60.0, gt=0)
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    poll_interval: float = Field(default=30.0, gt=0)
+    max_message_bytes: int = Field(default=30 * 1024 * 1024, ge=1024)
+
+    @field_validator("imap_url", mode="before")
+    @classmethod
+    def _parse_mailboxes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(parse_mailbox_url(part) for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("smtp_url", mode="before")
+    @classmethod
+    def _parse_relay(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_relay_url(value) if value.strip() else None
+        return value
+
+    @field_validator("desk_address")
+    @classmethod
+    def _check_desk_address(cls, value: str) -> str:
+        local, at, domain = value.strip().rpartition("@")
+        if not at or not local or not domain or " " in value.strip():
+            raise ValueError(f"{value!r} is not an email address")
+        return value.strip().lower()
+
+    @field_validator("gateway")
+    @classmethod
+    def _check_gateway(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"{value!r} is not host:port")
+        return value
+
+    @property
+    def database(self) -> str:
+        """The database URL; embedded SQLite under the data directory when none is set."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'consultant.db').as_posix()}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where outgoing mail is written as ``.eml`` files when no relay is configured."""
+        return self.data_dir / "outbox"
+
+    @property
+    def desk_domain(self) -> str:
+        return self.desk_address.rpartition("@")[2]
+
+    @property
+    def gateway_host(self) -> str:
+        return self.gateway.rpartition(":")[0]
+
+    @property
+    def gateway_port(self) -> int:
+        return int(self.gateway.rpartition(":")[2])
+
+
+def load_settings() -> Settings:
+    """Read the settings, turning a validation error into a one-line :class:`ConfigError`."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{ENV_PREFIX}{field.upper()}: {message}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once. Tests clear the cache after changing the env."""
+    return load_settings()

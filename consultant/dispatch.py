@@ -1,0 +1,51 @@
+"""Tell the engine that work is waiting, after the database commit that recorded it.
+
+With a broker configured the engine is Celery: each id becomes a task on its queue. With
+none (the embedded desk) it is the in-process worker, which is woken up and reads what is
+pending from the database. Either way the database row is the work; a lost message only
+delays it until the sweeper or the next wake-up finds the row.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from consultant.config import get_settings
+
+PROCESS_INBOUND = "workers.tasks.process_inbound"
+SEND_OUTBOX = "workers.tasks.send_outbox"
+
+_local_work = threading.Event()
+
+
+def inbound_stored(inbound_ids: Iterable[int]) -> None:
+    _announce(PROCESS_INBOUND, "intake", inbound_ids)
+
+
+def outbox_queued(outbox_ids: Iterable[int]) -> None:
+    _announce(SEND_OUTBOX, "mail", outbox_ids)
+
+
+def wait_for_local_work(timeout: float) -> bool:
+    """Block the in-process worker until something is announced (or ``timeout`` passes)."""
+    woken = _local_work.wait(timeout)
+    _local_work.clear()
+    return woken
+
+
+def wake_local_worker() -> None:
+    _local_work.set()
+
+
+def _announce(task_name: str, queue: str, ids: Iterable[int]) -> None:
+    ids = list(ids)
+    if not ids:
+        return
+    if not get_settings().broker_url:
+        wake_local_worker()
+        return
+    from workers.app import app  # the Celery app is only needed where a broker is
+
+    for row_id in ids:
+        app.send_task(task_name, args=[row_id], queue=queue)

@@ -1,0 +1,292 @@
+"""Raw email → ticket, in small stages.
+
+Two entry points. :func:`store_arrival` is all the edge (IMAP poller, SMTP gateway) does:
+keep the exact bytes and where they came from, refusing a duplicate. :func:`process_inbound`
+is the worker's part: the stages below, run in order inside one transaction. When a stage
+raises, everything it did is rolled back and the email is marked ``failed`` with the
+stage's name and the error; the raw bytes stay, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from consultant import replies
+from consultant.db import insert_ignoring_duplicates, session_scope
+from consultant.mail.autoreply import automatic_reason
+from consultant.mail.parse import ParsedEmail, identify, parse_email
+from consultant.models import (
+    Attachment,
+    Event,
+    InboundEmail,
+    InboundStatus,
+    Message,
+    OutboxEmail,
+    Ticket,
+    TicketStatus,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """An email as the edge received it, before anything is known about it."""
+
+    raw: bytes
+    source: str  # "imap" or "smtp"
+    mailbox_id: int | None = None
+    uidvalidity: int | None = None
+    uid: int | None = None
+    envelope_from: str | None = None
+    envelope_to: str | None = None
+
+
+def store_arrival(session: Session, arrival: Arrival) -> int | None:
+    """Keep the raw email; its new id, or ``None`` when it was already stored.
+
+    Runs in the caller's transaction: the poller commits it together with its cursor, the
+    gateway commits it before answering ``250``.
+    """
+    identity = identify(arrival.raw)
+    statement = (
+        insert_ignoring_duplicates(session, InboundEmail.__table__)
+        .values(
+            source=arrival.source,
+            mailbox_id=arrival.mailbox_id,
+            uidvalidity=arrival.uidvalidity,
+            uid=arrival.uid,
+            message_id=identity.message_id,
+            fingerprint=identity.fingerprint,
+            envelope_from=arrival.envelope_from,
+            envelope_to=arrival.envelope_to,
+            size=len(arrival.raw),
+            raw=arrival.raw,
+            status=InboundStatus.RECEIVED,
+            attempts=0,
+            received_at=utcnow(),
+        )
+        .returning(InboundEmail.__table__.c.id)
+    )
+    return session.execute(statement).scalar_one_or_none()
+
+
+def pending_inbound_ids(*, limit: int = 1000) -> list[int]:
+    with session_scope() as session:
+        query = (
+            select(InboundEmail.id)
+            .where(InboundEmail.status == InboundStatus.RECEIVED)
+            .order_by(col(InboundEmail.id))
+            .limit(limit)
+        )
+        return [row_id for row_id in session.exec(query) if row_id is not None]
+
+
+# --- processing ---------------------------------------------------------------------
+
+
+@dataclass
+class Intake:
+    """What the stages know about one email so far."""
+
+    session: Session
+    inbound: InboundEmail
+    parsed: ParsedEmail | None = None
+    automatic: str | None = None  # why the email is machine-written, if it is
+    ticket: Ticket | None = None
+    is_new_ticket: bool = False
+    message: Message | None = None
+    outbox: list[OutboxEmail] = field(default_factory=list)
+
+    @property
+    def email(self) -> ParsedEmail:
+        assert self.parsed is not None, "the parse stage runs first"
+        return self.parsed
+
+
+@dataclass(frozen=True)
+class Outcome:
+    inbound_id: int
+    status: str
+    ticket_id: int | None = None
+    outbox_ids: tuple[int, ...] = ()
+
+
+def parse(intake: Intake) -> None:
+    intake.parsed = parse_email(intake.inbound.raw)
+
+
+def classify(intake: Intake) -> None:
+    intake.automatic = automatic_reason(
+        intake.email.headers,
+        sender=intake.email.sender,
+        envelope_from=intake.inbound.envelope_from,
+    )
+
+
+def thread(intake: Intake) -> None:
+    """Find the ticket this email answers, by In-Reply-To and References (RFC 5322 3.6.4)."""
+    wanted = [*intake.email.references, intake.email.in_reply_to or ""]
+    wanted = [message_id for message_id in wanted if message_id]
+    if not wanted:
+        return
+    session = intake.session
+    ticket_id = (
+        session.exec(
+            select(Message.ticket_id).where(col(Message.message_id).in_(wanted)).limit(1)
+        ).first()
+        or session.exec(
+            select(OutboxEmail.ticket_id).where(col(OutboxEmail.message_id).in_(wanted)).limit(1)
+        ).first()
+    )
+    if ticket_id is not None:
+        intake.ticket = session.get(Ticket, ticket_id)
+
+
+def open_ticket(intake: Intake) -> None:
+    """A new ticket for a person's email that answers none; machine mail makes none."""
+    if intake.ticket is not None:
+        if not intake.automatic and intake.ticket.status == TicketStatus.SOLVED:
+            intake.ticket.status = TicketStatus.OPEN  # the customer came back
+        intake.ticket.updated_at = utcnow()
+        return
+    if intake.automatic:
+        return
+    email = intake.email
+    intake.ticket = Ticket(
+        subject=email.subject or "(no subject)",
+        requester=email.sender or (intake.inbound.envelope_from or ""),
+        requester_name=email.sender_name,
+    )
+    intake.is_new_ticket = True
+    intake.session.add(intake.ticket)
+    intake.session.flush()
+    _record_event(intake, "ticket.created", intake.ticket.reference)
+
+
+def record_message(intake: Intake) -> None:
+    if intake.ticket is None:
+        return
+    email = intake.email
+    intake.message = Message(
+        ticket_id=intake.ticket.id,
+        inbound_id=intake.inbound.id,
+        direction="in",
+        message_id=email.message_id,
+        sender=email.sender,
+        subject=email.subject,
+        body_text=email.text,
+        body_html=email.html,
+        is_automatic=intake.automatic is not None,
+    )
+    intake.session.add(intake.message)
+    intake.session.flush()
+    for part in email.attachments:
+        intake.session.add(
+            Attachment(
+                message_id=intake.message.id,
+                filename=part.filename,
+                content_type=part.content_type,
+                size=len(part.content),
+                sha256=part.sha256,
+                content=part.content,
+            )
+        )
+
+
+def acknowledge(intake: Intake) -> None:
+    """Tell the customer their case is in, once, and never a machine (RFC 3834)."""
+    if not intake.is_new_ticket or intake.ticket is None:
+        return
+    if not intake.email.sender:
+        _record_event(intake, "ack.skipped", "the email names no sender address")
+        return
+    outgoing = replies.queue_acknowledgement(
+        intake.session, ticket=intake.ticket, case=intake.email
+    )
+    intake.outbox.append(outgoing)
+
+
+STAGES: tuple[Callable[[Intake], None], ...] = (
+    parse,
+    classify,
+    thread,
+    open_ticket,
+    record_message,
+    acknowledge,
+)
+
+
+def process_inbound(*, inbound_id: int) -> Outcome:
+    """Run every stage for one stored email. Running it again changes nothing."""
+    stage = "load"
+    try:
+        with session_scope() as session:
+            inbound = session.get(InboundEmail, inbound_id, with_for_update=True)
+            if inbound is None:
+                return Outcome(inbound_id, "missing")
+            if inbound.status != InboundStatus.RECEIVED:
+                return Outcome(inbound_id, inbound.status, inbound.ticket_id)
+            intake = Intake(session=session, inbound=inbound)
+            for step in STAGES:
+                stage = step.__name__
+                step(intake)
+            _mark_processed(intake)
+            return Outcome(
+                inbound_id,
+                InboundStatus.PROCESSED,
+                intake.ticket.id if intake.ticket else None,
+                tuple(row.id for row in intake.outbox if row.id is not None),
+            )
+    except Exception as exc:
+        log.exception("inbound %s failed at stage %s", inbound_id, stage)
+        _record_failure(inbound_id, stage=stage, error=exc)
+        return Outcome(inbound_id, InboundStatus.FAILED)
+
+
+def _mark_processed(intake: Intake) -> None:
+    inbound = intake.inbound
+    inbound.status = InboundStatus.PROCESSED
+    inbound.stage = f"automatic: {intake.automatic}" if intake.automatic else None
+    inbound.ticket_id = intake.ticket.id if intake.ticket else None
+    inbound.processed_at = utcnow()
+    inbound.attempts += 1
+    intake.session.add(inbound)
+
+
+def _record_failure(inbound_id: int, *, stage: str, error: Exception) -> None:
+    """Mark the email failed in a fresh transaction, unless another worker finished it."""
+    with session_scope() as session:
+        session.exec(  # type: ignore[call-overload]
+            update(InboundEmail)
+            .where(
+                col(InboundEmail.id) == inbound_id,
+                col(InboundEmail.status) != InboundStatus.PROCESSED,
+            )
+            .values(
+                status=InboundStatus.FAILED,
+                stage=stage,
+                error=f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS],
+                attempts=InboundEmail.attempts + 1,
+            )
+        )
+
+
+def _record_event(intake: Intake, kind: str, detail: str) -> None:
+    intake.session.add(
+        Event(
+            ticket_id=intake.ticket.id if intake.ticket else None,
+            inbound_id=intake.inbound.id,
+            actor="desk",
+            kind=kind,
+            detail=detail,
+        )
+    )

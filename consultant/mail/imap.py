@@ -1,0 +1,189 @@
+"""The IMAP poller: copy new emails from a mailbox into the database, and nothing more.
+
+The cursor is RFC 9051's: (mailbox, UIDVALIDITY, UID) names one email forever. Each batch
+of emails is stored in the same transaction that advances the cursor, so a crash
+anywhere repeats at most one batch, and a repeated email is refused by its fingerprint.
+Emails are fetched with ``BODY.PEEK[]`` from a read-only selection: the poller changes
+nothing in the mailbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from imapclient import IMAPClient, SocketTimeout
+from imapclient.exceptions import IMAPClientError, LoginError
+from sqlmodel import Session, select
+
+from consultant import dispatch
+from consultant.config import MailboxURL, Settings
+from consultant.db import session_scope
+from consultant.intake import Arrival, store_arrival
+from consultant.models import Mailbox, utcnow
+
+log = logging.getLogger(__name__)
+
+BODY = b"BODY[]"
+MAX_BACKOFF_SECONDS = 300.0
+
+
+class ImapError(Exception):
+    """The mailbox could not be read this time; the next poll tries again."""
+
+
+class ImapAuthError(ImapError):
+    """The server refused the credentials: retrying will not help until someone fixes them."""
+
+
+@dataclass
+class PollReport:
+    mailbox: str
+    seen: int = 0  # emails fetched
+    stored: list[int] = field(default_factory=list)  # ids of newly stored emails
+    rescanned: bool = False  # UIDVALIDITY changed, so the whole folder was read again
+
+
+def poll_once(mailbox: MailboxURL, *, settings: Settings) -> PollReport:
+    """Fetch every email past the cursor, store it, and announce it to the engine."""
+    report = PollReport(mailbox=mailbox.name)
+    try:
+        with _connect(mailbox, settings=settings) as client:
+            status = client.select_folder(mailbox.folder, readonly=True)
+            uidvalidity = int(status[b"UIDVALIDITY"])
+            mailbox_id, last_uid, report.rescanned = _cursor(mailbox.name, uidvalidity)
+            for batch in _batches(_new_uids(client, last_uid), settings.imap_batch_size):
+                fetched = client.fetch(batch, [BODY + b".PEEK"])  # PEEK: leave \Seen alone
+                arrivals = [
+                    Arrival(
+                        raw=fetched[uid][BODY],
+                        source="imap",
+                        mailbox_id=mailbox_id,
+                        uidvalidity=uidvalidity,
+                        uid=uid,
+                    )
+                    for uid in batch
+                    if uid in fetched and BODY in fetched[uid]  # expunged meanwhile: skip
+                ]
+                report.seen += len(arrivals)
+                stored = _store_batch(mailbox_id, arrivals, last_uid=max(batch))
+                report.stored.extend(stored)
+                dispatch.inbound_stored(stored)
+    except LoginError as exc:
+        _record_error(mailbox.name, f"login refused: {exc}")
+        raise ImapAuthError(f"{mailbox.name}: login refused") from exc
+    except (IMAPClientError, OSError) as exc:
+        _record_error(mailbox.name, str(exc))
+        raise ImapError(f"{mailbox.name}: {exc}") from exc
+    _record_success(mailbox.name)
+    return report
+
+
+def poll_forever(mailbox: MailboxURL, *, settings: Settings, stop: threading.Event) -> None:
+    """Poll every ``poll_interval`` seconds until ``stop`` is set; back off while failing."""
+    failures = 0
+    while not stop.is_set():
+        try:
+            poll_once(mailbox, settings=settings)
+            failures = 0
+        except ImapAuthError as exc:
+            log.critical("%s — fix the credentials in CONSULTANT_IMAP_URL", exc)
+            failures += 1
+        except ImapError:
+            failures += 1
+        except Exception:  # the database may be down; the mailbox keeps the email meanwhile
+            log.exception("%s: poll failed", mailbox.name)
+            failures += 1
+        stop.wait(settings.poll_interval if failures == 0 else backoff_seconds(failures))
+
+
+def backoff_seconds(failures: int) -> float:
+    """Capped exponential backoff with full jitter, so pollers do not retry in step."""
+    return random.uniform(1.0, min(MAX_BACKOFF_SECONDS, 2.0**failures))
+
+
+def _connect(mailbox: MailboxURL, *, settings: Settings) -> IMAPClient:
+    client = IMAPClient(
+        mailbox.host,
+        port=mailbox.port,
+        ssl=mailbox.tls,  # imapclient verifies certificates by default
+        timeout=SocketTimeout(
+            connect=settings.imap_connect_timeout, read=settings.imap_read_timeout
+        ),
+    )
+    try:
+        client.login(mailbox.username, mailbox.password)
+    except BaseException:
+        client.shutdown()
+        raise
+    return client
+
+
+def _new_uids(client: IMAPClient, last_uid: int) -> list[int]:
+    # "UID n:*" always matches the highest UID, even one below n (RFC 9051 6.4.8):
+    # filter, or the last email would be fetched on every poll.
+    uids = client.search(["UID", f"{last_uid + 1}:*"])
+    return sorted(uid for uid in uids if uid > last_uid)
+
+
+def _batches(uids: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(uids), size):
+        yield uids[start : start + size]
+
+
+def _cursor(name: str, uidvalidity: int) -> tuple[int, int, bool]:
+    """The mailbox row's id and last UID; a new UIDVALIDITY restarts from UID 0."""
+    with session_scope() as session:
+        mailbox = _mailbox_row(session, name)
+        rescan = mailbox.uidvalidity is not None and mailbox.uidvalidity != uidvalidity
+        if rescan:
+            log.warning("%s: UIDVALIDITY changed, reading the folder again", name)
+        if mailbox.uidvalidity != uidvalidity:
+            mailbox.uidvalidity = uidvalidity
+            mailbox.last_uid = 0
+            session.add(mailbox)
+            session.flush()
+        assert mailbox.id is not None
+        return mailbox.id, mailbox.last_uid, rescan
+
+
+def _store_batch(mailbox_id: int, arrivals: list[Arrival], *, last_uid: int) -> list[int]:
+    """Store a batch and move the cursor past it, in one transaction."""
+    with session_scope() as session:
+        stored = [store_arrival(session, arrival) for arrival in arrivals]
+        mailbox = session.get(Mailbox, mailbox_id)
+        assert mailbox is not None
+        mailbox.last_uid = max(mailbox.last_uid, last_uid)
+        session.add(mailbox)
+    return [inbound_id for inbound_id in stored if inbound_id is not None]
+
+
+def _mailbox_row(session: Session, name: str) -> Mailbox:
+    mailbox = session.exec(select(Mailbox).where(Mailbox.name == name)).first()
+    if mailbox is None:
+        mailbox = Mailbox(name=name)
+        session.add(mailbox)
+        session.flush()
+    return mailbox
+
+
+def _record_success(name: str) -> None:
+    with session_scope() as session:
+        mailbox = _mailbox_row(session, name)
+        mailbox.last_poll_at = utcnow()
+        mailbox.last_error = None
+        session.add(mailbox)
+
+
+def _record_error(name: str, error: str) -> None:
+    log.error("%s: %s", name, error)
+    try:
+        with session_scope() as session:
+            mailbox = _mailbox_row(session, name)
+            mailbox.last_error = error[:2000]
+            session.add(mailbox)
+    except Exception:  # the database may be what failed; the log line above remains
+        log.exception("%s: could not record the error", name)

@@ -1,0 +1,97 @@
+"""Outgoing mail: hand rendered bytes to the relay, or to a folder when there is none.
+
+Failures come in two kinds, because they call for different actions: a
+:class:`TemporaryDeliveryError` (4xx, a dropped connection, a timeout) is tried again
+later; a :class:`PermanentDeliveryError` (5xx) will fail the same way every time.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from pathlib import Path
+from typing import Protocol
+
+from consultant.config import RelayURL, Settings
+
+
+class DeliveryError(Exception):
+    """The email was not handed over."""
+
+
+class TemporaryDeliveryError(DeliveryError):
+    pass
+
+
+class PermanentDeliveryError(DeliveryError):
+    pass
+
+
+class Transport(Protocol):
+    def deliver(self, raw: bytes, *, sender: str, recipient: str, name: str) -> None: ...
+
+
+class SmtpRelay:
+    """The configured relay, over verified TLS when the URL asks for it."""
+
+    def __init__(self, relay: RelayURL, *, timeout: float) -> None:
+        self.relay = relay
+        self.timeout = timeout
+
+    def deliver(self, raw: bytes, *, sender: str, recipient: str, name: str) -> None:
+        try:
+            with self._connect() as client:
+                refused = client.sendmail(sender, [recipient], raw)
+        except smtplib.SMTPResponseException as exc:
+            raise _classified(exc.smtp_code, exc.smtp_error) from exc
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = next(iter(exc.recipients.values()))
+            raise _classified(code, text) from exc
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            # A connection lost after the final "." may mean the relay has the email; the
+            # retry carries the same Message-ID, so the receiver can tell.
+            raise TemporaryDeliveryError(f"relay unreachable or connection lost: {exc}") from exc
+        if refused:
+            code, text = refused[recipient]
+            raise _classified(code, text)
+
+    def _connect(self) -> smtplib.SMTP:
+        context = ssl.create_default_context()  # smtplib verifies nothing without one
+        relay = self.relay
+        if relay.tls:
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                relay.host, relay.port, timeout=self.timeout, context=context
+            )
+        else:
+            client = smtplib.SMTP(relay.host, relay.port, timeout=self.timeout)
+            if relay.starttls:
+                client.starttls(context=context)
+        if relay.username:
+            client.login(relay.username, relay.password)
+        return client
+
+
+def _classified(code: int, text: bytes | str) -> DeliveryError:
+    reply = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    error_type = PermanentDeliveryError if 500 <= code < 600 else TemporaryDeliveryError
+    return error_type(f"{code} {reply}")
+
+
+class OutboxFolder:
+    """No relay configured: write each email as a ``.eml`` file a person can open."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def deliver(self, raw: bytes, *, sender: str, recipient: str, name: str) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        final = self.folder / f"{name}.eml"
+        partial = final.with_suffix(".eml.part")
+        partial.write_bytes(raw)
+        partial.replace(final)  # atomic: a reader never sees half an email
+
+
+def transport_for(settings: Settings) -> Transport:
+    if settings.smtp_url is not None:
+        return SmtpRelay(settings.smtp_url, timeout=settings.smtp_timeout)
+    return OutboxFolder(settings.outbox_dir)

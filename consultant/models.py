@@ -1,0 +1,301 @@
+"""The desk's tables, all in one place.
+
+``schema.sql`` is the same schema written by hand for PostgreSQL; a test builds a
+database from each and compares them, so a change here needs the same change there.
+Timestamps are stored in UTC and always come back timezone-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Index,
+    LargeBinary,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``TIMESTAMPTZ`` on PostgreSQL; on SQLite, which keeps no zone, read back as UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime: the desk stores aware UTC times only")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def created_at_field() -> datetime:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- accounts and quota -------------------------------------------------------------
+
+
+class Plan(SQLModel, table=True):
+    """What an account buys: so many cases a month, answered within so many hours."""
+
+    __tablename__ = "plans"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_type=Text, unique=True)
+    cases_per_period: int | None = None  # None: unlimited
+    sla_hours: int = 24
+    followups_count: bool = False
+    created_at: datetime = created_at_field()
+
+
+class Account(SQLModel, table=True):
+    """A customer: one address (``jane@clinic.example``) or a whole domain (``@clinic.example``)."""
+
+    __tablename__ = "accounts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    address: str = Field(sa_type=Text, unique=True)
+    plan_id: int = Field(foreign_key="plans.id")
+    timezone: str = Field(default="UTC", sa_type=Text)
+    created_at: datetime = created_at_field()
+
+
+class QuotaEntryKind(StrEnum):
+    DEBIT = "debit"
+    CREDIT = "credit"
+
+
+class QuotaEntry(SQLModel, table=True):
+    """One line of an account's ledger. ``key`` is unique, so a case is never charged twice."""
+
+    __tablename__ = "quota_entries"
+    __table_args__ = (Index("ix_quota_entries_account_period", "account_id", "period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id")
+    ticket_id: int | None = Field(default=None, foreign_key="tickets.id")
+    kind: str = Field(sa_type=Text)
+    amount: int = 1
+    period: str = Field(sa_type=Text)  # calendar month in the account's zone, "2026-11"
+    key: str = Field(sa_type=Text, unique=True)
+    reason: str | None = Field(default=None, sa_type=Text)
+    actor: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = created_at_field()
+
+
+# --- inbound mail -------------------------------------------------------------------
+
+
+class Mailbox(SQLModel, table=True):
+    """An IMAP folder the desk reads, with its sync cursor (RFC 9051: UIDVALIDITY + UID)."""
+
+    __tablename__ = "mailboxes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_type=Text, unique=True)
+    uidvalidity: int | None = Field(default=None, sa_type=BigInteger)
+    last_uid: int = Field(default=0, sa_type=BigInteger)
+    last_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = created_at_field()
+
+
+class InboundStatus(StrEnum):
+    RECEIVED = "received"  # raw bytes stored, not yet processed
+    PROCESSED = "processed"
+    FAILED = "failed"  # an attempt failed; it will be retried
+    QUARANTINED = "quarantined"  # set aside for an admin after repeated failures
+
+
+class InboundEmail(SQLModel, table=True):
+    """An email exactly as it arrived, stored before anything else happens to it.
+
+    ``fingerprint`` (Message-ID plus a hash of the body) is unique, so the same email seen
+    again — a re-poll, a new UIDVALIDITY, the gateway and the mailbox both — is stored once.
+    """
+
+    __tablename__ = "inbound_emails"
+    __table_args__ = (
+        UniqueConstraint("mailbox_id", "uidvalidity", "uid"),
+        Index("ix_inbound_emails_status", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(sa_type=Text)  # "imap" or "smtp"
+    mailbox_id: int | None = Field(default=None, foreign_key="mailboxes.id")
+    uidvalidity: int | None = Field(default=None, sa_type=BigInteger)
+    uid: int | None = Field(default=None, sa_type=BigInteger)
+    message_id: str = Field(sa_type=Text, index=True)
+    fingerprint: str = Field(sa_type=Text, unique=True)
+    envelope_from: str | None = Field(default=None, sa_type=Text)
+    envelope_to: str | None = Field(default=None, sa_type=Text)
+    size: int
+    raw: bytes = Field(sa_type=LargeBinary)
+    status: str = Field(default=InboundStatus.RECEIVED, sa_type=Text)
+    stage: str | None = Field(default=None, sa_type=Text)
+    error: str | None = Field(default=None, sa_type=Text)
+    attempts: int = 0
+    ticket_id: int | None = Field(default=None, foreign_key="tickets.id")
+    received_at: datetime = created_at_field()
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# --- tickets ------------------------------------------------------------------------
+
+
+class TicketStatus(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    ANSWERED = "answered"
+    SOLVED = "solved"
+    HELD_QUOTA = "held_quota"
+    HELD_UNVERIFIED = "held_unverified"
+
+
+class Coder(SQLModel, table=True):
+    """An expert who answers cases; ``specialties`` is a comma-separated list."""
+
+    __tablename__ = "coders"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_type=Text, unique=True)
+    name: str = Field(sa_type=Text)
+    specialties: str = Field(default="", sa_type=Text)
+    active: bool = True
+    created_at: datetime = created_at_field()
+
+
+class Ticket(SQLModel, table=True):
+    """One case. Its id is the number customers see as ``CC-<id>``."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_status", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject: str = Field(sa_type=Text)
+    requester: str = Field(sa_type=Text)
+    requester_name: str = Field(default="", sa_type=Text)
+    account_id: int | None = Field(default=None, foreign_key="accounts.id")
+    status: str = Field(default=TicketStatus.NEW, sa_type=Text)
+    specialty: str | None = Field(default=None, sa_type=Text)
+    coder_id: int | None = Field(default=None, foreign_key="coders.id")
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
+
+    @property
+    def reference(self) -> str:
+        return f"CC-{self.id}"
+
+
+class Message(SQLModel, table=True):
+    """One email in a ticket's thread, in either direction."""
+
+    __tablename__ = "messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", index=True)
+    inbound_id: int | None = Field(default=None, foreign_key="inbound_emails.id", unique=True)
+    direction: str = Field(sa_type=Text)  # "in" or "out"
+    message_id: str = Field(sa_type=Text, index=True)
+    sender: str = Field(sa_type=Text)
+    subject: str = Field(sa_type=Text)
+    body_text: str = Field(sa_type=Text)
+    body_html: str | None = Field(default=None, sa_type=Text)
+    is_automatic: bool = False
+    created_at: datetime = created_at_field()
+
+
+class Attachment(SQLModel, table=True):
+    __tablename__ = "attachments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="messages.id", index=True)
+    filename: str = Field(sa_type=Text)
+    content_type: str = Field(sa_type=Text)
+    size: int
+    sha256: str = Field(sa_type=Text)
+    content: bytes = Field(sa_type=LargeBinary)
+
+
+class CodeLookup(SQLModel, table=True):
+    """A medical code found in a case, with what the catalog says of it."""
+
+    __tablename__ = "code_lookups"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", index=True)
+    message_id: int | None = Field(default=None, foreign_key="messages.id")
+    system: str = Field(sa_type=Text)
+    code: str = Field(sa_type=Text)
+    status: str = Field(sa_type=Text)
+    description: str | None = Field(default=None, sa_type=Text)
+    confidence: float = 1.0
+    reason: str = Field(default="", sa_type=Text)
+    span_start: int | None = None
+    span_end: int | None = None
+    created_at: datetime = created_at_field()
+
+
+class Event(SQLModel, table=True):
+    """The audit trail: who did what to which ticket or email, and when."""
+
+    __tablename__ = "events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int | None = Field(default=None, foreign_key="tickets.id", index=True)
+    inbound_id: int | None = Field(default=None, foreign_key="inbound_emails.id")
+    actor: str = Field(sa_type=Text)
+    kind: str = Field(sa_type=Text)
+    detail: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = created_at_field()
+
+
+# --- outgoing mail ------------------------------------------------------------------
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxEmail(SQLModel, table=True):
+    """An email to send, fully rendered, written in the same transaction as its cause.
+
+    ``raw`` keeps the exact bytes, so a re-send after a crash carries the same Message-ID.
+    ``key`` is unique: the same cause (say, the acknowledgement of ticket 7) queues one email.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int | None = Field(default=None, foreign_key="tickets.id", index=True)
+    kind: str = Field(sa_type=Text)
+    key: str = Field(sa_type=Text, unique=True)
+    message_id: str = Field(sa_type=Text, unique=True)
+    recipient: str = Field(sa_type=Text)
+    subject: str = Field(sa_type=Text)
+    raw: bytes = Field(sa_type=LargeBinary)
+    status: str = Field(default=OutboxStatus.PENDING, sa_type=Text)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = created_at_field()
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,72 @@
+"""The embedded engine: the same work as the Celery tasks, done in this process.
+
+:func:`drain` processes every stored email and sends every queued email until nothing is
+left; ``consultant run --once`` is a poll followed by one drain. :class:`LocalWorker`
+drains in a thread whenever the gateway or the poller announces new work.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from consultant import dispatch
+from consultant.intake import pending_inbound_ids, process_inbound
+from consultant.models import InboundStatus, OutboxStatus
+from consultant.outbox import pending_outbox_ids, send_outbox_email
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DrainReport:
+    processed: int = 0
+    failed: int = 0
+    sent: int = 0
+    send_failures: int = 0
+
+
+def drain() -> DrainReport:
+    """Do all pending work; an email or send that fails is recorded and not retried here."""
+    report = DrainReport()
+    tried_outbox: set[int] = set()
+    while True:
+        inbound_ids = pending_inbound_ids()
+        outbox_ids = [i for i in pending_outbox_ids() if i not in tried_outbox]
+        if not inbound_ids and not outbox_ids:
+            return report
+        for inbound_id in inbound_ids:
+            outcome = process_inbound(inbound_id=inbound_id)
+            if outcome.status == InboundStatus.FAILED:
+                report.failed += 1
+            else:
+                report.processed += 1
+        for outbox_id in outbox_ids:
+            tried_outbox.add(outbox_id)  # a temporary failure waits for the next drain
+            result = send_outbox_email(outbox_id=outbox_id)
+            if result.status == OutboxStatus.SENT:
+                report.sent += 1
+            elif result.status != "skipped":
+                report.send_failures += 1
+
+
+class LocalWorker(threading.Thread):
+    """Drains when woken, and every ``interval`` seconds in case a wake-up was missed."""
+
+    def __init__(self, *, interval: float) -> None:
+        super().__init__(name="local-worker", daemon=True)
+        self.interval = interval
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                drain()
+            except Exception:  # the database may be down for a moment; try again later
+                log.exception("local worker: drain failed")
+            dispatch.wait_for_local_work(self.interval)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        dispatch.wake_local_worker()

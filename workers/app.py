@@ -1,0 +1,45 @@
+"""The Celery app: broker from the desk's settings, three queues, JSON only.
+
+Queues scale apart: ``intake`` parses and tickets, ``codes`` looks codes up, ``mail``
+talks to the relay. Tasks carry ids only and are acknowledged after they finish
+(``acks_late``), so a worker killed mid-task leaves its task to another.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from consultant.config import get_settings
+
+SWEEP_INTERVAL_SECONDS = 60.0
+
+
+def make_app() -> Celery:
+    settings = get_settings()
+    app = Celery("consultant", broker=settings.broker_url or "memory://")
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=4,
+        task_queues=[Queue("intake"), Queue("codes"), Queue("mail")],
+        task_default_queue="intake",
+        task_routes={
+            "workers.tasks.process_inbound": {"queue": "intake"},
+            "workers.tasks.sweep": {"queue": "intake"},
+            "workers.tasks.send_outbox": {"queue": "mail"},
+        },
+        beat_schedule={
+            "sweep": {"task": "workers.tasks.sweep", "schedule": SWEEP_INTERVAL_SECONDS},
+        },
+        broker_connection_retry_on_startup=True,
+    )
+    app.autodiscover_tasks(["workers"], related_name="tasks", force=True)
+    return app
+
+
+app = make_app()

@@ -1,0 +1,40 @@
+"""Thin tasks: take an id, call the desk's function, announce what comes next.
+
+Each is idempotent (the function re-reads its row and does nothing to finished work), so
+a task run twice — a redelivery after a worker was killed, a sweep — changes nothing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import OperationalError
+
+from consultant import dispatch
+from consultant.intake import pending_inbound_ids, process_inbound
+from consultant.outbox import pending_outbox_ids, send_outbox_email
+from workers.app import app
+
+RETRY = {
+    "autoretry_for": (OperationalError,),  # the database was unreachable for a moment
+    "retry_backoff": True,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
+
+
+@app.task(name=dispatch.PROCESS_INBOUND, **RETRY)
+def process_inbound_task(inbound_id: int) -> str:
+    outcome = process_inbound(inbound_id=inbound_id)
+    dispatch.outbox_queued(outcome.outbox_ids)
+    return outcome.status
+
+
+@app.task(name=dispatch.SEND_OUTBOX, **RETRY)
+def send_outbox_task(outbox_id: int) -> str:
+    return send_outbox_email(outbox_id=outbox_id).status
+
+
+@app.task(name="workers.tasks.sweep")
+def sweep() -> None:
+    """Announce again every row still waiting, in case its task was lost."""
+    dispatch.inbound_stored(pending_inbound_ids())
+    dispatch.outbox_queued(pending_outbox_ids())
