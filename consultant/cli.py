@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from consultant.codes.cli import app as codes_app
 from consultant.config import ConfigError, Settings, get_settings
 from consultant.db import check_database, init_schema, session_scope
 
@@ -21,6 +22,7 @@ db_app = typer.Typer(help="Create the database schema.", no_args_is_help=True)
 tickets_app = typer.Typer(help="List and show tickets.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tickets_app, name="tickets")
+app.add_typer(codes_app, name="codes")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 

@@ -322,29 +322,54 @@ class _Reader:
         return bool(self._modifiers_after(end)[0] or UNITS_AFTER.match(self.masked[end:]))
 
     def _hcpcs_or_icd(self, token: str, start: int, end: int, context: _Context) -> list[FoundCode]:
+        """``J1100``: HCPCS, or ICD-10-CM ``J11.00`` written without its dot?
+
+        Words right next to the token (a dx word; units, a modifier, "injection") decide
+        first; then hints from the rest of the sentence (a dotted diagnosis or a CPT code
+        nearby); when neither side wins, both readings are kept.
+        """
         if ID_BEFORE.search(self.masked[max(0, start - 40) : start]):
             return []
         icd = formats.dotted_icd10cm(token)
-        icd_known = self._known(ICD10CM, icd)
-        says_dx = context.diagnosis()
-        says_hcpcs = (
+        if not self._known(ICD10CM, icd):
+            return [self._hcpcs(token, start, end, context)]
+        near_dx = context.inherited == ICD10CM or context.has(DIAGNOSIS_WORDS)
+        near_hcpcs = (
             context.inherited in (CPT, HCPCS)
             or context.has(HCPCS_WORDS)
-            or bool(CPT_IN_TEXT.search(context.sentence))
             or self._has_trailing_modifier_or_units(end)
         )
-        if icd_known and says_dx and not says_hcpcs:
-            reason = "dotless ICD-10-CM with diagnosis context and a catalog hit"
-            return [self._code(ICD10CM, icd, start, end, MEDIUM, reason)]
-        if not icd_known or (says_hcpcs and not says_dx):
-            confidence = HIGH if says_hcpcs else MEDIUM
-            return [self._code(HCPCS, token, start, end, confidence, "HCPCS Level II shape")]
+        if near_dx != near_hcpcs:
+            return [
+                self._dotless_reading(icd, start, end)
+                if near_dx
+                else self._hcpcs(token, start, end, context)
+            ]
+        if not near_dx:
+            hint_dx = bool(DOTTED_ICD_IN_TEXT.search(context.sentence))
+            hint_hcpcs = bool(CPT_IN_TEXT.search(context.sentence))
+            if hint_dx != hint_hcpcs:
+                return [
+                    self._dotless_reading(icd, start, end)
+                    if hint_dx
+                    else self._hcpcs(token, start, end, context)
+                ]
         reason = f"both HCPCS {token} and ICD-10-CM {icd}: the coder picks"
         hcpcs = self._code(HCPCS, token, start, end, AMBIGUOUS, reason)
         diagnosis = self._code(ICD10CM, icd, start, end, AMBIGUOUS, reason)
         hcpcs.alternatives.append(f"{ICD10CM}:{icd}")
         diagnosis.alternatives.append(f"{HCPCS}:{token}")
         return [hcpcs, diagnosis]
+
+    def _hcpcs(self, token: str, start: int, end: int, context: _Context) -> FoundCode:
+        sure = context.has(HCPCS_WORDS) or self._has_trailing_modifier_or_units(end)
+        return self._code(
+            HCPCS, token, start, end, HIGH if sure else MEDIUM, "HCPCS Level II shape"
+        )
+
+    def _dotless_reading(self, icd: str, start: int, end: int) -> FoundCode:
+        reason = "dotless ICD-10-CM with diagnosis context and a catalog hit"
+        return self._code(ICD10CM, icd, start, end, MEDIUM, reason)
 
     def _dotless_icd(self, token: str, start: int, end: int, context: _Context) -> list[FoundCode]:
         if not formats.is_icd10cm(token):
@@ -354,8 +379,7 @@ class _Reader:
         icd = formats.dotted_icd10cm(token)
         if not self._known(ICD10CM, icd):
             return []
-        reason = "dotless ICD-10-CM with diagnosis context and a catalog hit"
-        return [self._code(ICD10CM, icd, start, end, MEDIUM, reason)]
+        return [self._dotless_reading(icd, start, end)]
 
     def _pcs(self, token: str, start: int, end: int, context: _Context) -> list[FoundCode]:
         if not formats.ICD10PCS_CODE.fullmatch(token) or token.isdigit():
