@@ -90,11 +90,7 @@ def session_scope() -> Iterator[Session]:
 
 def init_schema(engine: Engine | None = None) -> None:
     """Create every table that does not exist yet; safe to run again."""
-    from consultant.codes.search import ensure_search_support
-
-    engine = engine or get_engine()
-    SQLModel.metadata.create_all(engine)
-    ensure_search_support(engine)  # SQLite's FTS5 table, which the metadata cannot declare
+    SQLModel.metadata.create_all(engine or get_engine())
 
 
 def check_database() -> None:

@@ -4,8 +4,8 @@ PostgreSQL keeps a ``tsvector`` per code (``catalog_codes.search_vector``, GIN-i
 declared in the models and in ``schema.sql``) that the loader fills after each change.
 SQLite has no such type, so it searches through an FTS5 table kept beside
 ``catalog_codes``. That table is not part of the SQLModel metadata (SQLAlchemy cannot
-declare virtual tables): :func:`ensure_search_support` creates it, and
-``consultant.db.init_schema`` calls it, so the PostgreSQL schema comparison never sees it.
+declare virtual tables): the first catalog load creates it, so a database holding no
+codes — like one just made by ``consultant db init`` — has exactly the models' tables.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 from sqlmodel import Session
 
 SEARCH_LIMIT = 20
@@ -45,18 +45,19 @@ class SearchHit:
         }
 
 
-def ensure_search_support(engine: Engine) -> None:
-    """Create SQLite's FTS5 table when missing (PostgreSQL needs nothing beyond the schema)."""
-    if engine.dialect.name != "sqlite":
-        return
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
-                "code, description, notes, content='catalog_codes', content_rowid='id', "
-                "tokenize='porter unicode61')"
-            )
+def _create_fts_table(connection: Connection) -> None:
+    connection.execute(
+        text(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
+            "code, description, notes, content='catalog_codes', content_rowid='id', "
+            "tokenize='porter unicode61')"
         )
+    )
+
+
+def _has_fts_table(connection: Connection) -> bool:
+    query = text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name")
+    return connection.execute(query, {"name": FTS_TABLE}).first() is not None
 
 
 def refresh_search_index(connection: Connection, system: str) -> None:
@@ -70,6 +71,7 @@ def refresh_search_index(connection: Connection, system: str) -> None:
             {"system": system},
         )
         return
+    _create_fts_table(connection)
     connection.execute(text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')"))
 
 
@@ -104,6 +106,8 @@ def _search_postgres(
 def _search_sqlite(
     session: Session, words: list[str], system: str | None, limit: int
 ) -> list[SearchHit]:
+    if not _has_fts_table(session.connection()):
+        return []  # nothing has been loaded yet
     match = " ".join(f'"{word}"' for word in words[:-1]) + f' "{words[-1]}"*'
     sql = (
         f"SELECT c.system, c.code, c.description, c.billable, "

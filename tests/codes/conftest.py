@@ -3,14 +3,19 @@ release, and writers for files in CMS's layouts holding made-up rows."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 
 import pytest
+from sqlalchemy import Engine
+from sqlmodel import SQLModel
 
 from consultant.codes.catalog import Catalog
 from consultant.codes.formats import HCPCS, ICD10CM
 from consultant.codes.hcpcs import parse_hcpcs
 from consultant.codes.icd10cm import icd10cm_release, iter_icd10cm
+from consultant.codes.records import CodeRecord
+from consultant.db import init_schema, make_engine
 
 AS_OF = date(2026, 11, 26)
 
@@ -59,3 +64,53 @@ def icd_catalog() -> Catalog:
     catalog.add_codes(ICD10CM, icd10cm_release(), iter_icd10cm())
     catalog.add_codes(HCPCS, "test", parse_hcpcs(hcpcs_fixture_bytes()))
     return catalog
+
+
+def make_pdf(text: str) -> bytes:
+    """A one-page PDF whose text layer holds ``text`` (one line per line), built by hand."""
+    lines = [
+        line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        for line in text.split("\n")
+    ]
+    content = "BT /F1 11 Tf 50 750 Td 14 TL " + " ".join(f"({line}) '" for line in lines) + " ET"
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+        "/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
+        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = "%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n"
+    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
+    return out.encode("latin-1")
+
+
+def empty_tables(engine: Engine) -> None:
+    """Every table of the models emptied, children first."""
+    with engine.begin() as connection:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@pytest.fixture
+def code_engine(backend: str) -> Iterator[Engine]:
+    """An engine on the test's backend (SQLite, then PostgreSQL), schema in place, empty."""
+    engine = make_engine(backend)
+    init_schema(engine)
+    empty_tables(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def diabetes_records() -> list[CodeRecord]:
+    """A slice of the real ICD-10-CM release: the E10-E11 and J11 families."""
+    return [r for r in iter_icd10cm() if r.code[:3] in {"E10", "E11", "J11"}]

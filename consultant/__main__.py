@@ -1,0 +1,5 @@
+"""Runs the `consultant` command as `python -m consultant`."""
+
+from consultant.cli import main
+
+main()
