@@ -142,7 +142,6 @@ def _store(
         "alternatives": ",".join(found.alternatives),
         "created_at": utcnow(),
     }
-    result = session.execute(
-        insert_ignoring_duplicates(session, CodeLookup.__table__).values(**values)
-    )  # type: ignore[attr-defined]
-    return result.rowcount or 0
+    table = CodeLookup.__table__  # type: ignore[attr-defined]
+    statement = insert_ignoring_duplicates(session, table).values(**values).returning(table.c.id)
+    return 0 if session.execute(statement).first() is None else 1
