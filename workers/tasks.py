@@ -9,6 +9,8 @@ from __future__ import annotations
 from sqlalchemy.exc import OperationalError
 
 from consultant import dispatch
+from consultant.codes.lookup import attach_code_lookups
+from consultant.db import session_scope
 from consultant.intake import pending_inbound_ids, process_inbound
 from consultant.outbox import pending_outbox_ids, send_outbox_email
 from workers.app import app
@@ -25,6 +27,8 @@ RETRY = {
 def process_inbound_task(inbound_id: int) -> str:
     outcome = process_inbound(inbound_id=inbound_id)
     dispatch.outbox_queued(outcome.outbox_ids)
+    if outcome.ticket_id is not None:
+        dispatch.codes_needed([outcome.ticket_id])
     return outcome.status
 
 
@@ -38,3 +42,9 @@ def sweep() -> None:
     """Announce again every row still waiting, in case its task was lost."""
     dispatch.inbound_stored(pending_inbound_ids())
     dispatch.outbox_queued(pending_outbox_ids())
+
+
+@app.task(name=dispatch.LOOK_UP_CODES, **RETRY)
+def look_up_codes_task(ticket_id: int) -> int:
+    with session_scope() as session:
+        return attach_code_lookups(session, ticket_id=ticket_id)
