@@ -117,9 +117,11 @@ ID_LABELS_WITH_NUMBER_WORD = (
     r"visit|encounter|check|cheque|bed|batch|control|plan|provider|unit|floor|building|bldg"
 )
 NUMBER_WORD = r"(?:#|no\.?|num\.?|number|id|ids|code)"
+STRICT_NUMBER_WORD = r"(?:#|no\.?|num\.?|number)"
+LABEL_TAIL = r"\s*(?:is|was|of|ends? in|ending in|starts? with|starting with)?\s*[:#]?\s*"
 ID_BEFORE = re.compile(
-    rf"(?i)(?:\b(?:{ID_LABELS})\s*{NUMBER_WORD}?\s*(?:is|was|of)?\s*[:#]?\s*"
-    rf"|\b(?:{ID_LABELS_WITH_NUMBER_WORD})\s*{NUMBER_WORD}\s*(?:is|was|of)?\s*[:#]?\s*"
+    rf"(?i)(?:\b(?:{ID_LABELS}|(?:on|by|via|paper) check)\s*{NUMBER_WORD}?{LABEL_TAIL}"
+    rf"|\b(?:{ID_LABELS_WITH_NUMBER_WORD})\s*{STRICT_NUMBER_WORD}{LABEL_TAIL}"
     r"|#\s*)$"
 )
 # A number right before one of these words is a quantity, not a code.
