@@ -125,6 +125,9 @@ def bench_extraction(catalog: Catalog, rounds: int) -> dict[str, dict[str, float
         "all cases": cases,
         "case emails (multi-line)": [c for c in cases if "\n" in c],
         "one-sentence cases": [c for c in cases if "\n" not in c],
+        "long emails (8 cases joined)": [
+            "\n\n".join(cases[i : i + 8]) for i in range(0, len(cases) - 7, 8)
+        ],
     }
     today = date.today()
     results: dict[str, dict[str, float]] = {}
