@@ -20,9 +20,10 @@ are attached to the code they belong to.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from consultant.codes import formats
 from consultant.codes.formats import CPT, HCPCS, ICD10CM, ICD10PCS, MODIFIER, NDC
@@ -73,35 +74,33 @@ class FoundCode:
 
 # --- masks: numbers that are not codes ----------------------------------------------
 
+# Each starts with a character the regex engine can skip ahead to.
 NDC_PATTERNS = (
-    re.compile(r"(?<![\w-])\d{4}-\d{4}-\d{2}(?![\w-])"),
-    re.compile(r"(?<![\w-])\d{5}-\d{3}-\d{2}(?![\w-])"),
-    re.compile(r"(?<![\w-])\d{5}-\d{4}-\d{1,2}(?![\w-])"),
-    re.compile(r"(?i:\bNDC)\s*(?:#|no\.?|number)?\s*:?\s*(\d{11})\b"),
+    re.compile(
+        r"\d(?<![\w-]\d)(?:\d{3}-\d{4}-\d{2}|\d{4}-\d{3}-\d{2}|\d{4}-\d{4}-\d{1,2})(?![\w-])"
+    ),
+    re.compile(r"[Nn](?<!\w[Nn])(?i:dc)\s*(?:#|no\.?|number)?\s*:?\s*(\d{11})\b"),
 )
 
+# Each tail follows a first digit that starts a number (not one inside a word); starting
+# every pattern with that digit lets the regex engine skip the text between numbers fast.
+NUMBER_TRAP_TAILS = (
+    r"\d{2}[-. ]\d{3}[-. ]\d{4}\b",  # phone: 555-123-4567, 555.123.4567
+    r"\d?[/.-]\d{1,2}[/.-]\d{2,4}\b",  # dates: 01/15/2026, 1-15-26, 15.01.2026
+    r"\d{3}-\d{2}-\d{2}\b",  # dates: 2026-01-15
+    r"\d?:\d{2}(?::\d{2})?\b",  # times: 10:30, 14:05:00
+    r"[\d,]*(?:\.\d+)?\s*(?i:usd|dollars)\b",  # money in words: 1,250 USD
+    r"\d{4}-\d{4}\b(?!-)",  # ZIP+4
+    r"\d{1,2}\s?/\s?\d{2,3}\b",  # vitals and ratios: BP 128/82
+    r"\d{0,2}(?:,\d{3})+(?:\.\d+)?\b",  # thousands: 12,345.00
+    r"\d*\.\d+\b",  # decimals: 98.6, 10021.5
+    r"\d*\s?%",  # percentages
+)
 TRAP_PATTERNS = (
-    # phone numbers: (555) 123-4567, 555-123-4567, 555.123.4567, +1 555 123 4567
-    re.compile(r"(?:\+?1[-. ]?)?(?:\(\d{3}\)\s?|\b\d{3}[-. ])\d{3}[-. ]\d{4}\b"),
-    # dates: 01/15/2026, 1-15-26, 2026-01-15, 15.01.2026
-    re.compile(r"\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b"),
-    re.compile(r"\b\d{4}-\d{2}-\d{2}\b"),
-    # times: 10:30, 14:05:00 pm
-    re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?\b"),
-    # money: $1,250.00, $99213, 12,345.00 USD
-    re.compile(r"\$\s?\d[\d,]*(?:\.\d+)?"),
-    re.compile(r"(?i)\b\d[\d,]*(?:\.\d+)?\s*(?:usd|dollars)\b"),
-    # ZIP codes after a state ("Springfield, IL 62704") or a label, and ZIP+4
-    re.compile(r",\s*[A-Z]{2}\.?\s+\d{5}(?:-\d{4})?\b"),
-    re.compile(r"(?i)\b(?:zip|postal)(?:\s*code)?\s*[:#]?\s*\d{5}(?:-\d{4})?\b"),
-    re.compile(r"\b\d{5}-\d{4}\b(?!-)"),
-    # vitals and ratios: BP 128/82, 120 / 80
-    re.compile(r"\b\d{2,3}\s?/\s?\d{2,3}\b"),
-    # numbers with a thousands separator or a decimal part: 12,345 / 10021.5
-    re.compile(r"\b\d{1,3}(?:,\d{3})+(?:\.\d+)?\b"),
-    re.compile(r"\b\d+\.\d+\b"),
-    # percentages
-    re.compile(r"\b\d+\s?%"),
+    re.compile(r"\d(?<!\w\d)(?:" + "|".join(NUMBER_TRAP_TAILS) + ")"),
+    re.compile(r"\(\d{3}\)\s?\d{3}[-. ]\d{4}\b"),  # phone: (555) 123-4567
+    re.compile(r"\$\s?\d[\d,]*(?:\.\d+)?"),  # money: $1,250.00, $99213
+    re.compile(r",\s*[A-Z]{2}\.?\s+\d{5}(?:-\d{4})?\b"),  # ZIP after a state: ", IL 62704"
 )
 
 # A number right after one of these words is an identifier, an address or a count.
@@ -159,6 +158,7 @@ CONTEXT_AFTER = 16
 
 TOKEN = re.compile(
     r"(?<![\w.@$#~])(?<![A-Za-z]-)(?<![A-Za-z]/)"
+    r"(?=[A-Za-z]{0,3}\d)"  # every code has a digit among its first four characters
     r"([0-9A-Za-z][0-9A-Za-z]{2,6}(?:\.[0-9A-Za-z]{1,4})?)"
     r"(?![\w@~]|[.,]\d|-[A-Za-z]{3})"
 )
@@ -224,12 +224,13 @@ def _window(text: str, start: int, end: int) -> tuple[str, str]:
     return before, after[: cut.start()] if cut else after
 
 
-def _sentence(text: str, start: int, end: int) -> str:
-    """The sentence (or line) around a token."""
-    breaks = list(SENTENCE_BREAK.finditer(text, 0, start))
-    first = breaks[-1].end() if breaks else 0
-    cut = SENTENCE_BREAK.search(text, end)
-    return text[first : cut.start() if cut else len(text)]
+def _sentence(text: str, breaks: list[tuple[int, int]], start: int, end: int) -> str:
+    """The sentence (or line) around a token, given the text's sentence breaks."""
+    index = bisect.bisect_left(breaks, (start, start))
+    first = breaks[index - 1][1] if index else 0
+    after = bisect.bisect_left(breaks, (end, end))
+    last = breaks[after][0] if after < len(breaks) else len(text)
+    return text[first:last]
 
 
 @dataclass(slots=True)
@@ -262,6 +263,7 @@ class _Reader:
         self.ndcs = find_ndcs(text)
         masked = mask(text, [(f.start, f.end) for f in self.ndcs])
         self.masked = mask(masked, trap_spans(masked))
+        self.sentence_breaks = [m.span() for m in SENTENCE_BREAK.finditer(self.masked)]
         self.found: list[FoundCode] = []
 
     def read(self) -> list[FoundCode]:
@@ -279,7 +281,8 @@ class _Reader:
         inherited = None
         if self.found and LIST_GAP.match(self.masked[self.found[-1].end : start]):
             inherited = self.found[-1].system
-        return _Context(before, after, inherited, _sentence(self.masked, start, end))
+        sentence = _sentence(self.masked, self.sentence_breaks, start, end)
+        return _Context(before, after, inherited, sentence)
 
     def _classify(self, token: str, start: int, end: int) -> list[FoundCode]:
         context = self._context(start, end)
@@ -310,7 +313,7 @@ class _Reader:
     ) -> list[FoundCode]:
         if formats.cpt_range(token) is None:
             return []
-        if ID_BEFORE.search(self.masked[max(0, start - 40) : start]):
+        if ID_BEFORE.search(self.masked, max(0, start - 40), start):
             return []
         if QUANTITY_AFTER.match(self.masked[end : end + 20]):
             return []
@@ -330,7 +333,7 @@ class _Reader:
         first; then hints from the rest of the sentence (a dotted diagnosis or a CPT code
         nearby); when neither side wins, both readings are kept.
         """
-        if ID_BEFORE.search(self.masked[max(0, start - 40) : start]):
+        if ID_BEFORE.search(self.masked, max(0, start - 40), start):
             return []
         icd = formats.dotted_icd10cm(token)
         if not self._known(ICD10CM, icd):
@@ -507,9 +510,7 @@ def merge_mentions(found: Iterable[FoundCode]) -> list[FoundCode]:
     for code in sorted(found, key=lambda c: (c.start, c.system != HCPCS)):
         seen = merged.get((code.system, code.code))
         if seen is None:
-            merged[(code.system, code.code)] = replace(
-                code, modifiers=list(code.modifiers), alternatives=list(code.alternatives)
-            )
+            merged[(code.system, code.code)] = code
             continue
         seen.modifiers.extend(m for m in code.modifiers if m not in seen.modifiers)
         if code.units and (seen.units or 0) < code.units:
