@@ -214,6 +214,8 @@ def _icd_headers(codes: dict[str, Entry]) -> dict[str, HeaderInfo]:
 def pair_conflicts(found: list[FoundCode], catalog: Catalog, as_of: date) -> list[PairConflict]:
     """NCCI pair edits among the case's procedure codes, with whether a modifier that
     bypasses an indicator-1 edit is present on either code."""
+    if not catalog.ptp:
+        return []
     procedures = [c for c in found if c.system in (CPT, HCPCS)]
     conflicts: list[PairConflict] = []
     for first, second in combinations(procedures, 2):

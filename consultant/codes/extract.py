@@ -303,6 +303,11 @@ class _Reader:
             return pcs
         return self._dotless_icd(token, start, end, context)
 
+    def _after_identifier_label(self, start: int) -> bool:
+        """Whether the words just before ``start`` label an identifier ("claim #")."""
+        words = self.masked[max(0, start - 40) : start].split(" ")
+        return bool(ID_BEFORE.search(" ".join(words[-5:])))
+
     def _code(
         self, system: str, code: str, start: int, end: int, confidence: float, reason: str
     ) -> FoundCode:
@@ -313,7 +318,7 @@ class _Reader:
     ) -> list[FoundCode]:
         if formats.cpt_range(token) is None:
             return []
-        if ID_BEFORE.search(self.masked, max(0, start - 40), start):
+        if self._after_identifier_label(start):
             return []
         if QUANTITY_AFTER.match(self.masked[end : end + 20]):
             return []
@@ -333,7 +338,7 @@ class _Reader:
         first; then hints from the rest of the sentence (a dotted diagnosis or a CPT code
         nearby); when neither side wins, both readings are kept.
         """
-        if ID_BEFORE.search(self.masked, max(0, start - 40), start):
+        if self._after_identifier_label(start):
             return []
         icd = formats.dotted_icd10cm(token)
         if not self._known(ICD10CM, icd):

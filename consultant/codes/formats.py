@@ -8,6 +8,7 @@ they fall in, unless the user imports a licensed descriptor file.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -102,14 +103,17 @@ CPT_RANGES: tuple[CptRange, ...] = (
 )
 
 
+RANGE_STARTS = [r.first for r in CPT_RANGES]
+
+
 def cpt_range(code: str) -> CptRange | None:
     """The section a Category I code falls in; None when it falls in none (not a code)."""
     if not CPT_CATEGORY_I.fullmatch(code):
         return None
     number = int(code)
-    for candidate in CPT_RANGES:
-        if candidate.first <= number <= candidate.last:
-            return candidate
+    index = bisect.bisect_right(RANGE_STARTS, number) - 1
+    if index >= 0 and number <= CPT_RANGES[index].last:
+        return CPT_RANGES[index]
     return None
 
 
