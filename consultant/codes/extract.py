@@ -257,7 +257,6 @@ class _Reader:
     """One pass over one text: masks, then tokens, then modifiers and units."""
 
     def __init__(self, text: str, known: CatalogCheck | None, source: str) -> None:
-        self.text = text
         self.known = known
         self.source = source
         self.ndcs = find_ndcs(text)
