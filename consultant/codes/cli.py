@@ -284,3 +284,35 @@ def show(code: str, as_json: JsonOption = False) -> None:
         for child in reading["under"]:
             mark = "" if child["billable"] else " (header)"
             typer.echo(f"    {child['code']:<9} {child['description']}{mark}")
+
+
+@app.command("status")
+def status(as_json: JsonOption = False) -> None:
+    """What is loaded: each code system and NCCI table with its release and size."""
+    from sqlalchemy import select
+
+    from consultant.models import CodeSystem
+
+    _ready()
+    with session_scope() as session:
+        rows = session.execute(select(CodeSystem).order_by(CodeSystem.name)).scalars().all()
+        loaded = [
+            {
+                "name": row.name,
+                "release": row.release,
+                "count": row.code_count,
+                "loaded_at": row.loaded_at.isoformat(),
+            }
+            for row in rows
+        ]
+    if as_json:
+        _print_json(loaded)
+        return
+    if not loaded:
+        typer.echo("nothing loaded: run 'consultant codes load icd10cm'")
+    for item in loaded:
+        typer.echo(
+            f"{item['name']:<10} {item['release']:<12} {item['count']:>7}  {item['loaded_at']}"
+        )
+    if not any(item["name"] == CPT for item in loaded):
+        typer.echo("cpt: no descriptor file imported; CPT codes are checked by format and section")

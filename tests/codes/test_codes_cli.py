@@ -53,6 +53,8 @@ def test_import_hcpcs_fixture_then_extract(desk: Any, tmp_path: Path) -> None:
     fixture.write_bytes(hcpcs_fixture_bytes())
     report = as_json(desk.consultant("codes", "import", "hcpcs", str(fixture), "--json"))
     assert (report["release"], report["added"]) == ("2099", 6)
+    [loaded] = as_json(desk.consultant("codes", "status", "--json"))
+    assert (loaded["name"], loaded["release"], loaded["count"]) == ("hcpcs", "2099", 6)
     result = as_json(run(desk, "codes", "extract", "-", "--json", stdin="J9990 x2 and G9990-LT"))
     statuses = {code["code"]: code["status"] for code in result["codes"]}
     assert statuses == {"J9990": "valid", "G9990": "deleted"}
