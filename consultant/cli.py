@@ -75,26 +75,32 @@ def run(
     settings = _ready()
     _configure_logging()
     if once:
-        _poll_all_once(settings)
+        mailboxes_ok = _poll_all_once(settings)
         report = drain()
         typer.echo(
             f"processed {report.processed} email(s), {report.failed} failed; "
             f"sent {report.sent} email(s), {report.send_failures} not sent"
         )
+        if not mailboxes_ok:
+            raise typer.Exit(1)
         return
     _run_forever(settings)
 
 
-def _poll_all_once(settings: Settings) -> None:
+def _poll_all_once(settings: Settings) -> bool:
+    """Poll each mailbox once; ``False`` when any of them could not be read."""
     from consultant.mail.imap import ImapError, poll_once
 
+    all_read = True
     for mailbox in settings.imap_url:
         try:
             report = poll_once(mailbox, settings=settings)
         except ImapError as exc:
             typer.echo(f"mailbox {mailbox.name}: {exc}", err=True)
+            all_read = False
             continue
         typer.echo(f"mailbox {report.mailbox}: {report.seen} fetched, {len(report.stored)} new")
+    return all_read
 
 
 def _run_forever(settings: Settings) -> None:
@@ -164,7 +170,8 @@ def poll(
     if not settings.imap_url:
         raise ConfigError("CONSULTANT_IMAP_URL: no mailbox configured")
     if once:
-        _poll_all_once(settings)
+        if not _poll_all_once(settings):
+            raise typer.Exit(1)
         return
     stop = threading.Event()
     threads = [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -79,7 +80,8 @@ def store_arrival(session: Session, arrival: Arrival) -> int | None:
     return session.execute(statement).scalar_one_or_none()
 
 
-def pending_inbound_ids(*, limit: int = 1000) -> list[int]:
+def pending_inbound_ids(*, limit: int = 1000, received_before: datetime | None = None) -> list[int]:
+    """Stored emails not yet processed, oldest first; ``received_before`` skips fresh ones."""
     with session_scope() as session:
         query = (
             select(InboundEmail.id)
@@ -87,6 +89,8 @@ def pending_inbound_ids(*, limit: int = 1000) -> list[int]:
             .order_by(col(InboundEmail.id))
             .limit(limit)
         )
+        if received_before is not None:
+            query = query.where(col(InboundEmail.received_at) < received_before)
         return [row_id for row_id in session.exec(query) if row_id is not None]
 
 

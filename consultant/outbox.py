@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import update
-from sqlmodel import select
+from sqlmodel import col, select
 
 from consultant.config import get_settings
 from consultant.db import session_scope
@@ -26,14 +27,17 @@ class SendResult:
     status: str  # the row's status afterwards; "skipped" when another sender had it
 
 
-def pending_outbox_ids(*, limit: int = 1000) -> list[int]:
+def pending_outbox_ids(*, limit: int = 1000, created_before: datetime | None = None) -> list[int]:
+    """Emails waiting to be sent, oldest first; ``created_before`` skips fresh ones."""
     with session_scope() as session:
         query = (
             select(OutboxEmail.id)
             .where(OutboxEmail.status == OutboxStatus.PENDING)
-            .order_by(OutboxEmail.id)
+            .order_by(col(OutboxEmail.id))
             .limit(limit)
         )
+        if created_before is not None:
+            query = query.where(col(OutboxEmail.created_at) < created_before)
         return [row_id for row_id in session.exec(query) if row_id is not None]
 
 

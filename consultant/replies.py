@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
 from pathlib import Path
@@ -119,7 +120,8 @@ def _store(
         message_id=str(message["Message-ID"]),
         recipient=str(message["To"]),
         subject=str(message["Subject"]),
-        raw=message.as_bytes(),
+        # CRLF line ends, as on the wire: smtplib sends bytes as they are (RFC 5321 2.3.8).
+        raw=message.as_bytes(policy=SMTP),
     )
     session.add(row)
     session.flush()

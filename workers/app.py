@@ -17,7 +17,7 @@ SWEEP_INTERVAL_SECONDS = 60.0
 
 def make_app() -> Celery:
     settings = get_settings()
-    app = Celery("consultant", broker=settings.broker_url or "memory://")
+    app = Celery("consultant", broker=settings.broker_url or "memory://", include=["workers.tasks"])
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -39,7 +39,6 @@ def make_app() -> Celery:
         },
         broker_connection_retry_on_startup=True,
     )
-    app.autodiscover_tasks(["workers"], related_name="tasks", force=True)
     return app
 
 

@@ -6,14 +6,17 @@ a task run twice — a redelivery after a worker was killed, a sweep — changes
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.exc import OperationalError
 
 from consultant import dispatch
 from consultant.codes.lookup import attach_code_lookups
 from consultant.db import session_scope
 from consultant.intake import pending_inbound_ids, process_inbound
+from consultant.models import utcnow
 from consultant.outbox import pending_outbox_ids, send_outbox_email
-from workers.app import app
+from workers.app import SWEEP_INTERVAL_SECONDS, app
 
 RETRY = {
     "autoretry_for": (OperationalError,),  # the database was unreachable for a moment
@@ -39,9 +42,10 @@ def send_outbox_task(outbox_id: int) -> str:
 
 @app.task(name="workers.tasks.sweep")
 def sweep() -> None:
-    """Announce again every row still waiting, in case its task was lost."""
-    dispatch.inbound_stored(pending_inbound_ids())
-    dispatch.outbox_queued(pending_outbox_ids())
+    """Announce again every row that has waited a whole sweep interval: its task was lost."""
+    cutoff = utcnow() - timedelta(seconds=SWEEP_INTERVAL_SECONDS)
+    dispatch.inbound_stored(pending_inbound_ids(received_before=cutoff))
+    dispatch.outbox_queued(pending_outbox_ids(created_before=cutoff))
 
 
 @app.task(name=dispatch.LOOK_UP_CODES, **RETRY)

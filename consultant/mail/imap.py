@@ -28,6 +28,7 @@ from consultant.models import Mailbox, utcnow
 log = logging.getLogger(__name__)
 
 BODY = b"BODY[]"
+BODY_PEEK = b"BODY.PEEK[]"  # answered as BODY[]; PEEK leaves \Seen alone (RFC 9051 6.4.5)
 MAX_BACKOFF_SECONDS = 300.0
 
 
@@ -56,7 +57,7 @@ def poll_once(mailbox: MailboxURL, *, settings: Settings) -> PollReport:
             uidvalidity = int(status[b"UIDVALIDITY"])
             mailbox_id, last_uid, report.rescanned = _cursor(mailbox.name, uidvalidity)
             for batch in _batches(_new_uids(client, last_uid), settings.imap_batch_size):
-                fetched = client.fetch(batch, [BODY + b".PEEK"])  # PEEK: leave \Seen alone
+                fetched = client.fetch(batch, [BODY_PEEK])
                 arrivals = [
                     Arrival(
                         raw=fetched[uid][BODY],

@@ -8,7 +8,6 @@ from datetime import date
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import SQLModel
 
 from consultant.codes.catalog import Catalog
 from consultant.codes.formats import HCPCS, ICD10CM
@@ -16,6 +15,7 @@ from consultant.codes.hcpcs import parse_hcpcs
 from consultant.codes.icd10cm import icd10cm_release, iter_icd10cm
 from consultant.codes.records import CodeRecord
 from consultant.db import init_schema, make_engine
+from tests.conftest import empty_tables
 
 AS_OF = date(2026, 11, 26)
 
@@ -93,19 +93,12 @@ def make_pdf(text: str) -> bytes:
     return out.encode("latin-1")
 
 
-def empty_tables(engine: Engine) -> None:
-    """Every table of the models emptied, children first."""
-    with engine.begin() as connection:
-        for table in reversed(SQLModel.metadata.sorted_tables):
-            connection.execute(table.delete())
-
-
 @pytest.fixture
 def code_engine(backend: str) -> Iterator[Engine]:
     """An engine on the test's backend (SQLite, then PostgreSQL), schema in place, empty."""
+    empty_tables(backend)
     engine = make_engine(backend)
     init_schema(engine)
-    empty_tables(engine)
     yield engine
     engine.dispose()
 

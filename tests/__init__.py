@@ -1,0 +1,1 @@
+"""The test suite; fixtures start real servers (see conftest.py)."""

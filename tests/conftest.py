@@ -1,0 +1,265 @@
+"""Fixtures: real servers on free loopback ports, and the desk pointed at them.
+
+Every test that touches the database runs twice, on SQLite and on PostgreSQL (the
+``backend`` fixture). Servers live for the whole session; each test gets empty tables,
+an empty SMTP sink and a folder of its own in the shared Dovecot.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlmodel import Session, SQLModel
+
+from consultant import config, db
+from tests.servers.dovecot import DovecotServer
+from tests.servers.redis_server import RedisServer
+from tests.servers.smtp_sink import SmtpSink
+
+REPO = Path(__file__).resolve().parent.parent
+EMAILS = Path(__file__).resolve().parent / "emails"
+DESK_ADDRESS = "desk@desk.example"
+MAIL_USER, MAIL_PASSWORD = "desk", "test-only-password"
+# PostgreSQL is the machine's, reached over its Unix socket as the current user
+# (scripts/test-services makes sure that role exists).
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CONSULTANT_TEST_POSTGRES_URL", "postgresql+psycopg:///postgres?host=/var/run/postgresql"
+)
+
+
+def read_email(name: str) -> bytes:
+    """A test email from tests/emails/, with CRLF line ends as it travels on the wire."""
+    return (EMAILS / name).read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+# --- databases ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test run, dropped at the end."""
+    name = f"cc_test_{secrets.token_hex(4)}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The database URL for the test: SQLite, then PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'desk.db'}"
+    return request.getfixturevalue("postgres_database")
+
+
+def empty_tables(url: str) -> None:
+    engine = db.make_engine(url)
+    SQLModel.metadata.create_all(engine)
+    tables = list(reversed(SQLModel.metadata.sorted_tables))
+    with Session(engine) as session:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(table.name for table in tables)
+            session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                session.execute(table.delete())
+        session.commit()
+    engine.dispose()
+
+
+# --- the desk -----------------------------------------------------------------------
+
+
+@dataclass
+class Desk:
+    """The desk's configuration for one test, as environment variables."""
+
+    env: dict[str, str]
+    data_dir: Path
+
+    def consultant(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run the ``consultant`` command as a user would, in a separate process."""
+        return subprocess.run(
+            [sys.executable, "-m", "consultant", *args],
+            env={**os.environ, **self.env},
+            cwd=self.data_dir.parent,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
+@pytest.fixture
+def desk(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_sink: SmtpSink
+) -> Iterator[Desk]:
+    """The desk on empty tables, sending to the SMTP sink; in-process, no broker."""
+    empty_tables(backend)
+    env = {
+        "CONSULTANT_DATABASE_URL": backend,
+        "CONSULTANT_DATA_DIR": str(tmp_path / "var"),
+        "CONSULTANT_DESK_ADDRESS": DESK_ADDRESS,
+        "CONSULTANT_SMTP_URL": smtp_sink.url,
+        "CONSULTANT_BROKER_URL": "",
+        "CONSULTANT_IMAP_URL": "",
+    }
+    yield from _configured(env, tmp_path / "var", monkeypatch)
+
+
+def _configured(
+    env: dict[str, str], data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Desk]:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    config.get_settings.cache_clear()
+    db.reset_engine()
+    yield Desk(env=env, data_dir=data_dir)
+    db.reset_engine()
+    config.get_settings.cache_clear()
+
+
+# --- servers ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def smtp_sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture(autouse=True)
+def _empty_sink(request: pytest.FixtureRequest) -> None:
+    if "smtp_sink" in request.fixturenames:
+        request.getfixturevalue("smtp_sink").clear()
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[DovecotServer]:
+    base = Path(tempfile.mkdtemp(prefix="dc"))  # short: Unix socket paths are limited
+    with DovecotServer(base, users={MAIL_USER: MAIL_PASSWORD}) as server:
+        yield server
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass
+class CaseMailbox:
+    server: DovecotServer
+    folder: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url(MAIL_USER, self.folder)
+
+    def append(self, *raws: bytes) -> None:
+        self.server.append_many(MAIL_USER, list(raws), folder=self.folder)
+
+
+@pytest.fixture
+def mailbox(dovecot: DovecotServer) -> CaseMailbox:
+    """An empty IMAP folder of the test's own in the shared Dovecot."""
+    folder = f"Case{secrets.token_hex(4)}"
+    with dovecot.client(MAIL_USER) as client:
+        client.create_folder(folder)
+    return CaseMailbox(dovecot, folder)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@dataclass
+class CeleryWorker:
+    process: subprocess.Popen[bytes]
+    env: dict[str, str]
+    log: Path
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    backend: str,
+    redis_server: RedisServer,
+    smtp_sink: SmtpSink,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[CeleryWorker]:
+    """A real ``celery worker`` process on the three queues, against the test servers."""
+    data_dir = tmp_path_factory.mktemp("worker")
+    env = {
+        "CONSULTANT_DATABASE_URL": backend,
+        "CONSULTANT_BROKER_URL": redis_server.url,
+        "CONSULTANT_SMTP_URL": smtp_sink.url,
+        "CONSULTANT_DESK_ADDRESS": DESK_ADDRESS,
+        "CONSULTANT_DATA_DIR": str(data_dir / "var"),
+        "CONSULTANT_IMAP_URL": "",
+    }
+    empty_tables(backend)  # the worker's first task must find the schema in place
+    log = data_dir / "worker.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "worker",
+            "-Q",
+            "intake,codes,mail",
+            "--concurrency",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "INFO",
+        ],
+        env={**os.environ, **env},
+        cwd=REPO,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    _wait_for_log(log, b"ready.", process, timeout=60)
+    yield CeleryWorker(process=process, env=env, log=log)
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _wait_for_log(
+    log: Path, marker: bytes, process: subprocess.Popen[bytes], *, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if marker in log.read_bytes():
+            return
+        if process.poll() is not None:
+            raise RuntimeError(f"celery worker exited:\n{log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.2)
+    raise TimeoutError(f"celery worker not ready:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+@pytest.fixture
+def celery_desk(
+    celery_worker: CeleryWorker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Desk]:
+    """The desk configured like the worker: work announced through Redis to Celery."""
+    empty_tables(celery_worker.env["CONSULTANT_DATABASE_URL"])
+    env = {**celery_worker.env, "CONSULTANT_DATA_DIR": str(tmp_path / "var")}
+    yield from _configured(env, tmp_path / "var", monkeypatch)

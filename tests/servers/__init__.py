@@ -1,0 +1,1 @@
+"""Private real servers (Dovecot, Redis, an SMTP sink) for the test suite."""

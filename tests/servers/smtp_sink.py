@@ -1,0 +1,117 @@
+"""An SMTP server that records what it receives, and can be told to fail.
+
+Outgoing mail in tests goes here: a real aiosmtpd server on a free loopback port, so the
+desk's smtplib code runs exactly as against a relay.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope
+
+from .ports import free_port
+
+
+@dataclass(frozen=True)
+class Received:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    raw: bytes
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.lock = threading.Condition()
+        self.messages: list[Received] = []
+        self.failures: list[str] = []  # replies to give instead of 250, in order
+        self.drops = 0  # DATA commands to answer by closing the connection
+
+    async def handle_DATA(self, server: SMTP, session: Any, envelope: Envelope) -> str:
+        with self.lock:
+            if self.drops:
+                self.drops -= 1
+                assert server.transport is not None
+                server.transport.close()  # the data arrived; the reply never does
+                return "250 2.0.0 never sent"
+            if self.failures:
+                return self.failures.pop(0)
+            self.messages.append(
+                Received(
+                    mail_from=envelope.mail_from or "",
+                    rcpt_tos=tuple(envelope.rcpt_tos),
+                    raw=envelope.original_content or b"",
+                )
+            )
+            self.lock.notify_all()
+        return "250 2.0.0 OK"
+
+
+class SmtpSink:
+    host = "127.0.0.1"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._recorder = _Recorder()
+        self._controller = Controller(self._recorder, hostname=self.host, port=self.port)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
+
+    @property
+    def messages(self) -> list[Received]:
+        with self._recorder.lock:
+            return list(self._recorder.messages)
+
+    def wait_for(self, count: int, timeout: float) -> list[Received]:
+        """At least ``count`` messages, waiting up to ``timeout`` seconds for them."""
+        deadline = time.monotonic() + timeout
+        with self._recorder.lock:
+            while len(self._recorder.messages) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"expected {count} message(s), {len(self._recorder.messages)} arrived"
+                    )
+                self._recorder.lock.wait(left)
+            return list(self._recorder.messages)
+
+    def clear(self) -> None:
+        with self._recorder.lock:
+            self._recorder.messages.clear()
+            self._recorder.failures.clear()
+            self._recorder.drops = 0
+
+    def fail_next(self, count: int, reply: str) -> None:
+        """Answer the next ``count`` DATA commands with ``reply`` (e.g. "451 4.3.0 later")."""
+        with self._recorder.lock:
+            self._recorder.failures.extend([reply] * count)
+
+    def drop_next(self, count: int) -> None:
+        """Close the connection after the next ``count`` emails' data, without a reply."""
+        with self._recorder.lock:
+            self._recorder.drops += count
+
+    def start(self) -> SmtpSink:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def __enter__(self) -> SmtpSink:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,37 @@
+"""docker-compose.yml is a valid production description that refuses missing secrets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from tests.conftest import REPO
+
+REQUIRED = {
+    "POSTGRES_PASSWORD": "compose-test-only",
+    "CONSULTANT_SMTP_URL": "smtp://relay.example:25",
+    "CONSULTANT_DESK_ADDRESS": "desk@desk.example",
+}
+
+
+def compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in REQUIRED}
+    return subprocess.run(
+        ["docker-compose", "-f", str(REPO / "docker-compose.yml"), *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_compose_file_is_valid_and_names_every_process() -> None:
+    assert compose("config", "-q", env=REQUIRED).returncode == 0
+    services = compose("config", "--services", env=REQUIRED).stdout.split()
+    assert {"postgres", "redis", "poller", "gateway", "worker", "beat"} <= set(services)
+
+
+def test_compose_refuses_to_start_without_the_secrets() -> None:
+    result = compose("config", "-q", env={})
+    assert result.returncode != 0
+    assert "POSTGRES_PASSWORD" in result.stderr

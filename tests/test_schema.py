@@ -1,0 +1,92 @@
+"""schema.sql and the models describe the same PostgreSQL database."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, inspect, text
+from sqlmodel import SQLModel
+
+from consultant import db
+from tests.conftest import POSTGRES_ADMIN_URL, REPO, Desk
+
+
+@contextmanager
+def scratch_database() -> Iterator[Engine]:
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"cc_schema_{secrets.token_hex(4)}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = create_engine(admin.url.set(database=name))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def describe(engine: Engine) -> dict[str, Any]:
+    """Everything the schema promises, in a form two databases can be compared by."""
+    inspector = inspect(engine)
+    tables: dict[str, Any] = {}
+    for table in sorted(inspector.get_table_names()):
+        tables[table] = {
+            "columns": {
+                c["name"]: (str(c["type"].compile(engine.dialect)), c["nullable"])
+                for c in inspector.get_columns(table)
+            },
+            "primary_key": tuple(inspector.get_pk_constraint(table)["constrained_columns"]),
+            "unique": sorted(
+                tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)
+            ),
+            "indexes": sorted(
+                (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                for i in inspector.get_indexes(table)
+            ),
+            "foreign_keys": sorted(
+                (tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
+                for f in inspector.get_foreign_keys(table)
+            ),
+        }
+    return tables
+
+
+def test_schema_sql_matches_the_models() -> None:
+    with scratch_database() as from_sql, scratch_database() as from_models:
+        with from_sql.begin() as connection:
+            connection.exec_driver_sql((REPO / "schema.sql").read_text())
+        SQLModel.metadata.create_all(from_models)
+
+        expected, actual = describe(from_models), describe(from_sql)
+
+    assert expected.keys() == actual.keys()
+    for table in expected:
+        assert actual[table] == expected[table], f"schema.sql differs from the models in {table}"
+
+
+def test_db_init_creates_the_schema_and_can_run_again(desk: Desk, tmp_path: Path) -> None:
+    with empty_database_like(desk.env["CONSULTANT_DATABASE_URL"], tmp_path) as url:
+        desk.env["CONSULTANT_DATABASE_URL"] = url
+        for _ in range(2):
+            result = desk.consultant("db", "init")
+            assert result.returncode == 0, result.stderr
+        engine = db.make_engine(url)
+        tables = set(inspect(engine).get_table_names())
+        engine.dispose()
+    assert tables == set(SQLModel.metadata.tables)
+
+
+@contextmanager
+def empty_database_like(url: str, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database of the same kind as ``url``."""
+    if url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    with scratch_database() as engine:
+        yield engine.url.render_as_string(hide_password=False)
