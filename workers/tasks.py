@@ -11,8 +11,7 @@ from datetime import timedelta
 from sqlalchemy.exc import OperationalError
 
 from consultant import dispatch
-from consultant.codes.lookup import attach_code_lookups
-from consultant.db import session_scope
+from consultant.codes.lookup import look_up_codes
 from consultant.intake import pending_inbound_ids, process_inbound
 from consultant.models import utcnow
 from consultant.outbox import pending_outbox_ids, send_outbox_email
@@ -50,5 +49,4 @@ def sweep() -> None:
 
 @app.task(name=dispatch.LOOK_UP_CODES, **RETRY)
 def look_up_codes_task(ticket_id: int) -> int:
-    with session_scope() as session:
-        return attach_code_lookups(session, ticket_id=ticket_id)
+    return look_up_codes(ticket_id)

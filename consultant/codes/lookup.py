@@ -21,7 +21,7 @@ from consultant.codes.catalog import Catalog, pair_conflicts, units_exceeded
 from consultant.codes.extract import FoundCode, extract_sources
 from consultant.codes.specialty import specialty_for
 from consultant.codes.store import cached_catalog
-from consultant.db import insert_ignoring_duplicates
+from consultant.db import insert_ignoring_duplicates, session_scope
 from consultant.models import Attachment, CodeLookup, Message, Ticket, utcnow
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,12 @@ def attach_code_lookups(session: Session, *, ticket_id: int, as_of: date | None 
         session.add(ticket)
     session.flush()
     return stored
+
+
+def look_up_codes(ticket_id: int) -> int:
+    """:func:`attach_code_lookups` in a transaction of its own (what the workers run)."""
+    with session_scope() as session:
+        return attach_code_lookups(session, ticket_id=ticket_id)
 
 
 def _incoming(session: Session, ticket_id: int) -> list[Message]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 from sqlalchemy import Engine
@@ -13,9 +14,13 @@ from consultant.codes.hcpcs import parse_hcpcs
 from consultant.codes.lookup import attach_code_lookups
 from consultant.codes.records import CodeRecord
 from consultant.codes.store import load_codes
+from consultant.db import session_scope
+from consultant.intake import Arrival, store_arrival
 from consultant.models import Attachment, CodeLookup, Message, Ticket
 from consultant.tickets import ticket_detail
+from consultant.worker import drain
 from tests.codes.conftest import AS_OF, hcpcs_fixture_bytes, make_pdf
+from tests.conftest import DESK_ADDRESS, Desk, read_email
 
 
 def add_message(
@@ -129,3 +134,20 @@ def test_an_existing_specialty_is_kept(code_engine: Engine, case: int) -> None:
 def test_unknown_ticket_is_an_error(code_engine: Engine) -> None:
     with Session(code_engine) as session, pytest.raises(LookupError):
         attach_code_lookups(session, ticket_id=999, as_of=AS_OF)
+
+
+def test_the_embedded_worker_looks_codes_up_and_tickets_show_lists_them(desk: Desk) -> None:
+    with session_scope() as session:
+        raw = read_email("case-with-pdf-attachment.eml")
+        store_arrival(session, Arrival(raw=raw, source="smtp", envelope_to=DESK_ADDRESS))
+    drain()
+    with session_scope() as session:
+        ticket = session.exec(select(Ticket)).one()
+    shown = desk.consultant("tickets", "show", str(ticket.id), "--json")
+    assert shown.returncode == 0, shown.stderr
+    detail = json.loads(shown.stdout)
+    assert [(c["system"], c["code"], c["source"]) for c in detail["codes"]] == [
+        ("cpt", "74160", "subject"),
+        ("cpt", "74177", "subject"),
+    ]
+    assert detail["specialty"] == "radiology"
