@@ -103,7 +103,9 @@ def load_codes(
     _write(session, table, new_rows, changed_rows, CODE_FIELDS, progress)
     if new_rows or changed_rows:
         refresh_search_index(session.connection(), system)
-    _record_system(session, system, release, len(stored) + len(new_rows), new_rows or changed_rows)
+    _record_system(
+        session, system, release, len(stored) + len(new_rows), bool(new_rows or changed_rows)
+    )
     return LoadReport(system, release, len(records), len(new_rows), len(changed_rows))
 
 
@@ -143,7 +145,9 @@ def load_ptp(
         elif any(getattr(old, f) != values[f] for f in PTP_FIELDS):
             changed_rows.append({"row_id": old.id, **values})
     _write(session, table, new_rows, changed_rows, PTP_FIELDS, progress)
-    _record_system(session, PTP, release, len(stored) + len(new_rows), new_rows or changed_rows)
+    _record_system(
+        session, PTP, release, len(stored) + len(new_rows), bool(new_rows or changed_rows)
+    )
     return LoadReport(PTP, release, len(edits), len(new_rows), len(changed_rows))
 
 
@@ -167,7 +171,9 @@ def load_mue(
         elif any(getattr(old, f) != values[f] for f in MUE_FIELDS):
             changed_rows.append({"row_id": old.id, **values})
     _write(session, table, new_rows, changed_rows, MUE_FIELDS, progress)
-    _record_system(session, MUE, release, len(stored) + len(new_rows), new_rows or changed_rows)
+    _record_system(
+        session, MUE, release, len(stored) + len(new_rows), bool(new_rows or changed_rows)
+    )
     return LoadReport(MUE, release, len(limits), len(new_rows), len(changed_rows))
 
 
@@ -199,7 +205,7 @@ def _write(
         progress(done)
 
 
-def _record_system(session: Session, name: str, release: str, count: int, changed: object) -> None:
+def _record_system(session: Session, name: str, release: str, count: int, changed: bool) -> None:
     """Note the release and size of what is loaded; untouched when nothing changed."""
     row = session.execute(select(CodeSystem).where(CodeSystem.name == name)).scalars().first()
     if row is not None and not changed and row.release == release:
