@@ -171,22 +171,26 @@ CREATE INDEX ix_events_ticket_id ON events (ticket_id);
 -- Every email the desk sends, fully rendered, written with its cause. "key" is unique:
 -- one cause queues one email (say, one acknowledgement per ticket).
 CREATE TABLE outbox (
-    id          SERIAL PRIMARY KEY,
-    ticket_id   INTEGER REFERENCES tickets (id),
-    kind        TEXT NOT NULL,                  -- ack | answer | …
-    key         TEXT NOT NULL UNIQUE,
-    message_id  TEXT NOT NULL UNIQUE,
-    recipient   TEXT NOT NULL,
-    subject     TEXT NOT NULL,
-    raw         BYTEA NOT NULL,
-    status      TEXT NOT NULL,                  -- pending | sending | sent | failed
-    attempts    INTEGER NOT NULL,
-    last_error  TEXT,
-    created_at  TIMESTAMPTZ NOT NULL,
-    sent_at     TIMESTAMPTZ
+    id               SERIAL PRIMARY KEY,
+    ticket_id        INTEGER REFERENCES tickets (id),
+    kind             TEXT NOT NULL,             -- ack | over_quota | not_registered | …
+    key              TEXT NOT NULL UNIQUE,
+    message_id       TEXT NOT NULL UNIQUE,
+    recipient        TEXT NOT NULL,
+    subject          TEXT NOT NULL,
+    raw              BYTEA NOT NULL,
+    status           TEXT NOT NULL,             -- pending | sending | sent | failed
+    is_automatic     BOOLEAN NOT NULL,          -- counts against per-recipient caps
+    attempts         INTEGER NOT NULL,
+    next_attempt_at  TIMESTAMPTZ NOT NULL,      -- a temporary failure pushes it back
+    last_error       TEXT,
+    created_at       TIMESTAMPTZ NOT NULL,
+    sent_at          TIMESTAMPTZ,
+    bounced_at       TIMESTAMPTZ                -- a bounce reported this email undeliverable
 );
 CREATE INDEX ix_outbox_ticket_id ON outbox (ticket_id);
 CREATE INDEX ix_outbox_status ON outbox (status);
+CREATE INDEX ix_outbox_recipient_created ON outbox (recipient, created_at);
 
 -- Code catalog -----------------------------------------------------------------------
 -- Loaded by `consultant codes load|import`. Full-text search: on PostgreSQL the GIN index

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import sys
 import threading
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from consultant.cli_support import JsonOption, print_json, ready
 from consultant.codes.cli import app as codes_app
-from consultant.config import ConfigError, Settings, get_settings
-from consultant.db import check_database, init_schema, session_scope
+from consultant.config import ConfigError, Settings
+from consultant.db import session_scope
+from consultant.quota_cli import accounts_app, plans_app, quota_app
 
 app = typer.Typer(
     help="CaseConsultant: an email consulting desk for medical coding.", no_args_is_help=True
@@ -22,9 +23,10 @@ db_app = typer.Typer(help="Create the database schema.", no_args_is_help=True)
 tickets_app = typer.Typer(help="List and show tickets.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tickets_app, name="tickets")
+app.add_typer(plans_app, name="plans")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(quota_app, name="quota")
 app.add_typer(codes_app, name="codes")
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def main() -> None:
@@ -35,28 +37,16 @@ def main() -> None:
         sys.exit(2)
 
 
-def _ready() -> Settings:
-    """Settings checked, database reachable, schema in place: what every command needs."""
-    settings = get_settings()
-    check_database()
-    init_schema()
-    return settings
-
-
 def _configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
 
-def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, default=str))
-
-
 @db_app.command("init")
 def db_init() -> None:
     """Create every table that does not exist yet (safe to run again)."""
-    settings = _ready()
+    settings = ready()
     typer.echo(f"database ready: {settings.database.split('@')[-1]}")
 
 
@@ -72,7 +62,7 @@ def run(
     """Run the whole desk in one process: gateway, pollers and a worker."""
     from consultant.worker import drain
 
-    settings = _ready()
+    settings = ready()
     _configure_logging()
     if once:
         mailboxes_ok = _poll_all_once(settings)
@@ -165,7 +155,7 @@ def poll(
     """Copy new email from every configured IMAP mailbox into the desk."""
     from consultant.mail.imap import poll_forever
 
-    settings = _ready()
+    settings = ready()
     _configure_logging()
     if not settings.imap_url:
         raise ConfigError("CONSULTANT_IMAP_URL: no mailbox configured")
@@ -196,7 +186,7 @@ def gateway(
     """Receive email over SMTP or LMTP on CONSULTANT_GATEWAY."""
     from consultant.mail.gateway import start_gateway
 
-    settings = _ready()
+    settings = ready()
     _configure_logging()
     controller = start_gateway(settings, lmtp=lmtp)
     typer.echo(f"{'LMTP' if lmtp else 'SMTP'} gateway listening on {settings.gateway}")
@@ -213,11 +203,11 @@ def tickets_list(
     """List tickets, oldest first."""
     from consultant.tickets import list_tickets
 
-    _ready()
+    ready()
     with session_scope() as session:
         rows = list_tickets(session, status=status)
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     for row in rows:
         typer.echo(
@@ -230,14 +220,14 @@ def tickets_show(number: int, as_json: JsonOption = False) -> None:
     """Show one ticket: its thread, its outgoing mail and the codes found."""
     from consultant.tickets import ticket_detail
 
-    _ready()
+    ready()
     with session_scope() as session:
         detail = ticket_detail(session, number)
     if detail is None:
         typer.echo(f"no ticket CC-{number}", err=True)
         raise typer.Exit(1)
     if as_json:
-        _print_json(detail)
+        print_json(detail)
         return
     typer.echo(f"{detail['reference']} [{detail['status']}] {detail['subject']}")
     typer.echo(f"from {detail['requester']}")

@@ -8,16 +8,20 @@ setting (:class:`ConfigError`), never a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "CONSULTANT_"
+_KNOWN_DEFAULTS = {"changeme", "changethis", "secret", "password"}
 
 
 class ConfigError(Exception):
@@ -129,6 +133,15 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=30.0, gt=0)
     poll_interval: float = Field(default=30.0, gt=0)
     max_message_bytes: int = Field(default=30 * 1024 * 1024, ge=1024)
+    unknown_senders: Literal["guest", "reject"] = "guest"
+    authserv_id: str = ""
+    secret_key: str = ""
+    template_overrides: Path | None = None
+    auto_replies_per_day: int = Field(default=10, ge=0)
+    bounce_holdoff_days: int = Field(default=30, ge=0)
+    smtp_max_per_minute: int = Field(default=0, ge=0)  # 0: no limit
+    smtp_max_per_hour: int = Field(default=0, ge=0)
+    max_send_attempts: int = Field(default=10, ge=1)
 
     @field_validator("imap_url", mode="before")
     @classmethod
@@ -152,6 +165,13 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an email address")
         return value.strip().lower()
 
+    @field_validator("secret_key")
+    @classmethod
+    def _refuse_weak_secret(cls, value: str) -> str:
+        if value and (len(value) < 32 or value.lower() in _KNOWN_DEFAULTS):
+            raise ValueError("must be at least 32 random characters (or unset, to generate one)")
+        return value
+
     @field_validator("gateway")
     @classmethod
     def _check_gateway(cls, value: str) -> str:
@@ -171,6 +191,27 @@ class Settings(BaseSettings):
     def outbox_dir(self) -> Path:
         """Where outgoing mail is written as ``.eml`` files when no relay is configured."""
         return self.data_dir / "outbox"
+
+    def signing_key(self) -> bytes:
+        """The key that signs ticket references in Message-IDs.
+
+        ``CONSULTANT_SECRET_KEY`` when set; otherwise one generated on first use and kept
+        in the data directory, readable by this user only. Every process of one desk must
+        share it, so a deployment with several machines sets the variable.
+        """
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            draft = path.with_name(f"secret.key.{os.getpid()}")
+            descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_hex(32))
+            with contextlib.suppress(FileExistsError):  # another process was first: use its key
+                os.link(draft, path)
+            draft.unlink()
+        return path.read_text().strip().encode()
 
     @property
     def desk_domain(self) -> str:

@@ -12,26 +12,32 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from consultant import replies
+from consultant import quota, replies
+from consultant.config import get_settings
 from consultant.db import insert_ignoring_duplicates, session_scope
 from consultant.mail.autoreply import automatic_reason
 from consultant.mail.parse import ParsedEmail, identify, parse_email
 from consultant.models import (
+    Account,
     Attachment,
     Event,
     InboundEmail,
     InboundStatus,
     Message,
     OutboxEmail,
+    Plan,
     Ticket,
     TicketStatus,
     utcnow,
 )
+from consultant.trust import Verdict, judge_from_address
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +113,9 @@ class Intake:
     automatic: str | None = None  # why the email is machine-written, if it is
     ticket: Ticket | None = None
     is_new_ticket: bool = False
+    account: Account | None = None
+    rejected: bool = False  # an unknown sender, and the desk takes registered ones only
+    trust: Verdict | None = None  # None: the From address is trusted as it stands
     message: Message | None = None
     outbox: list[OutboxEmail] = field(default_factory=list)
 
@@ -114,6 +123,11 @@ class Intake:
     def email(self) -> ParsedEmail:
         assert self.parsed is not None, "the parse stage runs first"
         return self.parsed
+
+    @property
+    def is_new_case(self) -> bool:
+        """A person's email that answers no ticket: it will open one (or be refused)."""
+        return self.ticket is None and not self.automatic and bool(self.email.sender)
 
 
 @dataclass(frozen=True)
@@ -155,6 +169,35 @@ def thread(intake: Intake) -> None:
         intake.ticket = session.get(Ticket, ticket_id)
 
 
+def find_account(intake: Intake) -> None:
+    """Whose case is it? Unknown senders become guests, or are refused, as configured."""
+    if not intake.is_new_case:
+        return
+    session, sender = intake.session, intake.email.sender
+    intake.account = quota.account_for_sender(session, sender)
+    if intake.account is None:
+        if get_settings().unknown_senders == "reject":
+            intake.rejected = True
+        else:
+            intake.account = quota.guest_account(session, sender)
+    if intake.account is not None:
+        # Lock now, before anything references the account, and count under the lock.
+        intake.account = quota.lock_account(session, intake.account)
+
+
+def verify_sender(intake: Intake) -> None:
+    """With CONSULTANT_AUTHSERV_ID set, charge nobody on an unauthenticated From."""
+    authserv_id = get_settings().authserv_id
+    if not authserv_id or not intake.is_new_case or intake.rejected:
+        return
+    headers = BytesHeaderParser(policy=compat32).parsebytes(intake.inbound.raw, headersonly=True)
+    intake.trust = judge_from_address(
+        [str(value) for value in headers.get_all("Authentication-Results", [])],
+        authserv_id=authserv_id,
+        from_domain=intake.email.sender.rpartition("@")[2],
+    )
+
+
 def open_ticket(intake: Intake) -> None:
     """A new ticket for a person's email that answers none; machine mail makes none."""
     if intake.ticket is not None:
@@ -162,18 +205,40 @@ def open_ticket(intake: Intake) -> None:
             intake.ticket.status = TicketStatus.OPEN  # the customer came back
         intake.ticket.updated_at = utcnow()
         return
-    if intake.automatic:
+    if intake.automatic or intake.rejected:
         return
     email = intake.email
+    held = intake.trust is not None and not intake.trust.trusted
     intake.ticket = Ticket(
         subject=email.subject or "(no subject)",
         requester=email.sender or (intake.inbound.envelope_from or ""),
         requester_name=email.sender_name,
+        account_id=intake.account.id if intake.account else None,
+        status=TicketStatus.HELD_UNVERIFIED if held else TicketStatus.NEW,
     )
     intake.is_new_ticket = True
     intake.session.add(intake.ticket)
     intake.session.flush()
     _record_event(intake, "ticket.created", intake.ticket.reference)
+    if held and intake.trust is not None:
+        _record_event(intake, "sender.unverified", intake.trust.reason)
+
+
+def charge(intake: Intake) -> None:
+    """Debit the new case from the account's quota, or hold it when none is left."""
+    ticket, account = intake.ticket, intake.account
+    if not intake.is_new_ticket or ticket is None or account is None:
+        return
+    if ticket.status != TicketStatus.NEW:
+        return  # held unverified: nothing is charged
+    if quota.debit_case(intake.session, account=account, ticket=ticket):
+        plan = intake.session.get(Plan, account.plan_id)
+        assert plan is not None
+        ticket.due_at = ticket.created_at + timedelta(hours=plan.sla_hours)
+    else:
+        ticket.status = TicketStatus.HELD_QUOTA
+        _record_event(intake, "quota.held", f"{account.address} has no cases left this period")
+    intake.session.add(ticket)
 
 
 def record_message(intake: Intake) -> None:
@@ -206,26 +271,61 @@ def record_message(intake: Intake) -> None:
         )
 
 
-def acknowledge(intake: Intake) -> None:
-    """Tell the customer their case is in, once, and never a machine (RFC 3834)."""
-    if not intake.is_new_ticket or intake.ticket is None:
+def reply(intake: Intake) -> None:
+    """The one automatic answer a new case gets, if any; never to a machine (RFC 3834)."""
+    if intake.automatic or not intake.email.sender:
+        if intake.is_new_ticket:
+            _record_event(intake, "reply.skipped", "no person's address to answer")
         return
-    if not intake.email.sender:
-        _record_event(intake, "ack.skipped", "the email names no sender address")
+    if intake.rejected:
+        _queue(intake, "not_registered", f"not_registered:{intake.inbound.id}", {})
         return
-    outgoing = replies.queue_acknowledgement(
-        intake.session, ticket=intake.ticket, case=intake.email
+    ticket, account = intake.ticket, intake.account
+    if not intake.is_new_ticket or ticket is None or account is None:
+        return
+    plan = intake.session.get(Plan, account.plan_id)
+    assert plan is not None
+    resets_on = quota.period_resets_at(account, ticket.created_at)
+    if ticket.status == TicketStatus.NEW:
+        context = {
+            "sla_hours": plan.sla_hours,
+            "remaining": quota.remaining(intake.session, account),
+            "resets_on": f"{resets_on:%B %-d, %Y}",
+        }
+        _queue(intake, "ack", f"ack:{ticket.id}", context)
+    elif ticket.status == TicketStatus.HELD_QUOTA:
+        context = {
+            "plan": plan.name,
+            "limit": plan.cases_per_period,
+            "resets_on": f"{resets_on:%B %-d, %Y}",
+        }
+        _queue(intake, "over_quota", f"over_quota:{ticket.id}", context)
+    # held_unverified: the From address may be forged, so its owner hears nothing.
+
+
+def _queue(intake: Intake, kind: str, key: str, context: dict[str, object]) -> None:
+    outgoing = replies.queue_automatic(
+        intake.session,
+        kind=kind,
+        key=key,
+        ticket=intake.ticket,
+        answering=intake.email,
+        context={"name": intake.email.sender_name, **context},
     )
-    intake.outbox.append(outgoing)
+    if outgoing is not None:
+        intake.outbox.append(outgoing)
 
 
 STAGES: tuple[Callable[[Intake], None], ...] = (
     parse,
     classify,
     thread,
+    find_account,
+    verify_sender,
     open_ticket,
+    charge,
     record_message,
-    acknowledge,
+    reply,
 )
 
 

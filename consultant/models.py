@@ -297,7 +297,10 @@ class OutboxEmail(SQLModel, table=True):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status", "status"),)
+    __table_args__ = (
+        Index("ix_outbox_status", "status"),
+        Index("ix_outbox_recipient_created", "recipient", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int | None = Field(default=None, foreign_key="tickets.id", index=True)
@@ -308,10 +311,13 @@ class OutboxEmail(SQLModel, table=True):
     subject: str = Field(sa_type=Text)
     raw: bytes = Field(sa_type=LargeBinary)
     status: str = Field(default=OutboxStatus.PENDING, sa_type=Text)
+    is_automatic: bool = False
     attempts: int = 0
+    next_attempt_at: datetime = created_at_field()  # a temporary failure pushes it back
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = created_at_field()
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    bounced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 # --- code catalog -------------------------------------------------------------------

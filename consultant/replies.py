@@ -3,12 +3,20 @@
 An outgoing email is rendered completely (headers and both bodies) and stored as an
 :class:`~consultant.models.OutboxEmail` in the same transaction as the thing that caused
 it. Sending happens later, from that row (consultant/outbox.py).
+
+Automatic emails (RFC 3834) are held to stricter rules: ``Auto-Submitted``, nothing of
+the customer's email but its subject, and caps per recipient, so that no sender — and
+no misbehaving robot — can make the desk send an unbounded stream of mail.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
@@ -16,22 +24,30 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from sqlmodel import Session
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+from sqlmodel import Session, col, func, select
 
 from consultant.config import get_settings
 from consultant.mail.autoreply import LOOP_HEADER
 from consultant.mail.parse import ParsedEmail
-from consultant.models import OutboxEmail, Ticket, utcnow
+from consultant.models import Event, OutboxEmail, Ticket, utcnow
 
 MAX_SUBJECT_CHARS = 200
 MAX_REFERENCES = 20  # keep References bounded on very long threads (RFC 5322 3.6.4)
+SIGNATURE_CHARS = 16
+_OUR_MESSAGE_ID = re.compile(r"^<cc(\d+)\.([0-9a-f]+)\.([0-9a-f]+)@")
+
+
+# --- templates ----------------------------------------------------------------------
 
 
 @lru_cache(maxsize=4)
-def _environment(templates_dir: Path) -> Environment:
+def _environment(templates_dir: Path, overrides: Path | None) -> Environment:
+    """Jinja2 with the admin's override folder first, then the desk's own templates."""
+    folders = [overrides / "email"] if overrides else []
+    loaders = [FileSystemLoader(folder) for folder in [*folders, templates_dir / "email"]]
     return Environment(
-        loader=FileSystemLoader(templates_dir / "email"),
+        loader=ChoiceLoader(loaders),
         autoescape=lambda name: bool(name) and name.endswith(".html.j2"),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
@@ -40,59 +56,137 @@ def _environment(templates_dir: Path) -> Environment:
 
 def render(template: str, context: Mapping[str, Any]) -> tuple[str, str]:
     """The text and HTML bodies of ``template`` (``ack`` renders ack.txt.j2 and ack.html.j2)."""
-    environment = _environment(get_settings().templates_dir)
-    text = environment.get_template(f"{template}.txt.j2").render(context)
-    html = environment.get_template(f"{template}.html.j2").render(context)
+    settings = get_settings()
+    environment = _environment(settings.templates_dir, settings.template_overrides)
+    full_context = {"desk_name": settings.desk_name, "desk_address": settings.desk_address}
+    full_context.update(context)
+    text = environment.get_template(f"{template}.txt.j2").render(full_context)
+    html = environment.get_template(f"{template}.html.j2").render(full_context)
     return text, html
 
 
-def subject_with_token(ticket: Ticket, subject: str) -> str:
+def one_line(subject: str) -> str:
+    """A subject safe to repeat: one line (no header injection), bounded in length."""
+    return " ".join(subject.split())[:MAX_SUBJECT_CHARS]
+
+
+def subject_with_token(reference: str, subject: str) -> str:
     """``Re: <subject> [#CC-n]``: the token is how replies find their ticket."""
-    clean = " ".join(subject.split())[:MAX_SUBJECT_CHARS] or "your case"
-    token = f"[#{ticket.reference}]"
+    clean = one_line(subject) or "your case"
+    token = f"[#{reference}]"
     if token in clean:
         return clean if clean.lower().startswith("re:") else f"Re: {clean}"
     return f"Re: {clean} {token}"
 
 
-def new_message_id(ticket: Ticket) -> str:
-    domain = get_settings().desk_domain
-    return f"<cc{ticket.id}.{secrets.token_hex(8)}@{domain}>"
+# --- Message-IDs that carry a signed ticket number ------------------------------------
 
 
-def queue_acknowledgement(session: Session, *, ticket: Ticket, case: ParsedEmail) -> OutboxEmail:
-    """Queue the automatic "we have your case" email for a new ticket.
+def new_message_id(ticket_id: int | None) -> str:
+    """``<cc7.<random>.<signature>@desk-domain>``: the ticket survives a lost thread."""
+    number = str(ticket_id or 0)
+    nonce = secrets.token_hex(8)
+    return f"<cc{number}.{nonce}.{_signature(number, nonce)}@{get_settings().desk_domain}>"
 
-    It quotes nothing of the case but its subject (RFC 3834 section 3.1.9 warns against
-    echoing content), and its unique key allows one acknowledgement per ticket.
-    """
+
+def ticket_number_in(message_id: str) -> int | None:
+    """The ticket number one of our Message-IDs carries, if its signature holds."""
+    match = _OUR_MESSAGE_ID.match(message_id)
+    if match is None:
+        return None
+    number, nonce, signature = match.groups()
+    if not hmac.compare_digest(signature, _signature(number, nonce)) or number == "0":
+        return None
+    return int(number)
+
+
+def _signature(number: str, nonce: str) -> str:
+    digest = hmac.new(get_settings().signing_key(), f"{number}.{nonce}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:SIGNATURE_CHARS]
+
+
+# --- automatic emails ---------------------------------------------------------------
+
+
+def automatic_suppressed(session: Session, recipient: str) -> str | None:
+    """Why no automatic email may go to ``recipient`` now, or ``None``."""
     settings = get_settings()
-    text, html = render(
-        "ack",
-        {
-            "name": case.sender_name,
-            "reference": ticket.reference,
-            "subject": " ".join(case.subject.split())[:MAX_SUBJECT_CHARS] or "(no subject)",
-            "desk_name": settings.desk_name,
-        },
-    )
-    message = _compose(
-        ticket=ticket,
-        recipient=case.sender,
-        subject=subject_with_token(ticket, case.subject),
+    now = utcnow()
+    bounced = session.exec(
+        select(OutboxEmail.id).where(
+            OutboxEmail.recipient == recipient,
+            col(OutboxEmail.bounced_at) > now - timedelta(days=settings.bounce_holdoff_days),
+        )
+    ).first()
+    if bounced is not None:
+        return f"an email to this address bounced in the last {settings.bounce_holdoff_days} days"
+    sent_today = session.exec(
+        select(func.count()).where(
+            OutboxEmail.recipient == recipient,
+            col(OutboxEmail.is_automatic),
+            col(OutboxEmail.created_at) > now - timedelta(days=1),
+        )
+    ).one()
+    if sent_today >= settings.auto_replies_per_day:
+        return f"{sent_today} automatic emails to this address in the last 24 hours"
+    return None
+
+
+def queue_automatic(
+    session: Session,
+    *,
+    kind: str,
+    key: str,
+    ticket: Ticket | None,
+    answering: ParsedEmail,
+    context: Mapping[str, Any],
+) -> OutboxEmail | None:
+    """Queue an automatic answer to ``answering``, unless the recipient's caps forbid it.
+
+    ``key`` makes it once per cause (one acknowledgement per ticket, one over-quota
+    email per thread). A suppressed email is recorded as an event, never silently dropped.
+    """
+    recipient = answering.sender
+    if session.exec(select(OutboxEmail.id).where(OutboxEmail.key == key)).first() is not None:
+        return None
+    reason = automatic_suppressed(session, recipient)
+    if reason is not None:
+        session.add(
+            Event(
+                ticket_id=ticket.id if ticket else None,
+                actor="desk",
+                kind=f"{kind}.suppressed",
+                detail=reason,
+            )
+        )
+        return None
+    reference = ticket.reference if ticket else None
+    subject = one_line(answering.subject) or "(no subject)"
+    text, html = render(kind, {**context, "reference": reference, "subject": subject})
+    message = compose(
+        ticket_id=ticket.id if ticket else None,
+        recipient=recipient,
+        subject=subject_with_token(reference, subject) if reference else f"Re: {subject}",
         text=text,
         html=html,
-        answering=case,
+        answering=answering,
     )
     message["Auto-Submitted"] = "auto-replied"
     # Asks Exchange and Outlook not to answer an automatic email with another one.
     message["X-Auto-Response-Suppress"] = "All"
-    return _store(session, ticket=ticket, kind="ack", key=f"ack:{ticket.id}", message=message)
+    return store(session, ticket=ticket, kind=kind, key=key, message=message, automatic=True)
 
 
-def _compose(
-    *, ticket: Ticket, recipient: str, subject: str, text: str, html: str, answering: ParsedEmail
+def compose(
+    *,
+    ticket_id: int | None,
+    recipient: str,
+    subject: str,
+    text: str,
+    html: str,
+    answering: ParsedEmail,
 ) -> EmailMessage:
+    """An email from the desk, threaded under ``answering`` (RFC 5322 3.6.4)."""
     settings = get_settings()
     message = EmailMessage()
     message["From"] = formataddr((settings.desk_name, settings.desk_address))
@@ -100,7 +194,7 @@ def _compose(
     message["Reply-To"] = settings.desk_address
     message["Subject"] = subject
     message["Date"] = format_datetime(utcnow())
-    message["Message-ID"] = new_message_id(ticket)
+    message["Message-ID"] = new_message_id(ticket_id)
     message["In-Reply-To"] = answering.message_id
     references = [*answering.references, answering.message_id][-MAX_REFERENCES:]
     message["References"] = " ".join(references)
@@ -110,11 +204,17 @@ def _compose(
     return message
 
 
-def _store(
-    session: Session, *, ticket: Ticket, kind: str, key: str, message: EmailMessage
+def store(
+    session: Session,
+    *,
+    ticket: Ticket | None,
+    kind: str,
+    key: str,
+    message: EmailMessage,
+    automatic: bool,
 ) -> OutboxEmail:
     row = OutboxEmail(
-        ticket_id=ticket.id,
+        ticket_id=ticket.id if ticket else None,
         kind=kind,
         key=key,
         message_id=str(message["Message-ID"]),
@@ -122,6 +222,7 @@ def _store(
         subject=str(message["Subject"]),
         # CRLF line ends, as on the wire: smtplib sends bytes as they are (RFC 5321 2.3.8).
         raw=message.as_bytes(policy=SMTP),
+        is_automatic=automatic,
     )
     session.add(row)
     session.flush()

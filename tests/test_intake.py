@@ -8,19 +8,12 @@ from email.message import EmailMessage
 from sqlmodel import func, select
 
 from consultant.db import session_scope
-from consultant.intake import Arrival, process_inbound, store_arrival
+from consultant.intake import process_inbound
 from consultant.models import Attachment, InboundEmail, Message, OutboxEmail, Ticket
 from consultant.worker import drain
+from tests.cases import store
 from tests.conftest import DESK_ADDRESS, Desk, read_email
 from tests.servers.smtp_sink import SmtpSink
-
-
-def store(raw: bytes, *, envelope_from: str | None = "sender@clinic.example") -> int | None:
-    with session_scope() as session:
-        return store_arrival(
-            session,
-            Arrival(raw=raw, source="smtp", envelope_from=envelope_from, envelope_to=DESK_ADDRESS),
-        )
 
 
 def count(model: type) -> int:

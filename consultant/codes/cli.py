@@ -18,29 +18,20 @@ from typing import Annotated, Any, NoReturn
 import typer
 from sqlmodel import Session
 
+from consultant.cli_support import JsonOption, print_json, ready
 from consultant.codes.formats import CPT, HCPCS, ICD10CM
 from consultant.codes.records import FileFormatError
-from consultant.db import check_database, init_schema, session_scope
+from consultant.db import session_scope
 
 app = typer.Typer(help="Medical code catalog: load, import, extract, search.", no_args_is_help=True)
 import_app = typer.Typer(help="Import a code file you supply.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 ReleaseOption = Annotated[
     str | None, typer.Option("--release", help="Release name to record (default: from the file).")
 ]
 FileArgument = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
 SYSTEMS = (ICD10CM, HCPCS, CPT)
-
-
-def _ready() -> None:
-    check_database()
-    init_schema()
-
-
-def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, default=str))
 
 
 def _fail(message: str) -> NoReturn:
@@ -65,7 +56,7 @@ def _progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
 
 def _report(report: Any, as_json: bool) -> None:
     if as_json:
-        _print_json(report.as_dict())
+        print_json(report.as_dict())
     else:
         typer.echo(report.summary())
 
@@ -94,7 +85,7 @@ def load(
 
     if system != ICD10CM:
         _fail(f"cannot load {system!r}: only icd10cm ships; use 'codes import' for files")
-    _ready()
+    ready()
     if sys.stderr.isatty():
         typer.echo("reading ICD-10-CM from the simple-icd-10-cm package...", err=True)
     records = list(iter_icd10cm())
@@ -112,7 +103,7 @@ def import_hcpcs(
     from consultant.codes.store import load_codes
 
     records = _read(path, parse_hcpcs)
-    _ready()
+    ready()
     with _progress("importing HCPCS", len(records)) as progress, session_scope() as session:
         report = load_codes(session, HCPCS, release or _release_from_name(path), records, progress)
     _report(report, as_json)
@@ -127,7 +118,7 @@ def import_cpt(
     from consultant.codes.store import load_codes
 
     records = _read(path, parse_cpt_csv)
-    _ready()
+    ready()
     with _progress("importing CPT", len(records)) as progress, session_scope() as session:
         report = load_codes(session, CPT, release or _release_from_name(path), records, progress)
     _report(report, as_json)
@@ -142,7 +133,7 @@ def import_ptp(
     from consultant.codes.store import load_ptp
 
     edits = _read(path, parse_ptp)
-    _ready()
+    ready()
     with _progress("importing NCCI PTP", len(edits)) as progress, session_scope() as session:
         report = load_ptp(session, release or _release_from_name(path), edits, progress)
     _report(report, as_json)
@@ -157,7 +148,7 @@ def import_mue(
     from consultant.codes.store import load_mue
 
     limits = _read(path, parse_mue)
-    _ready()
+    ready()
     with _progress("importing NCCI MUE", len(limits)) as progress, session_scope() as session:
         report = load_mue(session, release or _release_from_name(path), limits, progress)
     _report(report, as_json)
@@ -202,7 +193,7 @@ def extract(
     from consultant.codes.analysis import analyse
 
     day = date.fromisoformat(as_of) if as_of else date.today()
-    _ready()
+    ready()
     with session_scope() as session:
         catalog = _catalog(session)
     if jsonl:
@@ -212,7 +203,7 @@ def extract(
         return
     result = analyse([("text", _input_text(source))], catalog, day)
     if as_json:
-        _print_json(result.as_dict())
+        print_json(result.as_dict())
         return
     for checked in result.codes:
         found, status = checked.found, checked.status
@@ -252,11 +243,11 @@ def search(
 
     if system is not None and system not in SYSTEMS:
         _fail(f"unknown system {system!r}: choose one of {', '.join(SYSTEMS)}")
-    _ready()
+    ready()
     with session_scope() as session:
         hits = search_codes(session, query, system=system, limit=limit)
     if as_json:
-        _print_json([hit.as_dict() for hit in hits])
+        print_json([hit.as_dict() for hit in hits])
         return
     for hit in hits:
         flag = "" if hit.billable else " (header)"
@@ -268,13 +259,13 @@ def show(code: str, as_json: JsonOption = False) -> None:
     """One code: status, description, notes, and the codes under it (a prefix lookup)."""
     from consultant.codes.show import show_code
 
-    _ready()
+    ready()
     with session_scope() as session:
         readings = show_code(session, _catalog(session), code, date.today())
     if not readings:
         _fail(f"{code}: not in any loaded code system")
     if as_json:
-        _print_json(readings)
+        print_json(readings)
         return
     for reading in readings:
         typer.echo(f"{reading['system']} {reading['code']}: {reading['description'] or ''}")
@@ -293,7 +284,7 @@ def status(as_json: JsonOption = False) -> None:
 
     from consultant.models import CodeSystem
 
-    _ready()
+    ready()
     with session_scope() as session:
         rows = session.execute(select(CodeSystem).order_by(CodeSystem.name)).scalars().all()
         loaded = [
@@ -306,7 +297,7 @@ def status(as_json: JsonOption = False) -> None:
             for row in rows
         ]
     if as_json:
-        _print_json(loaded)
+        print_json(loaded)
         return
     if not loaded:
         typer.echo("nothing loaded: run 'consultant codes load icd10cm'")

@@ -1,0 +1,296 @@
+"""Plans, accounts and the quota ledger.
+
+The ledger is a list of entries — a debit per case, a credit per refund — never a
+counter, so every number it shows can be explained line by line. Each entry has a unique
+``key`` (``debit:ticket:7``): charging the same case twice is impossible, whoever retries.
+
+A debit decides "is there room?" and writes its entry while holding the account's lock:
+``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite every transaction already holds the
+database's write lock from its first statement (``BEGIN IMMEDIATE``, see consultant/db.py).
+So a burst of cases from one account is counted one at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlmodel import Session, col, func, select
+
+from consultant.db import insert_ignoring_duplicates
+from consultant.models import (
+    Account,
+    Plan,
+    QuotaEntry,
+    QuotaEntryKind,
+    Ticket,
+    TicketStatus,
+    utcnow,
+)
+
+
+class QuotaError(Exception):
+    """An admin asked for something the ledger cannot do (unknown plan, account, ticket…)."""
+
+
+@dataclass(frozen=True)
+class BuiltinPlan:
+    name: str
+    cases_per_period: int | None
+    sla_hours: int
+
+
+BUILTIN_PLANS = (
+    BuiltinPlan("guest", 1, 48),
+    BuiltinPlan("free", 5, 48),
+    BuiltinPlan("pro", 50, 24),
+    BuiltinPlan("unlimited", None, 8),
+)
+GUEST_PLAN = "guest"
+
+
+# --- plans --------------------------------------------------------------------------
+
+
+def ensure_builtin_plans(session: Session) -> None:
+    """Create the built-in plans that are missing; an admin's changes to them stay."""
+    for plan in BUILTIN_PLANS:
+        session.execute(
+            insert_ignoring_duplicates(session, Plan.__table__).values(
+                name=plan.name,
+                cases_per_period=plan.cases_per_period,
+                sla_hours=plan.sla_hours,
+                followups_count=False,
+                created_at=utcnow(),
+            )
+        )
+
+
+def plan_named(session: Session, name: str) -> Plan:
+    plan = session.exec(select(Plan).where(Plan.name == name)).first()
+    if plan is None and name in {p.name for p in BUILTIN_PLANS}:
+        ensure_builtin_plans(session)
+        plan = session.exec(select(Plan).where(Plan.name == name)).first()
+    if plan is None:
+        raise QuotaError(f"no plan named {name!r}")
+    return plan
+
+
+# --- accounts -----------------------------------------------------------------------
+
+
+def normalise_address(address: str) -> str:
+    """Lower-case; a bare domain (``clinic.example``) becomes ``@clinic.example``."""
+    address = address.strip().lower()
+    return address if "@" in address else f"@{address}"
+
+
+def check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise QuotaError(f"unknown time zone {name!r} (use a name like Europe/Berlin)") from None
+    return name
+
+
+def account_for_sender(session: Session, sender: str) -> Account | None:
+    """The sender's own account, else their domain's, else none."""
+    sender = normalise_address(sender)
+    domain = "@" + sender.rpartition("@")[2]
+    accounts = session.exec(select(Account).where(col(Account.address).in_([sender, domain]))).all()
+    by_address = {account.address: account for account in accounts}
+    return by_address.get(sender) or by_address.get(domain)
+
+
+def guest_account(session: Session, sender: str) -> Account:
+    """The sender's account on the guest plan, created if two emails race to make it."""
+    plan = plan_named(session, GUEST_PLAN)
+    session.execute(
+        insert_ignoring_duplicates(session, Account.__table__).values(
+            address=normalise_address(sender), plan_id=plan.id, timezone="UTC", created_at=utcnow()
+        )
+    )
+    account = account_for_sender(session, sender)
+    assert account is not None
+    return account
+
+
+# --- the ledger ---------------------------------------------------------------------
+
+
+def period_of(account: Account, at: datetime) -> str:
+    """The calendar month, in the account's time zone, that ``at`` falls in: ``2026-11``."""
+    return at.astimezone(ZoneInfo(account.timezone)).strftime("%Y-%m")
+
+
+def period_resets_at(account: Account, at: datetime) -> datetime:
+    """When the period containing ``at`` ends: midnight on the 1st, in the account's zone."""
+    local = at.astimezone(ZoneInfo(account.timezone))
+    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    return datetime(year, month, 1, tzinfo=ZoneInfo(account.timezone)).astimezone(UTC)
+
+
+def used_in_period(session: Session, account: Account, period: str) -> int:
+    """Debits minus credits in the period."""
+    debits = _sum(session, account, period, QuotaEntryKind.DEBIT)
+    credits = _sum(session, account, period, QuotaEntryKind.CREDIT)
+    return debits - credits
+
+
+def _sum(session: Session, account: Account, period: str, kind: QuotaEntryKind) -> int:
+    total = session.exec(
+        select(func.coalesce(func.sum(QuotaEntry.amount), 0)).where(
+            QuotaEntry.account_id == account.id,
+            QuotaEntry.period == period,
+            QuotaEntry.kind == kind,
+        )
+    ).one()
+    return int(total)
+
+
+def remaining(session: Session, account: Account, *, at: datetime | None = None) -> int | None:
+    """Cases left this period; ``None`` for an unlimited plan."""
+    plan = session.get(Plan, account.plan_id)
+    assert plan is not None
+    if plan.cases_per_period is None:
+        return None
+    used = used_in_period(session, account, period_of(account, at or utcnow()))
+    return max(0, plan.cases_per_period - used)
+
+
+def lock_account(session: Session, account: Account) -> Account:
+    """Hold the account's row until the transaction ends (a no-op lock on SQLite).
+
+    ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: inserting a ticket that references the
+    account takes ``FOR KEY SHARE`` on it, and two cases each holding that while asking
+    for ``FOR UPDATE`` would deadlock. The weaker lock still excludes other debits.
+    """
+    query = select(Account).where(Account.id == account.id).with_for_update(key_share=True)
+    return session.exec(query).one()
+
+
+def debit_case(
+    session: Session, *, account: Account, ticket: Ticket, key: str | None = None
+) -> bool:
+    """Charge one case to the account; ``False`` when the period's quota is used up.
+
+    Idempotent: a case already charged (same key) is reported as charged again.
+    """
+    account = lock_account(session, account)
+    key = key or f"debit:ticket:{ticket.id}"
+    if session.exec(select(QuotaEntry.id).where(QuotaEntry.key == key)).first() is not None:
+        return True
+    if remaining(session, account) == 0:
+        return False
+    _add_entry(session, account=account, ticket=ticket, kind=QuotaEntryKind.DEBIT, key=key)
+    return True
+
+
+def _add_entry(
+    session: Session,
+    *,
+    account: Account,
+    ticket: Ticket | None,
+    kind: QuotaEntryKind,
+    key: str,
+    reason: str | None = None,
+    actor: str | None = None,
+) -> QuotaEntry:
+    entry = QuotaEntry(
+        account_id=account.id,  # type: ignore[arg-type]
+        ticket_id=ticket.id if ticket else None,
+        kind=kind,
+        amount=1,
+        period=period_of(account, utcnow()),
+        key=key,
+        reason=reason,
+        actor=actor,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def refund_case(session: Session, *, ticket: Ticket, reason: str, actor: str) -> QuotaEntry:
+    """Give a charged case back to its account; once per case."""
+    debit = session.exec(
+        select(QuotaEntry).where(QuotaEntry.key == f"debit:ticket:{ticket.id}")
+    ).first()
+    if debit is None:
+        raise QuotaError(f"{ticket.reference} was never charged")
+    key = f"credit:ticket:{ticket.id}"
+    if session.exec(select(QuotaEntry.id).where(QuotaEntry.key == key)).first() is not None:
+        raise QuotaError(f"{ticket.reference} was already refunded")
+    account = session.get(Account, debit.account_id)
+    assert account is not None
+    return _add_entry(
+        session,
+        account=account,
+        ticket=ticket,
+        kind=QuotaEntryKind.CREDIT,
+        key=key,
+        reason=reason,
+        actor=actor,
+    )
+
+
+def release_held_case(
+    session: Session, *, ticket: Ticket, actor: str, override_reason: str | None = None
+) -> QuotaEntry:
+    """Take a case out of ``held_quota``: charge it, or with a reason charge it past the limit."""
+    if ticket.status != TicketStatus.HELD_QUOTA:
+        raise QuotaError(f"{ticket.reference} is {ticket.status}, not held for quota")
+    account = session.get(Account, ticket.account_id) if ticket.account_id else None
+    if account is None:
+        raise QuotaError(f"{ticket.reference} has no account")
+    account = lock_account(session, account)
+    if override_reason is None and remaining(session, account) == 0:
+        raise QuotaError(
+            f"{account.address} has no cases left this period; give a reason to override"
+        )
+    entry = _add_entry(
+        session,
+        account=account,
+        ticket=ticket,
+        kind=QuotaEntryKind.DEBIT,
+        key=f"debit:ticket:{ticket.id}",
+        reason=override_reason or "released",
+        actor=actor,
+    )
+    ticket.status = TicketStatus.NEW
+    ticket.updated_at = utcnow()
+    session.add(ticket)
+    return entry
+
+
+def quota_report(session: Session, account: Account) -> dict[str, object]:
+    """What ``consultant quota show`` prints: the plan, this period and its entries."""
+    plan = session.get(Plan, account.plan_id)
+    assert plan is not None
+    now = utcnow()
+    period = period_of(account, now)
+    entries = session.exec(
+        select(QuotaEntry)
+        .where(QuotaEntry.account_id == account.id, QuotaEntry.period == period)
+        .order_by(col(QuotaEntry.id))
+    ).all()
+    return {
+        "account": account.address,
+        "plan": plan.name,
+        "limit": plan.cases_per_period,
+        "period": period,
+        "resets_at": period_resets_at(account, now).isoformat(),
+        "used": used_in_period(session, account, period),
+        "remaining": remaining(session, account, at=now),
+        "entries": [
+            {
+                "kind": e.kind,
+                "ticket": e.ticket_id,
+                "reason": e.reason,
+                "actor": e.actor,
+                "created_at": e.created_at.isoformat(),
+            }
+            for e in entries
+        ],
+    }

@@ -1,0 +1,37 @@
+"""Case emails built in tests, for when a stored .eml would need hundreds of variants."""
+
+from __future__ import annotations
+
+import secrets
+from email.message import EmailMessage
+
+from consultant.db import session_scope
+from consultant.intake import Arrival, store_arrival
+from tests.conftest import DESK_ADDRESS
+
+
+def case_email(
+    sender: str,
+    *,
+    subject: str = "Can we bill 99213-25 with 20610?",
+    body: str = "Knee injection and a separate E/M visit on the same day.",
+    headers: dict[str, str] | None = None,
+) -> bytes:
+    message = EmailMessage()
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message["From"] = sender
+    message["To"] = DESK_ADDRESS
+    message["Subject"] = subject
+    message["Message-ID"] = f"<{secrets.token_hex(8)}@{sender.rpartition('@')[2]}>"
+    message.set_content(body)
+    return message.as_bytes()
+
+
+def store(raw: bytes, *, envelope_from: str | None = "sender@clinic.example") -> int | None:
+    """Store an email as the gateway would: its inbound id, ``None`` if stored before."""
+    with session_scope() as session:
+        return store_arrival(
+            session,
+            Arrival(raw=raw, source="smtp", envelope_from=envelope_from, envelope_to=DESK_ADDRESS),
+        )

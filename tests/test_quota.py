@@ -1,0 +1,188 @@
+"""The quota ledger under bursts, retries and admin actions, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlmodel import func, select
+
+from consultant import quota
+from consultant.db import session_scope
+from consultant.intake import process_inbound
+from consultant.models import Account, OutboxEmail, QuotaEntry, Ticket, TicketStatus
+from consultant.worker import drain
+from tests.cases import case_email, store
+from tests.conftest import Desk
+from tests.servers.smtp_sink import SmtpSink
+
+
+def add_account(address: str, plan: str, timezone: str = "UTC") -> None:
+    with session_scope() as session:
+        chosen = quota.plan_named(session, plan)
+        session.add(Account(address=address, plan_id=chosen.id, timezone=timezone))
+
+
+def statuses() -> list[str]:
+    with session_scope() as session:
+        return sorted(t.status for t in session.exec(select(Ticket)).all())
+
+
+def outbox_kinds() -> list[str]:
+    with session_scope() as session:
+        return sorted(e.kind for e in session.exec(select(OutboxEmail)).all())
+
+
+def debits() -> int:
+    with session_scope() as session:
+        return session.exec(
+            select(func.count()).select_from(QuotaEntry).where(QuotaEntry.kind == "debit")
+        ).one()
+
+
+def test_fifty_cases_at_once_from_an_account_with_five_left_accept_exactly_five(
+    desk: Desk, smtp_sink: SmtpSink
+) -> None:
+    add_account("@clinic.example", "free")  # 5 cases a month
+    ids = [store(case_email(f"biller{n}@clinic.example")) for n in range(50)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(lambda i: process_inbound(inbound_id=i), ids))
+
+    assert {o.status for o in outcomes} == {"processed"}
+    assert statuses().count(TicketStatus.NEW) == 5
+    assert statuses().count(TicketStatus.HELD_QUOTA) == 45
+    assert debits() == 5
+    assert outbox_kinds().count("ack") == 5
+    assert outbox_kinds().count("over_quota") == 45
+    drain()
+    assert len(smtp_sink.wait_for(50, timeout=30)) == 50
+
+
+def test_processing_the_same_case_again_and_at_once_debits_it_once(desk: Desk) -> None:
+    add_account("@clinic.example", "free")
+    inbound_id = store(case_email("dana@clinic.example"))
+    assert inbound_id is not None
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda _: process_inbound(inbound_id=inbound_id), range(4)))
+    process_inbound(inbound_id=inbound_id)
+
+    assert (debits(), statuses(), outbox_kinds()) == (1, ["new"], ["ack"])
+
+
+def test_the_acknowledgement_tells_the_sla_and_what_is_left(
+    desk: Desk, smtp_sink: SmtpSink
+) -> None:
+    add_account("@clinic.example", "free")
+    store(case_email("dana@clinic.example"))
+    drain()
+
+    [ack] = smtp_sink.wait_for(1, timeout=10)
+    text = ack.raw.decode()
+    assert "within 48 hours" in text
+    assert "Cases left on your plan this month: 4" in text
+
+
+def test_a_held_case_gets_one_over_quota_email_even_when_the_customer_writes_again(
+    desk: Desk, smtp_sink: SmtpSink
+) -> None:
+    add_account("dana@clinic.example", "guest")  # 1 case a month
+    store(case_email("dana@clinic.example", subject="First case"))
+    store(case_email("dana@clinic.example", subject="Second case"))
+    drain()
+    [_, over_quota] = smtp_sink.wait_for(2, timeout=10)
+    assert b"used up" in over_quota.raw
+
+    follow_up = case_email(
+        "dana@clinic.example",
+        subject="Re: Second case",
+        headers={"In-Reply-To": over_quota_id(over_quota.raw)},
+    )
+    store(follow_up)
+    drain()
+
+    assert statuses() == ["held_quota", "new"]
+    assert outbox_kinds() == ["ack", "over_quota"]
+
+
+def over_quota_id(raw: bytes) -> str:
+    from email import message_from_bytes
+
+    return str(message_from_bytes(raw)["Message-ID"])
+
+
+def test_unknown_senders_become_guests_with_one_case_a_month(desk: Desk) -> None:
+    store(case_email("new.person@elsewhere.example"))
+    store(case_email("new.person@elsewhere.example", subject="another"))
+    drain()
+
+    with session_scope() as session:
+        [account] = session.exec(select(Account)).all()
+        assert account.address == "new.person@elsewhere.example"
+        assert quota.remaining(session, account) == 0
+    assert statuses() == ["held_quota", "new"]
+
+
+def test_with_the_reject_policy_unknown_senders_get_a_polite_reply_and_no_ticket(
+    desk: Desk, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from consultant.config import get_settings
+
+    monkeypatch.setenv("CONSULTANT_UNKNOWN_SENDERS", "reject")
+    get_settings.cache_clear()
+    store(case_email("stranger@elsewhere.example"))
+    drain()
+
+    assert statuses() == []
+    [reply] = smtp_sink.wait_for(1, timeout=10)
+    assert b"not registered" in reply.raw
+    assert b"Knee injection" not in reply.raw  # nothing of the email is echoed
+
+
+def test_refund_release_and_override_from_the_command_line(desk: Desk) -> None:
+    desk.consultant("accounts", "add", "@clinic.example", "--plan", "guest")
+    store(case_email("a@clinic.example"))
+    store(case_email("b@clinic.example"))
+    drain()
+    held = desk.consultant("tickets", "list", "--status", "held_quota", "--json")
+    [held_ticket] = json.loads(held.stdout)
+
+    refused = desk.consultant("quota", "release", str(held_ticket["number"]), "--by", "admin")
+    assert refused.returncode == 1
+    assert "give a reason to override" in refused.stderr
+
+    overridden = desk.consultant(
+        "quota", "release", str(held_ticket["number"]), "--by", "admin", "--override", "goodwill"
+    )
+    assert overridden.returncode == 0, overridden.stderr
+    refunded = desk.consultant("quota", "refund", "1", "--reason", "duplicate", "--by", "admin")
+    assert refunded.returncode == 0, refunded.stderr
+    again = desk.consultant("quota", "refund", "1", "--reason", "twice", "--by", "admin")
+    assert "already refunded" in again.stderr
+
+    report = json.loads(desk.consultant("quota", "show", "x@clinic.example", "--json").stdout)
+    assert (report["plan"], report["limit"], report["used"], report["remaining"]) == (
+        "guest",
+        1,
+        1,
+        0,
+    )
+    assert [(e["kind"], e["reason"]) for e in report["entries"]] == [
+        ("debit", None),
+        ("debit", "goodwill"),
+        ("credit", "duplicate"),
+    ]
+
+
+def test_the_period_is_the_calendar_month_in_the_accounts_time_zone() -> None:
+    from datetime import UTC, datetime
+
+    account = Account(address="@tokyo.example", plan_id=1, timezone="Asia/Tokyo")
+    last_evening_utc = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)  # already Dec 1st in Tokyo
+
+    assert quota.period_of(account, last_evening_utc) == "2026-12"
+    assert quota.period_resets_at(account, last_evening_utc) == datetime(
+        2026, 12, 31, 15, 0, tzinfo=UTC
+    )
