@@ -19,6 +19,8 @@ from consultant.codes.catalog import (
 from consultant.codes.extract import FoundCode, extract_sources
 from consultant.codes.specialty import specialty_for
 
+MAX_PDF_PAGES = 50
+
 
 class UnreadablePdf(ValueError):
     """A PDF attachment whose text could not be read."""
@@ -69,13 +71,18 @@ def analyse(sources: Iterable[tuple[str, str]], catalog: Catalog, as_of: date) -
     )
 
 
-def pdf_text(data: bytes) -> str:
-    """The text layer of a PDF; scanned pages without one contribute nothing."""
+def pdf_text(data: bytes, *, max_pages: int = MAX_PDF_PAGES) -> str:
+    """The text layer of a PDF's first pages; scanned pages without one contribute nothing.
+
+    Case attachments are op notes and EOBs of a few pages; the cap keeps a 500-page
+    upload from holding a worker for minutes.
+    """
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
     try:
         reader = PdfReader(io.BytesIO(data))
-        return "\n".join(page.extract_text() or "" for page in reader.pages)
+        pages = reader.pages[:max_pages]
+        return "\n".join(page.extract_text() or "" for page in pages)
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
         raise UnreadablePdf(f"cannot read PDF: {exc}") from exc

@@ -92,3 +92,13 @@ def test_sources_are_merged_and_labelled() -> None:
         ("cpt:99214-25", "subject"),
         ("cpt:11102", "body"),
     ]
+
+
+def test_pdf_text_reads_the_text_layer_of_the_first_pages() -> None:
+    from consultant.codes.analysis import UnreadablePdf, pdf_text
+    from tests.codes.conftest import make_pdf
+
+    assert pdf_text(make_pdf("Procedure 27447-RT\nDx M17.11")) == "Procedure 27447-RT\nDx M17.11"
+    assert pdf_text(make_pdf("Procedure 27447-RT"), max_pages=0) == ""
+    with pytest.raises(UnreadablePdf):
+        pdf_text(b"%PDF-1.4 truncated")
