@@ -1,7 +1,9 @@
 import pytest
 
+from consultant.codes.analysis import UnreadablePdf, pdf_text
 from consultant.codes.catalog import Catalog
 from consultant.codes.extract import extract, extract_sources
+from tests.codes.conftest import make_pdf
 
 
 def keys(text: str, catalog: Catalog | None = None) -> list[str]:
@@ -95,9 +97,6 @@ def test_sources_are_merged_and_labelled() -> None:
 
 
 def test_pdf_text_reads_the_text_layer_of_the_first_pages() -> None:
-    from consultant.codes.analysis import UnreadablePdf, pdf_text
-    from tests.codes.conftest import make_pdf
-
     assert pdf_text(make_pdf("Procedure 27447-RT\nDx M17.11")) == "Procedure 27447-RT\nDx M17.11"
     assert pdf_text(make_pdf("Procedure 27447-RT"), max_pages=0) == ""
     with pytest.raises(UnreadablePdf):
