@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.codes.conftest import hcpcs_fixture_bytes, hcpcs_line
-from tests.codes.test_parsers import REAL_HCPCS
+from tests.codes.conftest import hcpcs_fixture_bytes, hcpcs_line, make_pdf
+from tests.codes.test_parsers import MUE_FIXTURE, PTP_FIXTURE, REAL_HCPCS
 
 
 def run(desk: Any, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -84,8 +84,6 @@ def test_import_real_hcpcs_2020(desk: Any) -> None:
 
 
 def test_cpt_file_ncci_and_mue(desk: Any, tmp_path: Path) -> None:
-    from tests.codes.test_parsers import MUE_FIXTURE, PTP_FIXTURE
-
     (tmp_path / "cpt.csv").write_text("code,descriptor\n97140,Made-up one\n97530,Made-up two\n")
     (tmp_path / "ptp.txt").write_text(PTP_FIXTURE)
     (tmp_path / "mue.csv").write_text(MUE_FIXTURE)
@@ -105,8 +103,6 @@ def test_cpt_file_ncci_and_mue(desk: Any, tmp_path: Path) -> None:
 
 
 def test_extract_jsonl_and_pdf(desk: Any, tmp_path: Path) -> None:
-    from tests.codes.conftest import make_pdf
-
     lines = [
         json.dumps({"id": "a", "text": "Billed 99214-25 and 20610-RT"}),
         json.dumps({"id": 7, "text": "Call 555-201-3390, ZIP 60614"}),
