@@ -142,6 +142,7 @@ class Settings(BaseSettings):
     smtp_max_per_minute: int = Field(default=0, ge=0)  # 0: no limit
     smtp_max_per_hour: int = Field(default=0, ge=0)
     max_send_attempts: int = Field(default=10, ge=1)
+    smtp_retry_seconds: float = Field(default=30.0, gt=0)  # first retry; doubles each time
 
     @field_validator("imap_url", mode="before")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from datetime import datetime
 
 from consultant.config import get_settings
 
@@ -24,8 +25,9 @@ def inbound_stored(inbound_ids: Iterable[int]) -> None:
     _announce(PROCESS_INBOUND, "intake", inbound_ids)
 
 
-def outbox_queued(outbox_ids: Iterable[int]) -> None:
-    _announce(SEND_OUTBOX, "mail", outbox_ids)
+def outbox_queued(outbox_ids: Iterable[int], *, not_before: datetime | None = None) -> None:
+    """Announce emails to send; ``not_before`` for a retry that is due later."""
+    _announce(SEND_OUTBOX, "mail", outbox_ids, eta=not_before)
 
 
 def codes_needed(ticket_ids: Iterable[int]) -> None:
@@ -43,7 +45,9 @@ def wake_local_worker() -> None:
     _local_work.set()
 
 
-def _announce(task_name: str, queue: str, ids: Iterable[int]) -> None:
+def _announce(
+    task_name: str, queue: str, ids: Iterable[int], *, eta: datetime | None = None
+) -> None:
     ids = list(ids)
     if not ids:
         return
@@ -53,4 +57,4 @@ def _announce(task_name: str, queue: str, ids: Iterable[int]) -> None:
     from workers.app import app  # the Celery app is only needed where a broker is
 
     for row_id in ids:
-        app.send_task(task_name, args=[row_id], queue=queue)
+        app.send_task(task_name, args=[row_id], queue=queue, eta=eta)

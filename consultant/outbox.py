@@ -1,51 +1,68 @@
 """Send what the outbox holds, each email once.
 
-A row is claimed (``pending`` → ``sending``) in its own committed transaction before the
-relay sees it, so two workers never send the same row; it is marked ``sent`` right after.
+A sender claims a row (``pending`` → ``sending``) with a conditional update in its own
+committed transaction before the relay sees it, so two workers never send the same row,
+and marks it ``sent`` right after. The claim is a lease: it sets ``next_attempt_at`` a few
+minutes ahead, and a row still ``sending`` after that lost its sender (a killed worker)
+and is due again. That re-send carries the same bytes and Message-ID, so a receiver that
+got the first copy can tell — the only case where an email may arrive twice.
+
+A temporary failure (4xx, dropped connection, timeout) pushes ``next_attempt_at`` back
+with exponential backoff and jitter; a permanent one (5xx), or too many attempts, marks
+the row ``failed`` with the relay's reply and records it on the ticket.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlmodel import col, select
+from sqlmodel import Session, col, func, select
 
-from consultant.config import get_settings
+from consultant.config import Settings, get_settings
 from consultant.db import session_scope
 from consultant.mail.smtp import PermanentDeliveryError, TemporaryDeliveryError, transport_for
 from consultant.models import Event, OutboxEmail, OutboxStatus, utcnow
 
 log = logging.getLogger(__name__)
 
+LEASE = timedelta(minutes=5)
+MAX_BACKOFF = timedelta(hours=1)
+
 
 @dataclass(frozen=True)
 class SendResult:
     outbox_id: int
-    status: str  # the row's status afterwards; "skipped" when another sender had it
+    status: str  # the row's status afterwards; "skipped" when it was not due or not ours
+    retry_at: datetime | None = None  # when a deferred or failed-for-now email is due again
 
 
-def pending_outbox_ids(*, limit: int = 1000, created_before: datetime | None = None) -> list[int]:
-    """Emails waiting to be sent, oldest first; ``created_before`` skips fresh ones."""
+def due_outbox_ids(*, limit: int = 1000, due_before: datetime | None = None) -> list[int]:
+    """Emails to send now: waiting ones, and claimed ones whose sender's lease ran out."""
     with session_scope() as session:
         query = (
             select(OutboxEmail.id)
-            .where(OutboxEmail.status == OutboxStatus.PENDING)
+            .where(
+                col(OutboxEmail.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+                col(OutboxEmail.next_attempt_at) <= (due_before or utcnow()),
+            )
             .order_by(col(OutboxEmail.id))
             .limit(limit)
         )
-        if created_before is not None:
-            query = query.where(col(OutboxEmail.created_at) < created_before)
         return [row_id for row_id in session.exec(query) if row_id is not None]
 
 
 def send_outbox_email(*, outbox_id: int) -> SendResult:
+    settings = get_settings()
+    limited_until = _rate_limited_until(settings)
+    if limited_until is not None:
+        return _defer(outbox_id, limited_until)
     email = _claim(outbox_id)
     if email is None:
         return SendResult(outbox_id, "skipped")
-    settings = get_settings()
     try:
         transport_for(settings).deliver(
             email.raw,
@@ -54,8 +71,12 @@ def send_outbox_email(*, outbox_id: int) -> SendResult:
             name=f"{email.id:06d}-{email.kind}",
         )
     except TemporaryDeliveryError as exc:
-        log.warning("outbox %s: temporary failure, will retry: %s", outbox_id, exc)
-        return _finish(email, OutboxStatus.PENDING, error=str(exc))
+        if email.attempts >= settings.max_send_attempts:
+            log.error("outbox %s: giving up after %s attempts: %s", outbox_id, email.attempts, exc)
+            return _finish(email, OutboxStatus.FAILED, error=f"gave up: {exc}")
+        retry_at = utcnow() + backoff(email.attempts, base=settings.smtp_retry_seconds)
+        log.warning("outbox %s: temporary failure, retrying at %s: %s", outbox_id, retry_at, exc)
+        return _finish(email, OutboxStatus.PENDING, error=str(exc), retry_at=retry_at)
     except PermanentDeliveryError as exc:
         log.error("outbox %s: refused by the relay: %s", outbox_id, exc)
         return _finish(email, OutboxStatus.FAILED, error=str(exc))
@@ -63,25 +84,80 @@ def send_outbox_email(*, outbox_id: int) -> SendResult:
     return _finish(email, OutboxStatus.SENT, error=None)
 
 
+def backoff(attempts: int, *, base: float) -> timedelta:
+    """``base * 2**(attempts-1)``, capped, with 25% jitter so retries do not march in step."""
+    delay = min(base * 2 ** max(0, attempts - 1), MAX_BACKOFF.total_seconds())
+    return timedelta(seconds=delay * random.uniform(0.75, 1.25))
+
+
+def _rate_limited_until(settings: Settings) -> datetime | None:
+    """When the relay's per-minute or per-hour allowance frees up, if it is used up now."""
+    limits = (
+        (timedelta(minutes=1), settings.smtp_max_per_minute),
+        (timedelta(hours=1), settings.smtp_max_per_hour),
+    )
+    now = utcnow()
+    with session_scope() as session:
+        for window, limit in limits:
+            if limit and _sent_since(session, now - window) >= limit:
+                oldest = session.exec(
+                    select(OutboxEmail.sent_at)
+                    .where(col(OutboxEmail.sent_at) > now - window)
+                    .order_by(col(OutboxEmail.sent_at))
+                    .limit(1)
+                ).one()
+                assert oldest is not None
+                return oldest + window
+    return None
+
+
+def _sent_since(session: Session, since: datetime) -> int:
+    return session.exec(select(func.count()).where(col(OutboxEmail.sent_at) > since)).one()
+
+
+def _defer(outbox_id: int, until: datetime) -> SendResult:
+    """Leave a pending email for later: a relay limit never drops mail."""
+    with session_scope() as session:
+        session.exec(  # type: ignore[call-overload]
+            update(OutboxEmail)
+            .where(col(OutboxEmail.id) == outbox_id, OutboxEmail.status == OutboxStatus.PENDING)
+            .values(next_attempt_at=until)
+        )
+    return SendResult(outbox_id, "deferred", retry_at=until)
+
+
 def _claim(outbox_id: int) -> OutboxEmail | None:
+    now = utcnow()
     with session_scope() as session:
         claimed = session.exec(  # type: ignore[call-overload]
             update(OutboxEmail)
-            .where(OutboxEmail.id == outbox_id, OutboxEmail.status == OutboxStatus.PENDING)
-            .values(status=OutboxStatus.SENDING, attempts=OutboxEmail.attempts + 1)
+            .where(
+                col(OutboxEmail.id) == outbox_id,
+                col(OutboxEmail.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+                col(OutboxEmail.next_attempt_at) <= now,
+            )
+            .values(
+                status=OutboxStatus.SENDING,
+                attempts=OutboxEmail.attempts + 1,
+                next_attempt_at=now + LEASE,
+            )
         )
         if claimed.rowcount != 1:
             return None
         return session.get(OutboxEmail, outbox_id)
 
 
-def _finish(email: OutboxEmail, status: OutboxStatus, *, error: str | None) -> SendResult:
+def _finish(
+    email: OutboxEmail, status: OutboxStatus, *, error: str | None, retry_at: datetime | None = None
+) -> SendResult:
     assert email.id is not None
     with session_scope() as session:
         row = session.get(OutboxEmail, email.id)
         assert row is not None
         row.status = status
         row.last_error = error
+        if retry_at is not None:
+            row.next_attempt_at = retry_at
         if status == OutboxStatus.SENT:
             row.sent_at = utcnow()
         if status == OutboxStatus.FAILED:
@@ -89,4 +165,4 @@ def _finish(email: OutboxEmail, status: OutboxStatus, *, error: str | None) -> S
                 Event(ticket_id=row.ticket_id, actor="desk", kind="mail.failed", detail=error)
             )
         session.add(row)
-    return SendResult(email.id, status)
+    return SendResult(email.id, status, retry_at=retry_at)

@@ -15,7 +15,7 @@ from consultant import dispatch
 from consultant.codes.lookup import look_up_codes
 from consultant.intake import pending_inbound_ids, process_inbound
 from consultant.models import InboundStatus, OutboxStatus
-from consultant.outbox import pending_outbox_ids, send_outbox_email
+from consultant.outbox import due_outbox_ids, send_outbox_email
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def drain() -> DrainReport:
     tried_outbox: set[int] = set()
     while True:
         inbound_ids = pending_inbound_ids()
-        outbox_ids = [i for i in pending_outbox_ids() if i not in tried_outbox]
+        outbox_ids = [i for i in due_outbox_ids() if i not in tried_outbox]
         if not inbound_ids and not outbox_ids:
             return report
         for inbound_id in inbound_ids:
@@ -46,11 +46,11 @@ def drain() -> DrainReport:
             if outcome.ticket_id is not None:
                 look_up_codes(outcome.ticket_id)
         for outbox_id in outbox_ids:
-            tried_outbox.add(outbox_id)  # a temporary failure waits for the next drain
+            tried_outbox.add(outbox_id)  # a temporary failure waits for a later drain
             result = send_outbox_email(outbox_id=outbox_id)
             if result.status == OutboxStatus.SENT:
                 report.sent += 1
-            elif result.status != "skipped":
+            elif result.status in (OutboxStatus.PENDING, OutboxStatus.FAILED):
                 report.send_failures += 1
 
 

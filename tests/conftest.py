@@ -208,6 +208,7 @@ def celery_worker(
         "CONSULTANT_DESK_ADDRESS": DESK_ADDRESS,
         "CONSULTANT_DATA_DIR": str(data_dir / "var"),
         "CONSULTANT_IMAP_URL": "",
+        "CONSULTANT_SMTP_RETRY_SECONDS": "0.5",
     }
     empty_tables(backend)  # the worker's first task must find the schema in place
     log = data_dir / "worker.log"

@@ -14,7 +14,7 @@ from consultant import dispatch
 from consultant.codes.lookup import look_up_codes
 from consultant.intake import pending_inbound_ids, process_inbound
 from consultant.models import utcnow
-from consultant.outbox import pending_outbox_ids, send_outbox_email
+from consultant.outbox import due_outbox_ids, send_outbox_email
 from workers.app import SWEEP_INTERVAL_SECONDS, app
 
 RETRY = {
@@ -36,7 +36,10 @@ def process_inbound_task(inbound_id: int) -> str:
 
 @app.task(name=dispatch.SEND_OUTBOX, **RETRY)
 def send_outbox_task(outbox_id: int) -> str:
-    return send_outbox_email(outbox_id=outbox_id).status
+    result = send_outbox_email(outbox_id=outbox_id)
+    if result.retry_at is not None:
+        dispatch.outbox_queued([outbox_id], not_before=result.retry_at)
+    return result.status
 
 
 @app.task(name="workers.tasks.sweep")
@@ -44,7 +47,7 @@ def sweep() -> None:
     """Announce again every row that has waited a whole sweep interval: its task was lost."""
     cutoff = utcnow() - timedelta(seconds=SWEEP_INTERVAL_SECONDS)
     dispatch.inbound_stored(pending_inbound_ids(received_before=cutoff))
-    dispatch.outbox_queued(pending_outbox_ids(created_before=cutoff))
+    dispatch.outbox_queued(due_outbox_ids(due_before=cutoff))
 
 
 @app.task(name=dispatch.LOOK_UP_CODES, **RETRY)

@@ -7,12 +7,18 @@ later; a :class:`PermanentDeliveryError` (5xx) will fail the same way every time
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import ssl
+import threading
+import time
 from pathlib import Path
 from typing import Protocol
 
 from consultant.config import RelayURL, Settings
+
+IDLE_SECONDS = 20.0  # reconnect rather than reuse a connection quiet for longer
+_connections = threading.local()
 
 
 class DeliveryError(Exception):
@@ -32,7 +38,11 @@ class Transport(Protocol):
 
 
 class SmtpRelay:
-    """The configured relay, over verified TLS when the URL asks for it."""
+    """The configured relay, over verified TLS when the URL asks for it.
+
+    Each thread keeps its connection open between emails (logging in once per connection,
+    not per email) and drops it after any error or a quiet spell, when relays hang up.
+    """
 
     def __init__(self, relay: RelayURL, *, timeout: float) -> None:
         self.relay = relay
@@ -40,20 +50,33 @@ class SmtpRelay:
 
     def deliver(self, raw: bytes, *, sender: str, recipient: str, name: str) -> None:
         try:
-            with self._connect() as client:
-                refused = client.sendmail(sender, [recipient], raw)
+            refused = self._client().sendmail(sender, [recipient], raw)
+            _connections.last_used = time.monotonic()
         except smtplib.SMTPResponseException as exc:
+            _drop_connection()
             raise _classified(exc.smtp_code, exc.smtp_error) from exc
         except smtplib.SMTPRecipientsRefused as exc:
+            _drop_connection()
             code, text = next(iter(exc.recipients.values()))
             raise _classified(code, text) from exc
-        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+        except (smtplib.SMTPException, OSError) as exc:  # OSError covers timeouts
+            _drop_connection()
             # A connection lost after the final "." may mean the relay has the email; the
             # retry carries the same Message-ID, so the receiver can tell.
             raise TemporaryDeliveryError(f"relay unreachable or connection lost: {exc}") from exc
         if refused:
             code, text = refused[recipient]
             raise _classified(code, text)
+
+    def _client(self) -> smtplib.SMTP:
+        client: smtplib.SMTP | None = getattr(_connections, "client", None)
+        key = (self.relay, self.timeout)
+        stale = time.monotonic() - getattr(_connections, "last_used", 0.0) > IDLE_SECONDS
+        if client is None or stale or getattr(_connections, "key", None) != key:
+            _drop_connection()
+            client = self._connect()
+            _connections.client, _connections.key = client, key
+        return client
 
     def _connect(self) -> smtplib.SMTP:
         context = ssl.create_default_context()  # smtplib verifies nothing without one
@@ -69,6 +92,14 @@ class SmtpRelay:
         if relay.username:
             client.login(relay.username, relay.password)
         return client
+
+
+def _drop_connection() -> None:
+    client: smtplib.SMTP | None = getattr(_connections, "client", None)
+    _connections.client = None
+    if client is not None:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            client.quit()
 
 
 def _classified(code: int, text: bytes | str) -> DeliveryError:
