@@ -144,7 +144,13 @@ CREATE TABLE code_lookups (
     reason       TEXT NOT NULL,
     span_start   INTEGER,
     span_end     INTEGER,
-    created_at   TIMESTAMPTZ NOT NULL
+    source       TEXT NOT NULL,                 -- subject | body | attachment:NAME
+    modifiers    TEXT NOT NULL,                 -- comma-separated
+    units        INTEGER,
+    detail       TEXT NOT NULL,                 -- status reason, NCCI and MUE findings
+    alternatives TEXT NOT NULL,                 -- other readings: icd10cm:J11.00
+    created_at   TIMESTAMPTZ NOT NULL,
+    UNIQUE (ticket_id, message_id, system, code)  -- a second lookup stores nothing new
 );
 CREATE INDEX ix_code_lookups_ticket_id ON code_lookups (ticket_id);
 
@@ -185,3 +191,58 @@ CREATE TABLE outbox (
 CREATE INDEX ix_outbox_ticket_id ON outbox (ticket_id);
 CREATE INDEX ix_outbox_status ON outbox (status);
 CREATE INDEX ix_outbox_recipient_created ON outbox (recipient, created_at);
+
+-- Code catalog -----------------------------------------------------------------------
+-- Loaded by `consultant codes load|import`. Full-text search: on PostgreSQL the GIN index
+-- on search_vector below; on SQLite an FTS5 table that the first load creates
+-- (consultant/codes/search.py), which is why it appears in neither file.
+
+-- A loaded code system or NCCI table and the release it holds.
+CREATE TABLE code_systems (
+    id          SERIAL PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,           -- icd10cm | hcpcs | cpt | ncci-ptp | ncci-mue
+    release     TEXT NOT NULL,
+    code_count  INTEGER NOT NULL,
+    loaded_at   TIMESTAMPTZ NOT NULL
+);
+
+-- One code or modifier of a code system.
+CREATE TABLE catalog_codes (
+    id                 SERIAL PRIMARY KEY,
+    system             TEXT NOT NULL,
+    code               TEXT NOT NULL,
+    kind               TEXT NOT NULL,           -- code | modifier
+    description        TEXT NOT NULL,
+    short_description  TEXT,
+    billable           BOOLEAN NOT NULL,
+    parent             TEXT,
+    notes              TEXT NOT NULL,
+    effective_date     DATE,
+    deletion_date      DATE,
+    release            TEXT NOT NULL,
+    search_vector      TSVECTOR,                -- filled by the loader
+    UNIQUE (system, code, kind)
+);
+CREATE INDEX ix_catalog_codes_search ON catalog_codes USING gin (search_vector);
+
+-- NCCI procedure-to-procedure edits from a file the user imported.
+CREATE TABLE ncci_ptp_edits (
+    id                  SERIAL PRIMARY KEY,
+    column1             TEXT NOT NULL,
+    column2             TEXT NOT NULL,
+    effective_date      DATE NOT NULL,
+    deletion_date       DATE,
+    modifier_indicator  INTEGER NOT NULL,       -- 0 never together | 1 with a modifier | 9 n/a
+    release             TEXT NOT NULL,
+    UNIQUE (column1, column2, effective_date)
+);
+
+-- NCCI medically unlikely edits (maximum units) from a file the user imported.
+CREATE TABLE mue_values (
+    id                      SERIAL PRIMARY KEY,
+    code                    TEXT NOT NULL UNIQUE,
+    max_units               INTEGER NOT NULL,
+    adjudication_indicator  INTEGER NOT NULL,   -- 1 line | 2 date, policy | 3 date, clinical
+    rationale               TEXT NOT NULL,
+    release                 TEXT NOT NULL
+);

@@ -12,6 +12,7 @@ import typer
 from sqlmodel import Session
 
 from consultant.cli_support import JsonOption, print_json, ready
+from consultant.codes.cli import app as codes_app
 from consultant.config import ConfigError, Settings
 from consultant.db import session_scope
 from consultant.models import Ticket
@@ -27,6 +28,7 @@ app.add_typer(tickets_app, name="tickets")
 app.add_typer(plans_app, name="plans")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(quota_app, name="quota")
+app.add_typer(codes_app, name="codes")
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from consultant.config import get_settings
 
 PROCESS_INBOUND = "workers.tasks.process_inbound"
 SEND_OUTBOX = "workers.tasks.send_outbox"
+LOOK_UP_CODES = "workers.tasks.look_up_codes"
 
 _local_work = threading.Event()
 
@@ -27,6 +28,10 @@ def inbound_stored(inbound_ids: Iterable[int]) -> None:
 def outbox_queued(outbox_ids: Iterable[int], *, not_before: datetime | None = None) -> None:
     """Announce emails to send; ``not_before`` for a retry that is due later."""
     _announce(SEND_OUTBOX, "mail", outbox_ids, eta=not_before)
+
+
+def codes_needed(ticket_ids: Iterable[int]) -> None:
+    _announce(LOOK_UP_CODES, "codes", ticket_ids)
 
 
 def wait_for_local_work(timeout: float) -> bool:

@@ -7,8 +7,9 @@ Timestamps are stored in UTC and always come back timezone-aware.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -19,6 +20,9 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
 from sqlmodel import Field, SQLModel
 
 
@@ -234,9 +238,13 @@ class Attachment(SQLModel, table=True):
 
 
 class CodeLookup(SQLModel, table=True):
-    """A medical code found in a case, with what the catalog says of it."""
+    """A medical code found in a case, with what the catalog says of it.
+
+    One row per (message, system, code): looking a ticket up again stores nothing new.
+    """
 
     __tablename__ = "code_lookups"
+    __table_args__ = (UniqueConstraint("ticket_id", "message_id", "system", "code"),)
 
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int = Field(foreign_key="tickets.id", index=True)
@@ -249,6 +257,11 @@ class CodeLookup(SQLModel, table=True):
     reason: str = Field(default="", sa_type=Text)
     span_start: int | None = None
     span_end: int | None = None
+    source: str = Field(default="", sa_type=Text)  # subject, body or an attachment's name
+    modifiers: str = Field(default="", sa_type=Text)  # comma-separated, as written
+    units: int | None = None
+    detail: str = Field(default="", sa_type=Text)  # status reason, NCCI and MUE findings
+    alternatives: str = Field(default="", sa_type=Text)  # other readings, "icd10cm:J11.00"
     created_at: datetime = created_at_field()
 
 
@@ -305,3 +318,83 @@ class OutboxEmail(SQLModel, table=True):
     created_at: datetime = created_at_field()
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     bounced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# --- code catalog -------------------------------------------------------------------
+
+
+class SearchVector(TypeDecorator[str]):
+    """``TSVECTOR`` on PostgreSQL (full-text search); unused text on SQLite, which
+    searches through an FTS5 table instead (see ``consultant.codes.search``)."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.TSVECTOR())
+        return dialect.type_descriptor(Text())
+
+
+class CodeSystem(SQLModel, table=True):
+    """A loaded code system and the release it holds (``icd10cm`` 2026-04, ``hcpcs`` 2020)."""
+
+    __tablename__ = "code_systems"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_type=Text, unique=True)
+    release: str = Field(sa_type=Text)
+    code_count: int = 0
+    loaded_at: datetime = created_at_field()
+
+
+class CatalogCode(SQLModel, table=True):
+    """One code or modifier of a code system: what validation, search and ``show`` read."""
+
+    __tablename__ = "catalog_codes"
+    __table_args__ = (
+        UniqueConstraint("system", "code", "kind"),
+        Index("ix_catalog_codes_search", "search_vector", postgresql_using="gin"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    system: str = Field(sa_type=Text)
+    code: str = Field(sa_type=Text)
+    kind: str = Field(default="code", sa_type=Text)  # "code" or "modifier"
+    description: str = Field(sa_type=Text)
+    short_description: str | None = Field(default=None, sa_type=Text)
+    billable: bool = True
+    parent: str | None = Field(default=None, sa_type=Text)
+    notes: str = Field(default="", sa_type=Text)
+    effective_date: date | None = None
+    deletion_date: date | None = None
+    release: str = Field(sa_type=Text)
+    search_vector: str | None = Field(default=None, sa_type=SearchVector)
+
+
+class NcciPtpEdit(SQLModel, table=True):
+    """An NCCI procedure-to-procedure edit from a file the user imported."""
+
+    __tablename__ = "ncci_ptp_edits"
+    __table_args__ = (UniqueConstraint("column1", "column2", "effective_date"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    column1: str = Field(sa_type=Text)
+    column2: str = Field(sa_type=Text)
+    effective_date: date
+    deletion_date: date | None = None
+    modifier_indicator: int
+    release: str = Field(sa_type=Text)
+
+
+class MueValue(SQLModel, table=True):
+    """An NCCI medically unlikely edit (maximum units) from a file the user imported."""
+
+    __tablename__ = "mue_values"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(sa_type=Text, unique=True)
+    max_units: int
+    adjudication_indicator: int
+    rationale: str = Field(default="", sa_type=Text)
+    release: str = Field(sa_type=Text)

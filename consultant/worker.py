@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 
 from consultant import dispatch
+from consultant.codes.lookup import look_up_codes
 from consultant.intake import pending_inbound_ids, process_inbound
 from consultant.models import InboundStatus, OutboxStatus
 from consultant.outbox import due_outbox_ids, send_outbox_email
@@ -42,6 +43,8 @@ def drain() -> DrainReport:
                 report.failed += 1
             else:
                 report.processed += 1
+            if outcome.ticket_id is not None:
+                look_up_codes(outcome.ticket_id)
         for outbox_id in outbox_ids:
             tried_outbox.add(outbox_id)  # a temporary failure waits for a later drain
             result = send_outbox_email(outbox_id=outbox_id)

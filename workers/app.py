@@ -32,6 +32,7 @@ def make_app() -> Celery:
             "workers.tasks.process_inbound": {"queue": "intake"},
             "workers.tasks.sweep": {"queue": "intake"},
             "workers.tasks.send_outbox": {"queue": "mail"},
+            "workers.tasks.look_up_codes": {"queue": "codes"},
         },
         beat_schedule={
             "sweep": {"task": "workers.tasks.sweep", "schedule": SWEEP_INTERVAL_SECONDS},

@@ -11,6 +11,7 @@ from datetime import timedelta
 from sqlalchemy.exc import OperationalError
 
 from consultant import dispatch
+from consultant.codes.lookup import look_up_codes
 from consultant.intake import pending_inbound_ids, process_inbound
 from consultant.models import utcnow
 from consultant.outbox import due_outbox_ids, send_outbox_email
@@ -28,6 +29,8 @@ RETRY = {
 def process_inbound_task(inbound_id: int) -> str:
     outcome = process_inbound(inbound_id=inbound_id)
     dispatch.outbox_queued(outcome.outbox_ids)
+    if outcome.ticket_id is not None:
+        dispatch.codes_needed([outcome.ticket_id])
     return outcome.status
 
 
@@ -45,3 +48,8 @@ def sweep() -> None:
     cutoff = utcnow() - timedelta(seconds=SWEEP_INTERVAL_SECONDS)
     dispatch.inbound_stored(pending_inbound_ids(received_before=cutoff))
     dispatch.outbox_queued(due_outbox_ids(due_before=cutoff))
+
+
+@app.task(name=dispatch.LOOK_UP_CODES, **RETRY)
+def look_up_codes_task(ticket_id: int) -> int:
+    return look_up_codes(ticket_id)

@@ -1,0 +1,153 @@
+"""Look up every code a ticket's emails mention and store what the catalog says.
+
+Called by the ``codes`` queue's task with a ticket id. It reads the ticket's incoming
+messages (subject, text body, and the text of PDF attachments), extracts and validates
+the codes, stores one ``CodeLookup`` row per (message, system, code), and routes the
+ticket to a specialty if nothing routed it yet. The unique key on the rows makes a second
+run store nothing new.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+
+from sqlmodel import Session, col, select
+
+from consultant.codes.analysis import UnreadablePdf, pdf_text
+from consultant.codes.catalog import Catalog, pair_conflicts, units_exceeded
+from consultant.codes.extract import FoundCode, extract_sources
+from consultant.codes.specialty import specialty_for
+from consultant.codes.store import cached_catalog
+from consultant.db import insert_ignoring_duplicates, session_scope
+from consultant.models import Attachment, CodeLookup, Message, Ticket, utcnow
+
+log = logging.getLogger(__name__)
+
+PDF_TYPES = {"application/pdf", "application/x-pdf"}
+
+
+@dataclass(slots=True)
+class _MessageCodes:
+    message_id: int
+    found: list[FoundCode]
+
+
+def attach_code_lookups(session: Session, *, ticket_id: int, as_of: date | None = None) -> int:
+    """Store the codes of ticket ``ticket_id``; returns how many new rows were stored."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise LookupError(f"no ticket {ticket_id}")
+    as_of = as_of or utcnow().date()
+    catalog = cached_catalog(session)
+    per_message = [
+        _MessageCodes(message.id, extract_sources(_sources(session, message), known=catalog.has))
+        for message in _incoming(session, ticket_id)
+        if message.id is not None
+    ]
+    case_notes = _case_notes([f for m in per_message for f in m.found], catalog, as_of)
+    stored = 0
+    for message in per_message:
+        for found in message.found:
+            stored += _store(
+                session, ticket_id, message.message_id, found, catalog, as_of, case_notes
+            )
+    if ticket.specialty is None:
+        codes = [(f.system, f.code) for m in per_message for f in m.found]
+        ticket.specialty = specialty_for(codes, ticket.subject + " " + _bodies(session, ticket_id))
+        session.add(ticket)
+    session.flush()
+    return stored
+
+
+def look_up_codes(ticket_id: int) -> int:
+    """:func:`attach_code_lookups` in a transaction of its own (what the workers run)."""
+    with session_scope() as session:
+        return attach_code_lookups(session, ticket_id=ticket_id)
+
+
+def _incoming(session: Session, ticket_id: int) -> list[Message]:
+    query = (
+        select(Message)
+        .where(Message.ticket_id == ticket_id, Message.direction == "in")
+        .order_by(col(Message.id))
+    )
+    return list(session.exec(query))
+
+
+def _bodies(session: Session, ticket_id: int) -> str:
+    return " ".join(m.body_text for m in _incoming(session, ticket_id))
+
+
+def _sources(session: Session, message: Message) -> list[tuple[str, str]]:
+    return [
+        ("subject", message.subject),
+        ("body", message.body_text),
+        *_pdf_sources(session, message),
+    ]
+
+
+def _pdf_sources(session: Session, message: Message) -> Iterator[tuple[str, str]]:
+    attachments = session.exec(
+        select(Attachment).where(Attachment.message_id == message.id).order_by(col(Attachment.id))
+    )
+    for attachment in attachments:
+        is_pdf = (
+            attachment.content_type.lower() in PDF_TYPES
+            or attachment.filename.lower().endswith(".pdf")
+        )
+        if not is_pdf:
+            continue
+        try:
+            yield (f"attachment:{attachment.filename}", pdf_text(attachment.content))
+        except UnreadablePdf as exc:
+            log.warning("attachment %s of message %s: %s", attachment.id, message.id, exc)
+
+
+def _case_notes(found: list[FoundCode], catalog: Catalog, as_of: date) -> dict[str, list[str]]:
+    """NCCI pair and MUE findings across the whole case, by the code they concern."""
+    notes: dict[str, list[str]] = {}
+    for conflict in pair_conflicts(found, catalog, as_of):
+        for code in (conflict.column1, conflict.column2):
+            if conflict.message not in notes.setdefault(code, []):
+                notes[code].append(conflict.message)
+    for exceeded in units_exceeded(found, catalog):
+        if exceeded.message not in notes.setdefault(exceeded.code, []):
+            notes[exceeded.code].append(exceeded.message)
+    return notes
+
+
+def _store(
+    session: Session,
+    ticket_id: int,
+    message_id: int,
+    found: FoundCode,
+    catalog: Catalog,
+    as_of: date,
+    case_notes: dict[str, list[str]],
+) -> int:
+    status = catalog.status(found.system, found.code, as_of)
+    detail = "; ".join([status.detail, *case_notes.get(found.code, [])])
+    values = {
+        "ticket_id": ticket_id,
+        "message_id": message_id,
+        "system": found.system,
+        "code": found.code,
+        "status": status.status,
+        "description": status.description,
+        "confidence": found.confidence,
+        "reason": found.reason,
+        "span_start": found.start,
+        "span_end": found.end,
+        "source": found.source,
+        "modifiers": ",".join(found.modifiers),
+        "units": found.units,
+        "detail": detail,
+        "alternatives": ",".join(found.alternatives),
+        "created_at": utcnow(),
+    }
+    table = CodeLookup.__table__  # type: ignore[attr-defined]
+    statement = insert_ignoring_duplicates(session, table).values(**values).returning(table.c.id)
+    return 0 if session.execute(statement).first() is None else 1

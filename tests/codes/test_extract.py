@@ -1,0 +1,103 @@
+import pytest
+
+from consultant.codes.analysis import UnreadablePdf, pdf_text
+from consultant.codes.catalog import Catalog
+from consultant.codes.extract import extract, extract_sources
+from tests.codes.conftest import make_pdf
+
+
+def keys(text: str, catalog: Catalog | None = None) -> list[str]:
+    known = catalog.has if catalog else None
+    return [f.key for f in extract(text, known=known)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mail it to 400 Elm Road, Dayton, OH 45402 please.",
+        "Call me at (937) 555-0142 or 937-555-0199.",
+        "Date of service 03/14/2026, follow up 2026-04-02.",
+        "The balance is $12,450.00 and the allowed amount $99213.",
+        "Claim # 88213 was denied; member ID 45871; account 20931.",
+        "Visit at 10:45, BP 128/82, pulse 72, temp 98.6, SpO2 97%.",
+        "We processed 15000 claims last month for 12000 members.",
+        "Please quote ticket number 40213 and reference 51234.",
+        "The ZIP code is 60614 and the NPI is 1234567890.",
+    ],
+)
+def test_traps_are_not_codes(text: str) -> None:
+    assert keys(text) == []
+
+
+def test_ndc_is_found_and_masked() -> None:
+    found = keys("Billed J9990 with NDC 50242-0041-21 and NDC 0409-4888-02.")
+    assert found == ["hcpcs:J9990", "ndc:50242004121", "ndc:00409488802"]
+
+
+def test_modifiers_attach_to_their_code() -> None:
+    text = "Billed 99213-25 and 20610-RT, then 97110 GP x2 and 97140 with modifier 59."
+    assert keys(text) == ["cpt:99213-25", "cpt:20610-RT", "cpt:97110-GP x2", "cpt:97140-59"]
+
+
+def test_modifier_alone_is_reported_as_a_modifier() -> None:
+    assert keys("When is modifier 25 appropriate?") == ["modifier:25"]
+
+
+def test_units_before_and_after() -> None:
+    assert keys("Report 3 units of 97110 and 96372 x 2") == ["cpt:97110 x3", "cpt:96372 x2"]
+
+
+def test_cpt_category_ii_iii_and_pla() -> None:
+    assert keys("Codes 3074F, 0591T and 0241U") == ["cpt:3074F", "cpt:0591T", "cpt:0241U"]
+
+
+def test_dotted_icd_is_high_confidence_without_catalog() -> None:
+    [found] = extract("Dx is E11.9 today")
+    assert (found.system, found.code, found.confidence) == ("icd10cm", "E11.9", 0.95)
+    assert "Dx is E11.9 today"[found.start : found.end] == "E11.9"
+
+
+def test_dotless_icd_needs_context_and_catalog(icd_catalog: Catalog) -> None:
+    assert keys("dx codes E119, I10 and Z794", icd_catalog) == [
+        "icd10cm:E11.9",
+        "icd10cm:I10",
+        "icd10cm:Z79.4",
+    ]
+    assert keys("dx codes E119, I10 and Z794") == []  # no catalog to confirm them
+    assert keys("Room E119 on the third floor", icd_catalog) == []
+
+
+def test_ambiguous_token_keeps_both_readings(icd_catalog: Catalog) -> None:
+    found = extract("Is J1100 right here?", known=icd_catalog.has)
+    assert [f.key for f in found] == ["hcpcs:J1100", "icd10cm:J11.00"]
+    assert found[0].alternatives == ["icd10cm:J11.00"]
+    assert found[1].alternatives == ["hcpcs:J1100"]
+
+
+def test_context_decides_ambiguous_token(icd_catalog: Catalog) -> None:
+    assert keys("Injection J1100 x 4 units", icd_catalog) == ["hcpcs:J1100 x4"]
+    assert keys("Primary dx J1100 for the flu", icd_catalog) == ["icd10cm:J11.00"]
+
+
+def test_pcs_only_with_context() -> None:
+    [found] = extract("ICD-10-PCS 0SR9019 for the hip")
+    assert (found.system, found.code) == ("icd10pcs", "0SR9019")
+    assert "no PCS catalog" in found.reason
+    assert keys("Order 0SR9019 shipped") == []
+
+
+def test_sources_are_merged_and_labelled() -> None:
+    found = extract_sources(
+        [("subject", "Question on 99214"), ("body", "Can 99214-25 go with 11102?")]
+    )
+    assert [(f.key, f.source) for f in found] == [
+        ("cpt:99214-25", "subject"),
+        ("cpt:11102", "body"),
+    ]
+
+
+def test_pdf_text_reads_the_text_layer_of_the_first_pages() -> None:
+    assert pdf_text(make_pdf("Procedure 27447-RT\nDx M17.11")) == "Procedure 27447-RT\nDx M17.11"
+    assert pdf_text(make_pdf("Procedure 27447-RT"), max_pages=0) == ""
+    with pytest.raises(UnreadablePdf):
+        pdf_text(b"%PDF-1.4 truncated")
