@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -186,3 +187,20 @@ def test_the_period_is_the_calendar_month_in_the_accounts_time_zone() -> None:
     assert quota.period_resets_at(account, last_evening_utc) == datetime(
         2026, 12, 31, 15, 0, tzinfo=UTC
     )
+
+
+def test_a_task_delivered_many_times_to_the_celery_worker_debits_once(
+    celery_desk: Desk, smtp_sink: SmtpSink
+) -> None:
+    from consultant import dispatch
+
+    add_account("@clinic.example", "free")
+    inbound_id = store(case_email("dana@clinic.example"))
+    assert inbound_id is not None
+
+    dispatch.inbound_stored([inbound_id] * 6)  # redeliveries, a sweep, a retry…
+    smtp_sink.wait_for(1, timeout=30)
+    time.sleep(1.5)  # room for a wrong second acknowledgement to arrive
+
+    assert (debits(), statuses(), outbox_kinds()) == (1, ["new"], ["ack"])
+    assert len(smtp_sink.messages) == 1

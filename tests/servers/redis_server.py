@@ -18,6 +18,8 @@ START_TIMEOUT = 10.0
 
 
 class RedisServer:
+    """``redis-server`` on a free loopback port; ``restart()`` loses everything, as a crash does."""
+
     host = "127.0.0.1"
 
     def __init__(self) -> None:

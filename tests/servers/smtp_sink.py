@@ -26,6 +26,8 @@ class Received:
 
 
 class _Recorder:
+    """The aiosmtpd handler: keeps what arrives, or fails as it was told to."""
+
     def __init__(self) -> None:
         self.lock = threading.Condition()
         self.messages: list[Received] = []
@@ -53,6 +55,8 @@ class _Recorder:
 
 
 class SmtpSink:
+    """Records every email it accepts; ``fail_next``/``drop_next`` script its failures."""
+
     host = "127.0.0.1"
 
     def __init__(self) -> None:
