@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint
+.PHONY: run test lint bench
 
 $(BIN)/python:
 	python3 -m venv $(VENV) || { apt-get install -y python3-venv && python3 -m venv $(VENV); }
@@ -27,3 +27,8 @@ lint: $(VENV)/.test-installed
 test: $(VENV)/.test-installed lint
 	./scripts/test-services
 	$(BIN)/pytest
+
+bench: $(VENV)/.test-installed
+	./scripts/test-services
+	$(BIN)/python bench/codes_bench.py
+	$(BIN)/python bench/outbox_bench.py

@@ -238,7 +238,10 @@ def open_ticket(intake: Intake) -> None:
 def charge(intake: Intake) -> None:
     """Debit the new case from the account's quota, or hold it when none is left."""
     ticket, account = intake.ticket, intake.account
-    if not intake.is_new_ticket or ticket is None or account is None:
+    if not intake.is_new_ticket:
+        charge_follow_up(intake)
+        return
+    if ticket is None or account is None:
         return
     if ticket.status != TicketStatus.NEW:
         return  # held unverified: nothing is charged
@@ -250,6 +253,24 @@ def charge(intake: Intake) -> None:
         ticket.status = TicketStatus.HELD_QUOTA
         _record_event(intake, "quota.held", f"{account.address} has no cases left this period")
     intake.session.add(ticket)
+
+
+def charge_follow_up(intake: Intake) -> None:
+    """On plans where follow-ups count, a customer's email in an open case is a debit.
+
+    It still joins its case when the quota is used up — a thread is never split — and
+    the overrun is recorded for the admin.
+    """
+    ticket = intake.ticket
+    if ticket is None or ticket.account_id is None or intake.automatic:
+        return
+    account = intake.session.get(Account, ticket.account_id)
+    plan = intake.session.get(Plan, account.plan_id) if account else None
+    if account is None or plan is None or not plan.followups_count:
+        return
+    key = f"debit:inbound:{intake.inbound.id}"
+    if not quota.debit_case(intake.session, account=account, ticket=ticket, key=key):
+        _record_event(intake, "quota.follow_up_over", f"{account.address} has no cases left")
 
 
 def record_message(intake: Intake) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from email import message_from_bytes
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -109,8 +110,6 @@ def test_a_held_case_gets_one_over_quota_email_even_when_the_customer_writes_aga
 
 
 def over_quota_id(raw: bytes) -> str:
-    from email import message_from_bytes
-
     return str(message_from_bytes(raw)["Message-ID"])
 
 
@@ -204,3 +203,24 @@ def test_a_task_delivered_many_times_to_the_celery_worker_debits_once(
 
     assert (debits(), statuses(), outbox_kinds()) == (1, ["new"], ["ack"])
     assert len(smtp_sink.messages) == 1
+
+
+def test_follow_ups_are_free_unless_the_plan_counts_them(desk: Desk, smtp_sink: SmtpSink) -> None:
+    desk.consultant("plans", "add", "per-email", "--cases", "3", "--followups-count")
+    desk.consultant("accounts", "add", "@counted.example", "--plan", "per-email")
+    add_account("@free-followups.example", "free")
+    for domain in ("counted.example", "free-followups.example"):
+        store(case_email(f"dana@{domain}", subject=f"case at {domain}"))
+    drain()
+    for ack in smtp_sink.wait_for(2, timeout=10):
+        ack_id = str(message_from_bytes(ack.raw)["Message-ID"])
+        sender = ack.rcpt_tos[0]
+        for n in range(3):
+            store(case_email(sender, subject=f"more {n}", headers={"In-Reply-To": ack_id}))
+    drain()
+
+    counted = json.loads(desk.consultant("quota", "show", "x@counted.example", "--json").stdout)
+    free = json.loads(desk.consultant("quota", "show", "x@free-followups.example", "--json").stdout)
+    assert (counted["used"], counted["remaining"]) == (3, 0)  # 1 case + 2 follow-ups; the 3rd over
+    assert (free["used"], free["remaining"]) == (1, 4)
+    assert statuses() == ["new", "new"]
