@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from email import message_from_bytes
 from concurrent.futures import ThreadPoolExecutor
+from email import message_from_bytes
 
 import pytest
 from sqlmodel import func, select
