@@ -18,6 +18,7 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 
 run: $(VENV)/.run-installed
 	$(BIN)/consultant db init
+	$(BIN)/consultant codes load icd10cm
 	$(BIN)/consultant run
 
 lint: $(VENV)/.test-installed
