@@ -125,6 +125,7 @@ class Settings(BaseSettings):
     smtp_url: RelayURL | None = None
     desk_address: str = "desk@localhost"
     desk_name: str = "CaseConsultant desk"
+    desk_aliases: Annotated[tuple[str, ...], NoDecode] = ()  # more addresses the gateway accepts
     gateway: str = "127.0.0.1:2525"
     templates_dir: Path = Path(__file__).resolve().parent.parent / "templates"
     imap_batch_size: int = Field(default=200, ge=1, le=5000)
@@ -149,6 +150,13 @@ class Settings(BaseSettings):
     def _parse_mailboxes(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(parse_mailbox_url(part) for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("desk_aliases", mode="before")
+    @classmethod
+    def _split_aliases(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip().lower() for part in value.split(",") if part.strip())
         return value
 
     @field_validator("smtp_url", mode="before")
@@ -213,6 +221,11 @@ class Settings(BaseSettings):
                 os.link(draft, path)
             draft.unlink()
         return path.read_text().strip().encode()
+
+    @property
+    def desk_addresses(self) -> tuple[str, ...]:
+        """Every address the desk receives for: its own and the aliases."""
+        return (self.desk_address, *self.desk_aliases)
 
     @property
     def desk_domain(self) -> str:

@@ -45,7 +45,19 @@ def announce(inbound_id: int | None) -> None:
 
 
 class DeskHandler:
-    """aiosmtpd handler: store, then answer."""
+    """aiosmtpd handler: refuse strangers' recipients, store, then answer."""
+
+    def __init__(self, *, desk_addresses: frozenset[str]) -> None:
+        self.desk_addresses = desk_addresses
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Any, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        # Not an open relay: only the desk's own addresses are accepted (RFC 5321 3.6.2).
+        if address.lower() not in self.desk_addresses:
+            return f"550 5.1.1 <{address}>: no such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
@@ -84,7 +96,7 @@ def start_gateway(settings: Settings, *, lmtp: bool = False) -> Controller:
     """Listen on ``CONSULTANT_GATEWAY`` in a background thread; ``stop()`` the result to end."""
     controller_type = LmtpController if lmtp else Controller
     controller = controller_type(
-        DeskHandler(),
+        DeskHandler(desk_addresses=frozenset(settings.desk_addresses)),
         hostname=settings.gateway_host,
         port=settings.gateway_port,
         data_size_limit=settings.max_message_bytes,
