@@ -97,7 +97,7 @@ def _poll_all_once(settings: Settings) -> bool:
 
 def _run_forever(settings: Settings) -> None:
     from consultant.mail.gateway import start_gateway
-    from consultant.mail.imap import poll_forever
+    from consultant.mail.imap import watch
     from consultant.worker import LocalWorker
 
     stop = threading.Event()
@@ -106,7 +106,7 @@ def _run_forever(settings: Settings) -> None:
     worker.start()
     pollers = [
         threading.Thread(
-            target=poll_forever,
+            target=watch,
             kwargs={"mailbox": m, "settings": settings, "stop": stop},
             daemon=True,
         )
@@ -155,7 +155,7 @@ def poll(
     once: Annotated[bool, typer.Option("--once", help="Poll every mailbox once and exit.")] = False,
 ) -> None:
     """Copy new email from every configured IMAP mailbox into the desk."""
-    from consultant.mail.imap import poll_forever
+    from consultant.mail.imap import watch
 
     settings = ready()
     _configure_logging()
@@ -167,9 +167,7 @@ def poll(
         return
     stop = threading.Event()
     threads = [
-        threading.Thread(
-            target=poll_forever, kwargs={"mailbox": m, "settings": settings, "stop": stop}
-        )
+        threading.Thread(target=watch, kwargs={"mailbox": m, "settings": settings, "stop": stop})
         for m in settings.imap_url
     ]
     for thread in threads:

@@ -132,7 +132,8 @@ class Settings(BaseSettings):
     imap_connect_timeout: float = Field(default=10.0, gt=0)
     imap_read_timeout: float = Field(default=60.0, gt=0)
     smtp_timeout: float = Field(default=30.0, gt=0)
-    poll_interval: float = Field(default=30.0, gt=0)
+    poll_interval: float = Field(default=30.0, gt=0)  # for servers without IDLE
+    imap_idle_seconds: float = Field(default=540.0, gt=0)  # renew IDLE before servers drop it
     max_message_bytes: int = Field(default=30 * 1024 * 1024, ge=1024)
     unknown_senders: Literal["guest", "reject"] = "guest"
     authserv_id: str = ""

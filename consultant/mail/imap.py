@@ -3,8 +3,9 @@
 The cursor is RFC 9051's: (mailbox, UIDVALIDITY, UID) names one email forever. Each batch
 of emails is stored in the same transaction that advances the cursor, so a crash
 anywhere repeats at most one batch, and a repeated email is refused by its fingerprint.
-Emails are fetched with ``BODY.PEEK[]`` from a read-only selection: the poller changes
-nothing in the mailbox.
+Emails are fetched with ``BODY.PEEK[]`` (their ``\\Seen`` flag stays as it was) and, once
+committed, flagged with the keyword ``$CaseConsultant``; the poller moves and deletes
+nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from imapclient import IMAPClient, SocketTimeout
@@ -28,6 +31,8 @@ from consultant.models import Mailbox, utcnow
 log = logging.getLogger(__name__)
 
 BODY = b"BODY[]"
+STORED_KEYWORD = b"$CaseConsultant"  # an IMAP keyword (RFC 9051 2.3.2) on stored emails
+IDLE_CHECK_SECONDS = 1.0  # how often an idling poller looks at its stop flag
 BODY_PEEK = b"BODY.PEEK[]"  # answered as BODY[]; PEEK leaves \Seen alone (RFC 9051 6.4.5)
 MAX_BACKOFF_SECONDS = 300.0
 
@@ -50,46 +55,27 @@ class PollReport:
 
 def poll_once(mailbox: MailboxURL, *, settings: Settings) -> PollReport:
     """Fetch every email past the cursor, store it, and announce it to the engine."""
-    report = PollReport(mailbox=mailbox.name)
-    try:
-        with _connect(mailbox, settings=settings) as client:
-            status = client.select_folder(mailbox.folder, readonly=True)
-            uidvalidity = int(status[b"UIDVALIDITY"])
-            mailbox_id, last_uid, report.rescanned = _cursor(mailbox.name, uidvalidity)
-            for batch in _batches(_new_uids(client, last_uid), settings.imap_batch_size):
-                fetched = client.fetch(batch, [BODY_PEEK])
-                arrivals = [
-                    Arrival(
-                        raw=fetched[uid][BODY],
-                        source="imap",
-                        mailbox_id=mailbox_id,
-                        uidvalidity=uidvalidity,
-                        uid=uid,
-                    )
-                    for uid in batch
-                    if uid in fetched and BODY in fetched[uid]  # expunged meanwhile: skip
-                ]
-                report.seen += len(arrivals)
-                stored = _store_batch(mailbox_id, arrivals, last_uid=max(batch))
-                report.stored.extend(stored)
-                dispatch.inbound_stored(stored)
-    except LoginError as exc:
-        _record_error(mailbox.name, f"login refused: {exc}")
-        raise ImapAuthError(f"{mailbox.name}: login refused") from exc
-    except (IMAPClientError, OSError) as exc:
-        _record_error(mailbox.name, str(exc))
-        raise ImapError(f"{mailbox.name}: {exc}") from exc
+    with _errors_reported(mailbox), _connect(mailbox, settings=settings) as client:
+        report = catch_up(client, mailbox, settings=settings)
     _record_success(mailbox.name)
     return report
 
 
-def poll_forever(mailbox: MailboxURL, *, settings: Settings, stop: threading.Event) -> None:
-    """Poll every ``poll_interval`` seconds until ``stop`` is set; back off while failing."""
+def watch(mailbox: MailboxURL, *, settings: Settings, stop: threading.Event) -> None:
+    """Follow a mailbox until ``stop`` is set: one connection, IDLE where the server has it.
+
+    After every (re)connect it catches up by UID SEARCH from the stored cursor, never
+    trusting IDLE alone (RFC 2177 lets a server drop notifications). Without IDLE it
+    polls every ``poll_interval`` seconds. Failures reconnect with capped, jittered backoff;
+    a refused login is logged as critical and recorded on the mailbox for ``consultant
+    status``, and retried only slowly.
+    """
     failures = 0
     while not stop.is_set():
         try:
-            poll_once(mailbox, settings=settings)
-            failures = 0
+            with _errors_reported(mailbox), _connect(mailbox, settings=settings) as client:
+                failures = 0
+                _follow(client, mailbox, settings=settings, stop=stop)
         except ImapAuthError as exc:
             log.critical("%s — fix the credentials in CONSULTANT_IMAP_URL", exc)
             failures += 1
@@ -98,7 +84,92 @@ def poll_forever(mailbox: MailboxURL, *, settings: Settings, stop: threading.Eve
         except Exception:  # the database may be down; the mailbox keeps the email meanwhile
             log.exception("%s: poll failed", mailbox.name)
             failures += 1
-        stop.wait(settings.poll_interval if failures == 0 else backoff_seconds(failures))
+        if failures:
+            stop.wait(backoff_seconds(failures))
+
+
+def _follow(
+    client: IMAPClient, mailbox: MailboxURL, *, settings: Settings, stop: threading.Event
+) -> None:
+    can_idle = client.has_capability("IDLE")
+    while not stop.is_set():
+        catch_up(client, mailbox, settings=settings)
+        _record_success(mailbox.name)
+        if can_idle:
+            _idle_until_news(client, stop=stop, renew_after=settings.imap_idle_seconds)
+        else:
+            stop.wait(settings.poll_interval)
+
+
+def _idle_until_news(client: IMAPClient, *, stop: threading.Event, renew_after: float) -> None:
+    """IDLE until the server reports new mail, ``stop`` is set, or it is time to renew.
+
+    Servers may end an IDLE after 30 minutes (RFC 2177); renewing well before keeps the
+    connection known to be alive.
+    """
+    deadline = time.monotonic() + renew_after
+    client.idle()
+    try:
+        while not stop.is_set() and time.monotonic() < deadline:
+            responses = client.idle_check(timeout=IDLE_CHECK_SECONDS)
+            if any(_announces_mail(response) for response in responses):
+                return
+    finally:
+        client.idle_done()
+
+
+def _announces_mail(response: tuple[object, ...]) -> bool:
+    return len(response) > 1 and response[1] in (b"EXISTS", b"RECENT")
+
+
+def catch_up(client: IMAPClient, mailbox: MailboxURL, *, settings: Settings) -> PollReport:
+    """Store every email past the cursor, batch by batch, marking each batch once stored."""
+    report = PollReport(mailbox=mailbox.name)
+    status = client.select_folder(mailbox.folder)
+    uidvalidity = int(status[b"UIDVALIDITY"])
+    mailbox_id, last_uid, report.rescanned = _cursor(mailbox.name, uidvalidity)
+    for batch in _batches(_new_uids(client, last_uid), settings.imap_batch_size):
+        fetched = client.fetch(batch, [BODY_PEEK])
+        arrivals = [
+            Arrival(
+                raw=fetched[uid][BODY],
+                source="imap",
+                mailbox_id=mailbox_id,
+                uidvalidity=uidvalidity,
+                uid=uid,
+            )
+            for uid in batch
+            if uid in fetched and BODY in fetched[uid]  # expunged meanwhile: skip
+        ]
+        report.seen += len(arrivals)
+        stored = _store_batch(mailbox_id, arrivals, last_uid=max(batch))
+        report.stored.extend(stored)
+        dispatch.inbound_stored(stored)
+        _mark_stored(client, mailbox, batch)
+    return report
+
+
+def _mark_stored(client: IMAPClient, mailbox: MailboxURL, uids: list[int]) -> None:
+    """Flag what the desk has taken, for people reading the mailbox. Only after the
+    commit; the cursor, not the flag, is what the poller trusts, so a failure here loses
+    nothing and is only logged."""
+    try:
+        client.add_flags(uids, [STORED_KEYWORD], silent=True)
+    except IMAPClientError as exc:
+        log.warning("%s: could not flag %s stored emails: %s", mailbox.name, len(uids), exc)
+
+
+@contextmanager
+def _errors_reported(mailbox: MailboxURL) -> Iterator[None]:
+    """Turn the protocol's failures into ours, and record them on the mailbox row."""
+    try:
+        yield
+    except LoginError as exc:
+        _record_error(mailbox.name, f"login refused: {exc}")
+        raise ImapAuthError(f"{mailbox.name}: login refused") from exc
+    except (IMAPClientError, OSError) as exc:
+        _record_error(mailbox.name, str(exc))
+        raise ImapError(f"{mailbox.name}: {exc}") from exc
 
 
 def backoff_seconds(failures: int) -> float:

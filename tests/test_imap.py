@@ -1,0 +1,99 @@
+"""The IMAP poller against a real Dovecot: cursor, UIDVALIDITY, IDLE, flags."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlmodel import func, select
+
+from consultant.config import get_settings, parse_mailbox_url
+from consultant.db import session_scope
+from consultant.mail.imap import STORED_KEYWORD, ImapAuthError, poll_once, watch
+from consultant.models import InboundEmail, Mailbox, Ticket
+from consultant.worker import LocalWorker, drain
+from tests.conftest import MAIL_USER, CaseMailbox, Desk, read_email
+
+CASES = ("case-home-infusion.eml", "case-with-pdf-attachment.eml")
+
+
+def tickets() -> int:
+    with session_scope() as session:
+        return session.exec(select(func.count()).select_from(Ticket)).one()
+
+
+@pytest.fixture
+def watching(desk: Desk, mailbox: CaseMailbox) -> Iterator[CaseMailbox]:
+    """The poller following the test's folder and the in-process worker, as `consultant run`."""
+    stop = threading.Event()
+    worker = LocalWorker(interval=30)
+    poller = threading.Thread(
+        target=watch,
+        kwargs={
+            "mailbox": parse_mailbox_url(mailbox.url),
+            "settings": get_settings(),
+            "stop": stop,
+        },
+    )
+    worker.start()
+    poller.start()
+    yield mailbox
+    stop.set()
+    worker.stop()
+    poller.join(timeout=10)
+    worker.join(timeout=10)
+
+
+def test_an_email_arriving_while_the_poller_idles_is_a_ticket_within_two_seconds(
+    watching: CaseMailbox,
+) -> None:
+    time.sleep(1)  # let the poller catch up and enter IDLE
+    watching.append(read_email("case-home-infusion.eml"))
+    arrived = time.monotonic()
+
+    while tickets() == 0 and time.monotonic() - arrived < 2:
+        time.sleep(0.05)
+
+    assert tickets() == 1, "no ticket two seconds after the email arrived"
+
+
+def test_a_new_uidvalidity_rescans_the_folder_without_duplicates(
+    desk: Desk, mailbox: CaseMailbox
+) -> None:
+    mailbox.append(*(read_email(name) for name in CASES))
+    target = parse_mailbox_url(mailbox.url)
+    poll_once(target, settings=get_settings())
+
+    mailbox.server.recreate_folder(MAIL_USER, mailbox.folder)
+    mailbox.append(*(read_email(name) for name in CASES))
+    again = poll_once(target, settings=get_settings())
+    drain()
+
+    assert (again.rescanned, again.seen, again.stored) == (True, 2, [])
+    assert tickets() == 2
+
+
+def test_stored_emails_are_flagged_but_stay_unread(desk: Desk, mailbox: CaseMailbox) -> None:
+    mailbox.append(read_email("case-home-infusion.eml"))
+    poll_once(parse_mailbox_url(mailbox.url), settings=get_settings())
+
+    with mailbox.server.client(MAIL_USER) as client:
+        client.select_folder(mailbox.folder, readonly=True)
+        [flags] = client.get_flags(client.search("ALL")).values()
+    assert STORED_KEYWORD in flags
+    assert b"\\Seen" not in flags
+    with session_scope() as session:
+        [email] = session.exec(select(InboundEmail)).all()
+    assert email.uid is not None and email.uidvalidity is not None
+
+
+def test_a_refused_login_is_recorded_on_the_mailbox(desk: Desk, mailbox: CaseMailbox) -> None:
+    wrong = parse_mailbox_url(mailbox.url.replace(":test-only-password@", ":wrong@"))
+    with pytest.raises(ImapAuthError):
+        poll_once(wrong, settings=get_settings())
+
+    with session_scope() as session:
+        [row] = session.exec(select(Mailbox)).all()
+    assert row.last_error is not None and "login refused" in row.last_error
