@@ -286,3 +286,27 @@ def _ticket_or_exit(session: Session, number: int) -> Ticket:
         typer.echo(f"no ticket CC-{number}", err=True)
         raise typer.Exit(1)
     return ticket
+
+
+@app.command()
+def status(as_json: JsonOption = False) -> None:
+    """Each mailbox (reachable, emails waiting, cursor, last poll, last error) and the queues."""
+    from consultant.status import desk_status
+
+    report = desk_status(ready())
+    if as_json:
+        print_json(report)
+        return
+    for box in report["mailboxes"]:
+        state = f"{box['waiting']} waiting" if box["reachable"] else "UNREACHABLE"
+        typer.echo(f"mailbox {box['mailbox']}: {state}; last poll {box['last_poll_at'] or 'never'}")
+        if box["last_error"]:
+            typer.echo(f"  last error: {box['last_error']}")
+    if not report["mailboxes"]:
+        typer.echo("no mailboxes configured (CONSULTANT_IMAP_URL)")
+    typer.echo(f"inbound: {_counted(report['inbound'])}")
+    typer.echo(f"outbox:  {_counted(report['outbox'])}")
+
+
+def _counted(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "empty"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -97,3 +98,24 @@ def test_a_refused_login_is_recorded_on_the_mailbox(desk: Desk, mailbox: CaseMai
     with session_scope() as session:
         [row] = session.exec(select(Mailbox)).all()
     assert row.last_error is not None and "login refused" in row.last_error
+
+
+def test_status_shows_each_mailboxs_lag_and_a_bad_login(desk: Desk, mailbox: CaseMailbox) -> None:
+    mailbox.append(*(read_email(name) for name in CASES))
+    desk.env["CONSULTANT_IMAP_URL"] = ",".join(
+        [
+            mailbox.url,
+            mailbox.url.replace(":test-only-password@", ":wrong@").replace("/Case", "/Other"),
+        ]
+    )
+    before = json.loads(desk.consultant("status", "--json").stdout)
+    desk.consultant("run", "--once")
+    after = json.loads(desk.consultant("status", "--json").stdout)
+
+    good, bad = before["mailboxes"]
+    assert (good["reachable"], good["waiting"], good["last_poll_at"]) == (True, 2, None)
+    assert bad["reachable"] is False and "login refused" in bad["last_error"]
+    good, bad = after["mailboxes"]
+    assert (good["waiting"], good["last_uid"]) == (0, 2) and good["last_poll_at"]
+    assert after["inbound"] == {"processed": 2}
+    assert after["outbox"] == {"sent": 2}

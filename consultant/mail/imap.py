@@ -259,3 +259,15 @@ def _record_error(name: str, error: str) -> None:
             session.add(mailbox)
     except Exception:  # the database may be what failed; the log line above remains
         log.exception("%s: could not record the error", name)
+
+
+def count_waiting(mailbox: MailboxURL, *, settings: Settings) -> int:
+    """How many emails in the folder are past the stored cursor: the poller's lag."""
+    with session_scope() as session:
+        row = session.exec(select(Mailbox).where(Mailbox.name == mailbox.name)).first()
+        cursor = (row.uidvalidity, row.last_uid) if row else (None, 0)
+    with _errors_reported(mailbox), _connect(mailbox, settings=settings) as client:
+        status = client.select_folder(mailbox.folder, readonly=True)
+        if cursor[0] != int(status[b"UIDVALIDITY"]):
+            return int(status[b"EXISTS"])  # a new UIDVALIDITY: everything is to be read
+        return len(_new_uids(client, cursor[1]))
