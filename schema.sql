@@ -80,24 +80,25 @@ CREATE TABLE mailboxes (
 -- Every email exactly as it arrived. The fingerprint (Message-ID + body hash) keeps the
 -- same email from being stored twice, whichever way it came in.
 CREATE TABLE inbound_emails (
-    id             SERIAL PRIMARY KEY,
-    source         TEXT NOT NULL,               -- imap | smtp
-    mailbox_id     INTEGER REFERENCES mailboxes (id),
-    uidvalidity    BIGINT,
-    uid            BIGINT,
-    message_id     TEXT NOT NULL,
-    fingerprint    TEXT NOT NULL UNIQUE,
-    envelope_from  TEXT,
-    envelope_to    TEXT,
-    size           INTEGER NOT NULL,
-    raw            BYTEA NOT NULL,
-    status         TEXT NOT NULL,               -- received | processed | failed | quarantined
-    stage          TEXT,                        -- where it failed, or why it was automatic
-    error          TEXT,
-    attempts       INTEGER NOT NULL,
-    ticket_id      INTEGER REFERENCES tickets (id),
-    received_at    TIMESTAMPTZ NOT NULL,
-    processed_at   TIMESTAMPTZ,
+    id               SERIAL PRIMARY KEY,
+    source           TEXT NOT NULL,             -- imap | smtp
+    mailbox_id       INTEGER REFERENCES mailboxes (id),
+    uidvalidity      BIGINT,
+    uid              BIGINT,
+    message_id       TEXT NOT NULL,
+    fingerprint      TEXT NOT NULL UNIQUE,
+    envelope_from    TEXT,
+    envelope_to      TEXT,
+    size             INTEGER NOT NULL,
+    raw              BYTEA NOT NULL,
+    status           TEXT NOT NULL,             -- received | processed | failed | quarantined
+    stage            TEXT,                      -- where it failed, or why it was automatic
+    error            TEXT,
+    attempts         INTEGER NOT NULL,
+    next_attempt_at  TIMESTAMPTZ NOT NULL,      -- a failed attempt pushes it back
+    ticket_id        INTEGER REFERENCES tickets (id),
+    received_at      TIMESTAMPTZ NOT NULL,
+    processed_at     TIMESTAMPTZ,
     UNIQUE (mailbox_id, uidvalidity, uid)
 );
 CREATE INDEX ix_inbound_emails_message_id ON inbound_emails (message_id);

@@ -15,6 +15,7 @@ from consultant.cli_support import JsonOption, print_json, ready
 from consultant.codes.cli import app as codes_app
 from consultant.config import ConfigError, Settings
 from consultant.db import session_scope
+from consultant.inbound_cli import inbound_app
 from consultant.models import Ticket
 from consultant.quota_cli import accounts_app, plans_app, quota_app
 
@@ -28,6 +29,7 @@ app.add_typer(tickets_app, name="tickets")
 app.add_typer(plans_app, name="plans")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(quota_app, name="quota")
+app.add_typer(inbound_app, name="inbound")
 app.add_typer(codes_app, name="codes")
 
 

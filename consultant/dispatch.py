@@ -21,8 +21,9 @@ LOOK_UP_CODES = "workers.tasks.look_up_codes"
 _local_work = threading.Event()
 
 
-def inbound_stored(inbound_ids: Iterable[int]) -> None:
-    _announce(PROCESS_INBOUND, "intake", inbound_ids)
+def inbound_stored(inbound_ids: Iterable[int], *, not_before: datetime | None = None) -> None:
+    """Announce emails to process; ``not_before`` for a retry that is due later."""
+    _announce(PROCESS_INBOUND, "intake", inbound_ids, eta=not_before)
 
 
 def outbox_queued(outbox_ids: Iterable[int], *, not_before: datetime | None = None) -> None:

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from consultant import quota, replies
@@ -37,11 +36,13 @@ from consultant.models import (
     TicketStatus,
     utcnow,
 )
+from consultant.retry import backoff
 from consultant.trust import Verdict, judge_from_address
 
 log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 2000
+MAX_RETRY_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def store_arrival(session: Session, arrival: Arrival) -> int | None:
             raw=arrival.raw,
             status=InboundStatus.RECEIVED,
             attempts=0,
+            next_attempt_at=utcnow(),
             received_at=utcnow(),
         )
         .returning(InboundEmail.__table__.c.id)
@@ -86,17 +88,18 @@ def store_arrival(session: Session, arrival: Arrival) -> int | None:
     return session.execute(statement).scalar_one_or_none()
 
 
-def pending_inbound_ids(*, limit: int = 1000, received_before: datetime | None = None) -> list[int]:
-    """Stored emails not yet processed, oldest first; ``received_before`` skips fresh ones."""
+def due_inbound_ids(*, limit: int = 1000, due_before: datetime | None = None) -> list[int]:
+    """Stored emails to process now, oldest first: new ones, and failed ones due a retry."""
     with session_scope() as session:
         query = (
             select(InboundEmail.id)
-            .where(InboundEmail.status == InboundStatus.RECEIVED)
+            .where(
+                col(InboundEmail.status).in_([InboundStatus.RECEIVED, InboundStatus.FAILED]),
+                col(InboundEmail.next_attempt_at) <= (due_before or utcnow()),
+            )
             .order_by(col(InboundEmail.id))
             .limit(limit)
         )
-        if received_before is not None:
-            query = query.where(col(InboundEmail.received_at) < received_before)
         return [row_id for row_id in session.exec(query) if row_id is not None]
 
 
@@ -142,6 +145,7 @@ class Outcome:
     status: str
     ticket_id: int | None = None
     outbox_ids: tuple[int, ...] = ()
+    retry_at: datetime | None = None  # a failed email's next attempt
 
 
 def parse(intake: Intake) -> None:
@@ -383,7 +387,7 @@ def process_inbound(*, inbound_id: int) -> Outcome:
             inbound = session.get(InboundEmail, inbound_id, with_for_update=True)
             if inbound is None:
                 return Outcome(inbound_id, "missing")
-            if inbound.status != InboundStatus.RECEIVED:
+            if inbound.status not in (InboundStatus.RECEIVED, InboundStatus.FAILED):
                 return Outcome(inbound_id, inbound.status, inbound.ticket_id)
             intake = Intake(session=session, inbound=inbound)
             for step in STAGES:
@@ -398,8 +402,7 @@ def process_inbound(*, inbound_id: int) -> Outcome:
             )
     except Exception as exc:
         log.exception("inbound %s failed at stage %s", inbound_id, stage)
-        _record_failure(inbound_id, stage=stage, error=exc)
-        return Outcome(inbound_id, InboundStatus.FAILED)
+        return _record_failure(inbound_id, stage=stage, error=exc)
 
 
 def _mark_processed(intake: Intake) -> None:
@@ -412,22 +415,47 @@ def _mark_processed(intake: Intake) -> None:
     intake.session.add(inbound)
 
 
-def _record_failure(inbound_id: int, *, stage: str, error: Exception) -> None:
-    """Mark the email failed in a fresh transaction, unless another worker finished it."""
+def _record_failure(inbound_id: int, *, stage: str, error: Exception) -> Outcome:
+    """Keep the stage and the error on the email, in a fresh transaction, and decide:
+    try again later with backoff, or — after ``max_process_attempts`` — set it aside as
+    ``quarantined`` for an admin (Mailman's shunt queue). Never dropped, never retried
+    forever, and never marked over a worker that finished it meanwhile."""
+    settings = get_settings()
     with session_scope() as session:
-        session.exec(  # type: ignore[call-overload]
-            update(InboundEmail)
-            .where(
-                col(InboundEmail.id) == inbound_id,
-                col(InboundEmail.status) != InboundStatus.PROCESSED,
+        inbound = session.get(InboundEmail, inbound_id, with_for_update=True)
+        if inbound is None or inbound.status == InboundStatus.PROCESSED:
+            return Outcome(inbound_id, inbound.status if inbound else "missing")
+        inbound.attempts += 1
+        inbound.stage = stage
+        inbound.error = f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
+        retry_at = None
+        if inbound.attempts >= settings.max_process_attempts:
+            inbound.status = InboundStatus.QUARANTINED
+        else:
+            inbound.status = InboundStatus.FAILED
+            retry_at = utcnow() + backoff(
+                inbound.attempts, base=settings.process_retry_seconds, cap=MAX_RETRY_SECONDS
             )
-            .values(
-                status=InboundStatus.FAILED,
-                stage=stage,
-                error=f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS],
-                attempts=InboundEmail.attempts + 1,
-            )
-        )
+            inbound.next_attempt_at = retry_at
+        session.add(inbound)
+        return Outcome(inbound_id, inbound.status, retry_at=retry_at)
+
+
+def retry_inbound(session: Session, *, inbound_ids: list[int] | None) -> list[int]:
+    """Give failed or quarantined emails (all of them, with ``None``) a fresh start."""
+    query = select(InboundEmail).where(
+        col(InboundEmail.status).in_([InboundStatus.FAILED, InboundStatus.QUARANTINED])
+    )
+    if inbound_ids is not None:
+        query = query.where(col(InboundEmail.id).in_(inbound_ids))
+    retried = []
+    for inbound in session.exec(query).all():
+        inbound.status = InboundStatus.RECEIVED
+        inbound.attempts = 0
+        inbound.next_attempt_at = utcnow()
+        session.add(inbound)
+        retried.append(inbound.id)
+    return [row_id for row_id in retried if row_id is not None]
 
 
 def _record_event(intake: Intake, kind: str, detail: str) -> None:

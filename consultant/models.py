@@ -154,6 +154,7 @@ class InboundEmail(SQLModel, table=True):
     stage: str | None = Field(default=None, sa_type=Text)
     error: str | None = Field(default=None, sa_type=Text)
     attempts: int = 0
+    next_attempt_at: datetime = created_at_field()  # a failed attempt pushes it back
     ticket_id: int | None = Field(default=None, foreign_key="tickets.id")
     received_at: datetime = created_at_field()
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -15,7 +15,6 @@ the row ``failed`` with the relay's reply and records it on the ticket.
 from __future__ import annotations
 
 import logging
-import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,6 +25,7 @@ from consultant.config import Settings, get_settings
 from consultant.db import session_scope
 from consultant.mail.smtp import PermanentDeliveryError, TemporaryDeliveryError, transport_for
 from consultant.models import Event, OutboxEmail, OutboxStatus, utcnow
+from consultant.retry import backoff
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,9 @@ def send_outbox_email(*, outbox_id: int) -> SendResult:
         if email.attempts >= settings.max_send_attempts:
             log.error("outbox %s: giving up after %s attempts: %s", outbox_id, email.attempts, exc)
             return _finish(email, OutboxStatus.FAILED, error=f"gave up: {exc}")
-        retry_at = utcnow() + backoff(email.attempts, base=settings.smtp_retry_seconds)
+        retry_at = utcnow() + backoff(
+            email.attempts, base=settings.smtp_retry_seconds, cap=MAX_BACKOFF.total_seconds()
+        )
         log.warning("outbox %s: temporary failure, retrying at %s: %s", outbox_id, retry_at, exc)
         return _finish(email, OutboxStatus.PENDING, error=str(exc), retry_at=retry_at)
     except PermanentDeliveryError as exc:
@@ -82,12 +84,6 @@ def send_outbox_email(*, outbox_id: int) -> SendResult:
         return _finish(email, OutboxStatus.FAILED, error=str(exc))
     log.info("outbox %s: sent %s", outbox_id, email.message_id)
     return _finish(email, OutboxStatus.SENT, error=None)
-
-
-def backoff(attempts: int, *, base: float) -> timedelta:
-    """``base * 2**(attempts-1)``, capped, with 25% jitter so retries do not march in step."""
-    delay = min(base * 2 ** max(0, attempts - 1), MAX_BACKOFF.total_seconds())
-    return timedelta(seconds=delay * random.uniform(0.75, 1.25))
 
 
 def _rate_limited_until(settings: Settings) -> datetime | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from consultant import dispatch
 from consultant.codes.lookup import look_up_codes
-from consultant.intake import pending_inbound_ids, process_inbound
+from consultant.intake import due_inbound_ids, process_inbound
 from consultant.models import InboundStatus, OutboxStatus
 from consultant.outbox import due_outbox_ids, send_outbox_email
 
@@ -29,17 +29,19 @@ class DrainReport:
 
 
 def drain() -> DrainReport:
-    """Do all pending work; an email or send that fails is recorded and not retried here."""
+    """Do all due work once; an email or send that fails is recorded for a later retry."""
     report = DrainReport()
+    tried_inbound: set[int] = set()
     tried_outbox: set[int] = set()
     while True:
-        inbound_ids = pending_inbound_ids()
+        inbound_ids = [i for i in due_inbound_ids() if i not in tried_inbound]
+        tried_inbound.update(inbound_ids)  # a failure waits for a later drain
         outbox_ids = [i for i in due_outbox_ids() if i not in tried_outbox]
         if not inbound_ids and not outbox_ids:
             return report
         for inbound_id in inbound_ids:
             outcome = process_inbound(inbound_id=inbound_id)
-            if outcome.status == InboundStatus.FAILED:
+            if outcome.status in (InboundStatus.FAILED, InboundStatus.QUARANTINED):
                 report.failed += 1
             else:
                 report.processed += 1

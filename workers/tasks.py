@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from consultant import dispatch
 from consultant.codes.lookup import look_up_codes
-from consultant.intake import pending_inbound_ids, process_inbound
+from consultant.intake import due_inbound_ids, process_inbound
 from consultant.models import utcnow
 from consultant.outbox import due_outbox_ids, send_outbox_email
 from workers.app import SWEEP_INTERVAL_SECONDS, app
@@ -28,6 +28,8 @@ RETRY = {
 @app.task(name=dispatch.PROCESS_INBOUND, **RETRY)
 def process_inbound_task(inbound_id: int) -> str:
     outcome = process_inbound(inbound_id=inbound_id)
+    if outcome.retry_at is not None:
+        dispatch.inbound_stored([inbound_id], not_before=outcome.retry_at)
     dispatch.outbox_queued(outcome.outbox_ids)
     if outcome.ticket_id is not None:
         dispatch.codes_needed([outcome.ticket_id])
@@ -46,7 +48,7 @@ def send_outbox_task(outbox_id: int) -> str:
 def sweep() -> None:
     """Announce again every row that has waited a whole sweep interval: its task was lost."""
     cutoff = utcnow() - timedelta(seconds=SWEEP_INTERVAL_SECONDS)
-    dispatch.inbound_stored(pending_inbound_ids(received_before=cutoff))
+    dispatch.inbound_stored(due_inbound_ids(due_before=cutoff))
     dispatch.outbox_queued(due_outbox_ids(due_before=cutoff))
 
 

@@ -11,7 +11,6 @@ nothing.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from consultant.config import MailboxURL, Settings
 from consultant.db import session_scope
 from consultant.intake import Arrival, store_arrival
 from consultant.models import Mailbox, utcnow
+from consultant.retry import backoff
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def watch(mailbox: MailboxURL, *, settings: Settings, stop: threading.Event) -> 
             log.exception("%s: poll failed", mailbox.name)
             failures += 1
         if failures:
-            stop.wait(backoff_seconds(failures))
+            stop.wait(backoff(failures, base=1.0, cap=MAX_BACKOFF_SECONDS).total_seconds())
 
 
 def _follow(
@@ -170,11 +170,6 @@ def _errors_reported(mailbox: MailboxURL) -> Iterator[None]:
     except (IMAPClientError, OSError) as exc:
         _record_error(mailbox.name, str(exc))
         raise ImapError(f"{mailbox.name}: {exc}") from exc
-
-
-def backoff_seconds(failures: int) -> float:
-    """Capped exponential backoff with full jitter, so pollers do not retry in step."""
-    return random.uniform(1.0, min(MAX_BACKOFF_SECONDS, 2.0**failures))
 
 
 def _connect(mailbox: MailboxURL, *, settings: Settings) -> IMAPClient:

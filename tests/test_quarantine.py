@@ -1,0 +1,81 @@
+"""An email that breaks a stage is retried a few times, then set aside, and can be replayed."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from consultant.config import get_settings
+from consultant.db import session_scope
+from consultant.models import InboundEmail, Ticket
+from consultant.worker import drain
+from tests.cases import case_email, store
+from tests.conftest import Desk
+from tests.servers.smtp_sink import SmtpSink
+
+
+@pytest.fixture
+def broken_template(desk: Desk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An admin's acknowledgement template that names a variable that does not exist."""
+    overrides = tmp_path / "overrides"
+    (overrides / "email").mkdir(parents=True)
+    broken = overrides / "email" / "ack.txt.j2"
+    broken.write_text("Your case {{ reference }} is due {{ due_date_typo }}.\n")
+    for name, value in {
+        "TEMPLATE_OVERRIDES": str(overrides),
+        "MAX_PROCESS_ATTEMPTS": "2",
+        "PROCESS_RETRY_SECONDS": "0.01",
+    }.items():
+        monkeypatch.setenv(f"CONSULTANT_{name}", value)
+        desk.env[f"CONSULTANT_{name}"] = value
+    get_settings.cache_clear()
+    return broken
+
+
+def only_email() -> InboundEmail:
+    with session_scope() as session:
+        [email] = session.exec(select(InboundEmail)).all()
+        return email
+
+
+def test_a_failing_email_is_retried_then_quarantined_then_replayed_after_the_fix(
+    desk: Desk, smtp_sink: SmtpSink, broken_template: Path
+) -> None:
+    raw = case_email("dana@clinic.example")
+    store(raw)
+
+    drain()
+    first = only_email()
+    assert (first.status, first.stage, first.attempts) == ("failed", "reply", 1)
+    assert first.error is not None and "due_date_typo" in first.error
+    time.sleep(0.1)
+    drain()
+    assert (only_email().status, only_email().attempts) == ("quarantined", 2)
+    drain()  # set aside: not tried again
+    assert only_email().attempts == 2
+
+    listed = json.loads(
+        desk.consultant("inbound", "list", "--status", "quarantined", "--json").stdout
+    )
+    assert [(e["stage"], e["attempts"]) for e in listed] == [("reply", 2)]
+    with session_scope() as session:
+        assert session.exec(select(Ticket)).all() == []  # rolled back with the stage
+    assert only_email().raw == raw  # nothing lost
+
+    broken_template.unlink()
+    retried = desk.consultant("inbound", "retry", "--all")
+    assert "1 email(s) queued again" in retried.stdout
+    drain()
+
+    assert only_email().status == "processed"
+    assert len(smtp_sink.wait_for(1, timeout=10)) == 1
+
+
+def test_retry_needs_ids_or_all(desk: Desk) -> None:
+    result = desk.consultant("inbound", "retry")
+    assert result.returncode == 1
+    assert "--all" in result.stderr
