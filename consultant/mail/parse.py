@@ -12,6 +12,9 @@ import hashlib
 import html
 import re
 from dataclasses import dataclass, field
+from email.errors import HeaderParseError
+from email.header import decode_header
+from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
@@ -87,34 +90,112 @@ def _first_message_id(value: str) -> str:
 
 
 def parse_email(raw: bytes) -> ParsedEmail:
+    """The email's fields, decoded the way a person would read them.
+
+    mail-parser finds the structure and the attachments. Text is decoded here, part by
+    part and header by header, because mail-parser decodes 8-bit text that declares no
+    charset (or the wrong one) as UTF-8 with replacement characters, and drops a subject
+    whose encoded words are damaged.
+    """
     try:
         mail = mailparser.parse_from_bytes(raw)
     except Exception as exc:  # mail-parser raises many types; all mean "unreadable"
         raise ParseError(f"cannot parse: {exc}") from exc
-    sender_name, sender = _sender(mail.headers.get("From", ""))
-    html_body = "\n".join(mail.text_html) or None
-    text = "\n".join(mail.text_plain) or (html_to_text(html_body) if html_body else "")
+    headers = raw_headers(raw)
+    sender_name, sender = _sender(header_text(headers.get("from", "")))
+    plain, html_parts = _body_parts(mail.message)
+    html_body = "\n".join(html_parts) or None
+    text = "\n".join(plain) or (html_to_text(html_body) if html_body else "")
     return ParsedEmail(
         message_id=identify(raw).message_id,
         sender=sender,
         sender_name=sender_name,
-        subject=(mail.subject or "").strip(),
+        subject=header_text(headers.get("subject", "")),
         text=text,
         html=sanitise_html(html_body) if html_body else None,
-        in_reply_to=_first_message_id(str(mail.headers.get("In-Reply-To", ""))) or None,
-        references=tuple(_MSGID.findall(str(mail.headers.get("References", "")))),
-        headers={name: str(value) for name, value in mail.headers.items()},
+        in_reply_to=_first_message_id(headers.get("in-reply-to", "")) or None,
+        references=tuple(_MSGID.findall(headers.get("references", ""))),
+        headers={name: header_text(value) for name, value in headers.items()},
         attachments=tuple(_attachment(part) for part in mail.attachments),
     )
 
 
-def _sender(from_header: object) -> tuple[str, str]:
-    """(name, address) of the first From address; mail-parser gives a list of pairs."""
-    pairs = from_header if isinstance(from_header, list) else getaddresses([str(from_header)])
-    for name, address in pairs:
+def raw_headers(raw: bytes) -> dict[str, str]:
+    """Header names (lower-case) → their first value, undecoded.
+
+    ``raw_items`` keeps undeclared 8-bit bytes as surrogate escapes, where ``get`` would
+    already have replaced them with U+FFFD.
+    """
+    parsed = BytesHeaderParser(policy=compat32).parsebytes(raw, headersonly=True)
+    headers: dict[str, str] = {}
+    for name, value in parsed.raw_items():
+        headers.setdefault(name.lower(), str(value))
+    return headers
+
+
+def _sender(from_header: str) -> tuple[str, str]:
+    """(name, address) of the first From address that has an ``@``."""
+    for name, address in getaddresses([from_header]):
         if "@" in address:
             return name.strip(), address.strip().lower()
     return "", ""
+
+
+def _body_parts(message: Message) -> tuple[list[str], list[str]]:
+    """The decoded text/plain and text/html parts that are not attachments."""
+    plain: list[str] = []
+    html_parts: list[str] = []
+    for part in message.walk():
+        if part.is_multipart() or part.get_content_maintype() != "text":
+            continue
+        disposition = str(part.get("Content-Disposition", "")).lower()
+        if part.get_filename() or disposition.startswith("attachment"):
+            continue
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            continue
+        text = decode_text(payload, part.get_content_charset())
+        (html_parts if part.get_content_subtype() == "html" else plain).append(text)
+    return plain, html_parts
+
+
+def decode_text(data: bytes, declared: str | None) -> str:
+    """Bytes → text without losing what a reader needs.
+
+    The declared charset when it decodes cleanly; else UTF-8 when that does; else
+    Windows-1252, which is what undeclared 8-bit mail from Western mail clients almost
+    always is (a superset of Latin-1 for printable text), with Latin-1 as the last
+    resort because it maps every byte. NUL characters are removed: they carry nothing a
+    person reads and PostgreSQL text cannot hold them.
+    """
+    for charset in (declared, "utf-8", "cp1252"):
+        if not charset:
+            continue
+        try:
+            return data.decode(charset).replace("\x00", "")
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("latin-1").replace("\x00", "")
+
+
+def header_text(value: str) -> str:
+    """A header as a person reads it: RFC 2047 words decoded, raw 8-bit bytes guessed.
+
+    Each encoded word is decoded on its own terms, so one damaged word (bad base64, an
+    unknown charset) costs that word, not the whole header. Line folding is undone.
+    """
+    if any("\udc80" <= char <= "\udcff" for char in value):  # 8-bit bytes, undeclared
+        decoded = decode_text(value.encode("utf-8", "surrogateescape"), None)
+    else:
+        try:
+            chunks = decode_header(value)
+        except HeaderParseError:
+            chunks = [(value, None)]
+        decoded = "".join(
+            chunk if isinstance(chunk, str) else decode_text(chunk, charset)
+            for chunk, charset in chunks
+        )
+    return " ".join(decoded.replace("\x00", "").split())
 
 
 def _attachment(part: dict[str, object]) -> ParsedAttachment:
