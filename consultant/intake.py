@@ -21,7 +21,8 @@ from sqlmodel import Session, col, select
 from consultant import quota, replies
 from consultant.config import get_settings
 from consultant.db import insert_ignoring_duplicates, session_scope
-from consultant.mail.autoreply import automatic_reason
+from consultant.mail.autoreply import Automatic
+from consultant.mail.autoreply import classify as classify_sender
 from consultant.mail.parse import ParsedEmail, identify, parse_email
 from consultant.models import (
     Account,
@@ -113,7 +114,7 @@ class Intake:
     session: Session
     inbound: InboundEmail
     parsed: ParsedEmail | None = None
-    automatic: str | None = None  # why the email is machine-written, if it is
+    automatic: Automatic | None = None  # what kind of machine wrote it, if one did
     ticket: Ticket | None = None
     is_new_ticket: bool = False
     account: Account | None = None
@@ -153,10 +154,11 @@ def parse(intake: Intake) -> None:
 
 
 def classify(intake: Intake) -> None:
-    intake.automatic = automatic_reason(
+    intake.automatic = classify_sender(
         intake.email.headers,
         sender=intake.email.sender,
         envelope_from=intake.inbound.envelope_from,
+        own_domain=get_settings().desk_domain,
     )
 
 
@@ -167,8 +169,7 @@ def check_size(intake: Intake) -> None:
 
 def thread(intake: Intake) -> None:
     """Find the ticket this email answers, by In-Reply-To and References (RFC 5322 3.6.4)."""
-    wanted = [*intake.email.references, intake.email.in_reply_to or ""]
-    wanted = [message_id for message_id in wanted if message_id]
+    wanted = [message_id for message_id in _referenced_ids(intake) if message_id]
     if not wanted:
         return
     session = intake.session
@@ -182,6 +183,29 @@ def thread(intake: Intake) -> None:
     )
     if ticket_id is not None:
         intake.ticket = session.get(Ticket, ticket_id)
+
+
+def _referenced_ids(intake: Intake) -> list[str]:
+    """The Message-IDs this email answers; for a bounce, also those of the email it returns."""
+    email = intake.email
+    wanted = [*email.references, email.in_reply_to or ""]
+    if intake.automatic is not None and intake.automatic.kind == "bounce":
+        wanted.extend(email.returned_message_ids)
+    return wanted
+
+
+def note_bounce(intake: Intake) -> None:
+    """A bounce of one of our emails: no more automatic mail to that address for a while."""
+    if intake.automatic is None or intake.automatic.kind != "bounce":
+        return
+    returned = [m for m in _referenced_ids(intake) if m]
+    bounced = intake.session.exec(
+        select(OutboxEmail).where(col(OutboxEmail.message_id).in_(returned))
+    ).all()
+    for email in bounced:
+        email.bounced_at = utcnow()
+        intake.session.add(email)
+        _record_event(intake, "mail.bounced", f"{email.kind} to {email.recipient}")
 
 
 def find_account(intake: Intake) -> None:
@@ -370,6 +394,7 @@ STAGES: tuple[Callable[[Intake], None], ...] = (
     classify,
     check_size,
     thread,
+    note_bounce,
     find_account,
     verify_sender,
     open_ticket,

@@ -2,44 +2,86 @@
 
 The rules are RFC 3834's (section 2, "When to send automatic responses") plus the
 headers other mail systems use for the same purpose, so that an out-of-office reply, a
-bounce or a mailing list never starts a loop with the desk's acknowledgements.
+bounce or a mailing list never starts a loop with the desk's acknowledgements. What kind
+of machine matters too: a bounce says one of our emails did not arrive.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
 
 LOOP_HEADER = "X-CaseConsultant-Loop"
 
 _BULK_PRECEDENCE = {"bulk", "junk", "list"}
 _DAEMON_LOCAL_PARTS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"}
-_MARKER_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Failed-Recipients", LOOP_HEADER)
+
+Kind = Literal["bounce", "loop", "auto-reply", "list"]
 
 
-def automatic_reason(
-    headers: Mapping[str, str], *, sender: str, envelope_from: str | None
-) -> str | None:
-    """Why this email counts as automatic, or ``None`` for a person's email.
+@dataclass(frozen=True)
+class Automatic:
+    kind: Kind
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def classify(
+    headers: Mapping[str, str], *, sender: str, envelope_from: str | None, own_domain: str
+) -> Automatic | None:
+    """What kind of machine wrote this email, or ``None`` for a person's email.
 
     ``envelope_from`` is the SMTP return path when known: ``""`` is the null path of a
-    bounce (RFC 5321 4.5.5), ``None`` means the source did not say.
+    bounce (RFC 5321 4.5.5), ``None`` means the source did not say. Bounces are checked
+    first, since many also say ``Auto-Submitted``.
     """
     lowered = {name.lower(): str(value).strip() for name, value in headers.items()}
-    auto_submitted = lowered.get("auto-submitted", "").split(";")[0].strip().lower()
+    return (
+        _bounce(lowered, sender=sender, envelope_from=envelope_from)
+        or _loop(lowered, own_domain=own_domain)
+        or _auto_reply(lowered)
+        or _bulk(lowered)
+    )
+
+
+def _bounce(headers: dict[str, str], *, sender: str, envelope_from: str | None) -> Automatic | None:
+    if "report-type=delivery-status" in headers.get("content-type", "").lower():
+        return Automatic("bounce", "delivery status notification (RFC 3464)")
+    if "x-failed-recipients" in headers:
+        return Automatic("bounce", "X-Failed-Recipients header")
+    if envelope_from == "" or headers.get("return-path") == "<>":
+        return Automatic("bounce", "empty return path")
+    local_part = sender.split("@")[0].lower()
+    if local_part in _DAEMON_LOCAL_PARTS:
+        return Automatic("bounce", f"sent by {local_part}")
+    return None
+
+
+def _loop(headers: dict[str, str], *, own_domain: str) -> Automatic | None:
+    if LOOP_HEADER.lower() in headers:
+        return Automatic("loop", f"{LOOP_HEADER} header: our own email came back")
+    if headers.get("message-id", "").lower().endswith(f"@{own_domain.lower()}>"):
+        return Automatic("loop", "Message-ID on the desk's own domain")
+    return None
+
+
+def _auto_reply(headers: dict[str, str]) -> Automatic | None:
+    auto_submitted = headers.get("auto-submitted", "").split(";")[0].strip().lower()
     if auto_submitted and auto_submitted != "no":
-        return f"Auto-Submitted: {auto_submitted}"
-    if lowered.get("precedence", "").lower() in _BULK_PRECEDENCE:
-        return f"Precedence: {lowered['precedence'].lower()}"
-    if any(name.startswith("list-") for name in lowered):
-        return "mailing list (List-* headers)"
-    for marker in _MARKER_HEADERS:
-        if marker.lower() in lowered:
-            return f"{marker} header"
-    if "report-type=delivery-status" in lowered.get("content-type", "").lower():
-        return "delivery status notification"
-    return_path = lowered.get("return-path")
-    if envelope_from == "" or return_path == "<>":
-        return "empty return path"
-    if sender.split("@")[0].lower() in _DAEMON_LOCAL_PARTS:
-        return f"sent by {sender.split('@')[0].lower()}"
+        return Automatic("auto-reply", f"Auto-Submitted: {auto_submitted}")
+    for marker in ("X-Autoreply", "X-Autorespond"):
+        if marker.lower() in headers:
+            return Automatic("auto-reply", f"{marker} header")
+    return None
+
+
+def _bulk(headers: dict[str, str]) -> Automatic | None:
+    precedence = headers.get("precedence", "").lower()
+    if precedence in _BULK_PRECEDENCE:
+        return Automatic("list", f"Precedence: {precedence}")
+    if any(name.startswith("list-") for name in headers):
+        return Automatic("list", "mailing list (List-* headers)")
     return None

@@ -58,6 +58,7 @@ class ParsedEmail:
     references: tuple[str, ...]
     headers: dict[str, str] = field(default_factory=dict)
     attachments: tuple[ParsedAttachment, ...] = ()
+    returned_message_ids: tuple[str, ...] = ()  # of emails enclosed, as a bounce encloses ours
 
 
 def identify(raw: bytes) -> Identity:
@@ -117,6 +118,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
         references=tuple(_MSGID.findall(headers.get("references", ""))),
         headers={name: header_text(value) for name, value in headers.items()},
         attachments=tuple(_attachment(part) for part in mail.attachments),
+        returned_message_ids=_enclosed_message_ids(mail.message),
     )
 
 
@@ -157,6 +159,24 @@ def _body_parts(message: Message) -> tuple[list[str], list[str]]:
         text = decode_text(payload, part.get_content_charset())
         (html_parts if part.get_content_subtype() == "html" else plain).append(text)
     return plain, html_parts
+
+
+def _enclosed_message_ids(message: Message) -> tuple[str, ...]:
+    """Message-IDs of the emails enclosed whole (message/rfc822) or by their headers
+    (text/rfc822-headers), which is how a DSN returns the email it reports (RFC 3464)."""
+    found: list[str] = []
+    for part in message.walk():
+        content_type = part.get_content_type()
+        if content_type == "message/rfc822" and isinstance(part.get_payload(), list):
+            enclosed = part.get_payload()[0]
+            found.append(_first_message_id(str(enclosed.get("Message-ID", ""))))
+        elif content_type == "text/rfc822-headers":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                found.append(identify(payload + b"\r\n\r\n").message_id)
+    return tuple(
+        message_id for message_id in found if message_id and "@fingerprint." not in message_id
+    )
 
 
 def decode_text(data: bytes, declared: str | None) -> str:
