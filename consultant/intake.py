@@ -10,6 +10,7 @@ stage's name and the error; the raw bytes stay, so nothing is lost.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 2000
 MAX_RETRY_SECONDS = 3600.0
+SUBJECT_TOKEN = re.compile(r"\[#CC-(\d+)\]")
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class Intake:
     account: Account | None = None
     rejected: bool = False  # an unknown sender, and the desk takes registered ones only
     too_large: bool = False  # over CONSULTANT_MAX_MESSAGE_BYTES: kept, but not a case
+    foreign_reference: int | None = None  # a ticket number in the subject not the sender's
     trust: Verdict | None = None  # None: the From address is trusted as it stands
     message: Message | None = None
     outbox: list[OutboxEmail] = field(default_factory=list)
@@ -168,12 +171,27 @@ def check_size(intake: Intake) -> None:
 
 
 def thread(intake: Intake) -> None:
-    """Find the ticket this email answers, by In-Reply-To and References (RFC 5322 3.6.4)."""
+    """Find the ticket this email answers.
+
+    First by In-Reply-To and References against every Message-ID we know (RFC 5322
+    3.6.4), then by the ticket number signed into our own Message-IDs, and last by the
+    ``[#CC-n]`` subject token — which only counts when the sender already takes part in
+    that ticket, so a stranger quoting someone else's number cannot write into their case.
+    """
     wanted = [message_id for message_id in _referenced_ids(intake) if message_id]
+    ticket_id = _ticket_by_message_ids(intake.session, wanted) or next(
+        (n for n in map(replies.ticket_number_in, wanted) if n is not None), None
+    )
+    if ticket_id is None:
+        ticket_id = _ticket_by_subject_token(intake)
+    if ticket_id is not None:
+        intake.ticket = intake.session.get(Ticket, ticket_id)
+
+
+def _ticket_by_message_ids(session: Session, wanted: list[str]) -> int | None:
     if not wanted:
-        return
-    session = intake.session
-    ticket_id = (
+        return None
+    return (
         session.exec(
             select(Message.ticket_id).where(col(Message.message_id).in_(wanted)).limit(1)
         ).first()
@@ -181,8 +199,31 @@ def thread(intake: Intake) -> None:
             select(OutboxEmail.ticket_id).where(col(OutboxEmail.message_id).in_(wanted)).limit(1)
         ).first()
     )
-    if ticket_id is not None:
-        intake.ticket = session.get(Ticket, ticket_id)
+
+
+def _ticket_by_subject_token(intake: Intake) -> int | None:
+    match = SUBJECT_TOKEN.search(intake.email.subject)
+    if match is None or not intake.email.sender:
+        return None
+    number = int(match.group(1))
+    ticket = intake.session.get(Ticket, number)
+    if ticket is None:
+        return None
+    if _takes_part(intake.session, ticket, intake.email.sender):
+        return number
+    intake.foreign_reference = number  # noted on the new ticket the email opens
+    return None
+
+
+def _takes_part(session: Session, ticket: Ticket, sender: str) -> bool:
+    if ticket.requester.lower() == sender:
+        return True
+    return (
+        session.exec(
+            select(Message.id).where(Message.ticket_id == ticket.id, Message.sender == sender)
+        ).first()
+        is not None
+    )
 
 
 def _referenced_ids(intake: Intake) -> list[str]:
@@ -259,6 +300,12 @@ def open_ticket(intake: Intake) -> None:
     intake.session.add(intake.ticket)
     intake.session.flush()
     _record_event(intake, "ticket.created", intake.ticket.reference)
+    if intake.foreign_reference is not None:
+        _record_event(
+            intake,
+            "thread.foreign_reference",
+            f"the subject names CC-{intake.foreign_reference}, a case this sender is not part of",
+        )
     if held and intake.trust is not None:
         _record_event(intake, "sender.unverified", intake.trust.reason)
 

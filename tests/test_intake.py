@@ -9,9 +9,10 @@ from sqlmodel import func, select
 
 from consultant.db import session_scope
 from consultant.intake import process_inbound
-from consultant.models import Attachment, InboundEmail, Message, OutboxEmail, Ticket
+from consultant.models import Attachment, Event, InboundEmail, Message, OutboxEmail, Ticket
+from consultant.replies import new_message_id
 from consultant.worker import drain
-from tests.cases import store
+from tests.cases import case_email, store
 from tests.conftest import DESK_ADDRESS, Desk, read_email
 from tests.servers.smtp_sink import SmtpSink
 
@@ -159,3 +160,42 @@ def test_attachments_are_kept_with_their_hash(desk: Desk, smtp_sink: SmtpSink) -
     assert attachment.content_type == "application/pdf"
     assert attachment.content.startswith(b"%PDF-1.4")
     assert len(attachment.sha256) == 64
+
+
+def test_a_subject_token_joins_the_ticket_only_for_someone_taking_part(
+    desk: Desk, smtp_sink: SmtpSink
+) -> None:
+    store(read_email("case-home-infusion.eml"))
+    drain()
+    [ack] = received(smtp_sink)
+    subject = f"Re: {ack['Subject']}"  # a client that dropped In-Reply-To and References
+
+    store(case_email("dana@clinic.example", subject=subject, body="Also: the pump was ours."))
+    store(case_email("stranger@elsewhere.example", subject=subject, body="Let me in."))
+    drain()
+
+    with session_scope() as session:
+        tickets = session.exec(select(Ticket).order_by(Ticket.id)).all()  # type: ignore[arg-type]
+        first_thread = session.exec(select(Message).where(Message.ticket_id == tickets[0].id)).all()
+        [note] = session.exec(select(Event).where(Event.kind == "thread.foreign_reference")).all()
+    assert [m.sender for m in first_thread] == ["dana@clinic.example", "dana@clinic.example"]
+    assert [t.requester for t in tickets] == ["dana@clinic.example", "stranger@elsewhere.example"]
+    assert note.ticket_id == tickets[1].id and "CC-1" in (note.detail or "")
+
+
+def test_our_signed_message_id_finds_the_ticket_even_without_its_outbox_row(
+    desk: Desk, smtp_sink: SmtpSink
+) -> None:
+    store(read_email("case-home-infusion.eml"))
+    drain()
+    forwarded_reference = new_message_id(1)  # ours, signed, but never stored anywhere
+
+    store(
+        case_email(
+            "dana@clinic.example", subject="more", headers={"References": forwarded_reference}
+        )
+    )
+    drain()
+
+    assert count(Ticket) == 1
+    assert count(Message) == 2
