@@ -144,6 +144,7 @@ class Settings(BaseSettings):
     smtp_max_per_minute: int = Field(default=0, ge=0)  # 0: no limit
     smtp_max_per_hour: int = Field(default=0, ge=0)
     max_send_attempts: int = Field(default=10, ge=1)
+    sweep_seconds: float = Field(default=60.0, ge=0)  # how often, and how old work must be
     max_process_attempts: int = Field(default=5, ge=1)  # then an email is quarantined
     process_retry_seconds: float = Field(default=30.0, gt=0)
     smtp_retry_seconds: float = Field(default=30.0, gt=0)  # first retry; doubles each time

@@ -11,6 +11,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from datetime import datetime
+from functools import lru_cache
+
+from celery import Celery
 
 from consultant.config import get_settings
 
@@ -52,10 +55,20 @@ def _announce(
     ids = list(ids)
     if not ids:
         return
-    if not get_settings().broker_url:
+    broker_url = get_settings().broker_url
+    if not broker_url:
         wake_local_worker()
         return
-    from workers.app import app  # the Celery app is only needed where a broker is
-
+    producer = _producer(broker_url)
     for row_id in ids:
-        app.send_task(task_name, args=[row_id], queue=queue, eta=eta)
+        producer.send_task(task_name, args=[row_id], queue=queue, eta=eta)
+
+
+@lru_cache(maxsize=2)
+def _producer(broker_url: str) -> Celery:
+    """A Celery client that only sends tasks, by name, to the configured broker.
+
+    Keyed by the URL rather than built once at import, so the broker in force is always
+    the one the settings name now; workers/app.py is the workers' side.
+    """
+    return Celery("consultant", broker=broker_url, set_as_current=False)

@@ -12,8 +12,6 @@ from kombu import Queue
 
 from consultant.config import get_settings
 
-SWEEP_INTERVAL_SECONDS = 60.0
-
 
 def make_app() -> Celery:
     settings = get_settings()
@@ -35,7 +33,7 @@ def make_app() -> Celery:
             "workers.tasks.look_up_codes": {"queue": "codes"},
         },
         beat_schedule={
-            "sweep": {"task": "workers.tasks.sweep", "schedule": SWEEP_INTERVAL_SECONDS},
+            "sweep": {"task": "workers.tasks.sweep", "schedule": settings.sweep_seconds},
         },
         broker_connection_retry_on_startup=True,
     )

@@ -12,10 +12,11 @@ from sqlalchemy.exc import OperationalError
 
 from consultant import dispatch
 from consultant.codes.lookup import look_up_codes
+from consultant.config import get_settings
 from consultant.intake import due_inbound_ids, process_inbound
 from consultant.models import utcnow
 from consultant.outbox import due_outbox_ids, send_outbox_email
-from workers.app import SWEEP_INTERVAL_SECONDS, app
+from workers.app import app
 
 RETRY = {
     "autoretry_for": (OperationalError,),  # the database was unreachable for a moment
@@ -47,7 +48,7 @@ def send_outbox_task(outbox_id: int) -> str:
 @app.task(name="workers.tasks.sweep")
 def sweep() -> None:
     """Announce again every row that has waited a whole sweep interval: its task was lost."""
-    cutoff = utcnow() - timedelta(seconds=SWEEP_INTERVAL_SECONDS)
+    cutoff = utcnow() - timedelta(seconds=get_settings().sweep_seconds)
     dispatch.inbound_stored(due_inbound_ids(due_before=cutoff))
     dispatch.outbox_queued(due_outbox_ids(due_before=cutoff))
 
