@@ -119,10 +119,10 @@ def desk(
         "CONSULTANT_BROKER_URL": "",
         "CONSULTANT_IMAP_URL": "",
     }
-    yield from _configured(env, tmp_path / "var", monkeypatch)
+    yield from configured_desk(env, tmp_path / "var", monkeypatch)
 
 
-def _configured(
+def configured_desk(
     env: dict[str, str], data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Desk]:
     for name, value in env.items():
@@ -263,4 +263,4 @@ def celery_desk(
     """The desk configured like the worker: work announced through Redis to Celery."""
     empty_tables(celery_worker.env["CONSULTANT_DATABASE_URL"])
     env = {**celery_worker.env, "CONSULTANT_DATA_DIR": str(tmp_path / "var")}
-    yield from _configured(env, tmp_path / "var", monkeypatch)
+    yield from configured_desk(env, tmp_path / "var", monkeypatch)
