@@ -18,18 +18,16 @@ import argparse
 import json
 import os
 import platform
-import secrets
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,12 +42,10 @@ from consultant.codes.records import CodeRecord  # noqa: E402
 from consultant.codes.search import search_codes  # noqa: E402
 from consultant.codes.store import load_codes, read_catalog  # noqa: E402
 from consultant.db import init_schema, make_engine  # noqa: E402
+from tests.servers.postgres import scratch_engine  # noqa: E402
 
 CASES = REPO / "tests" / "codes" / "data" / "labeled_cases.jsonl"
 HCPCS_FILE = REPO.parent / "shared" / "data" / "hcpcs-2020" / "HCPC2020_ANWEB_w_disclaimer.txt"
-POSTGRES_ADMIN_URL = os.environ.get(
-    "CONSULTANT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 QUERIES = [
     "type 2 diabetes with hyperglycemia",
     "home infusion",
@@ -88,22 +84,6 @@ def timed(action: Callable[[], object]) -> float:
     start = time.perf_counter()
     action()
     return (time.perf_counter() - start) * 1000
-
-
-@contextmanager
-def postgres_database() -> Iterator[Engine]:
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"cc_bench_{secrets.token_hex(4)}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(admin.url.set(database=name).render_as_string(hide_password=False))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def load_catalog(engine: Engine, icd: list[CodeRecord], hcpcs: list[CodeRecord]) -> float:
@@ -185,7 +165,7 @@ def main() -> None:
     print("reading ICD-10-CM and HCPCS ...", file=sys.stderr)
     icd = list(iter_icd10cm())
     hcpcs = parse_hcpcs(HCPCS_FILE.read_bytes()) if HCPCS_FILE.exists() else []
-    with tempfile.TemporaryDirectory() as folder, postgres_database() as postgres:
+    with tempfile.TemporaryDirectory() as folder, scratch_engine("cc_bench") as postgres:
         sqlite = make_engine(f"sqlite:///{Path(folder) / 'bench.db'}")
         engines = {"SQLite": sqlite, "PostgreSQL": postgres}
         load_seconds = {}

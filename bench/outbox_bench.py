@@ -13,17 +13,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import secrets
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-
-from sqlalchemy import create_engine, text
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -36,23 +31,9 @@ from consultant.models import Account  # noqa: E402
 from consultant.outbox import due_outbox_ids, send_outbox_email  # noqa: E402
 from consultant.quota import plan_named  # noqa: E402
 from tests.cases import case_email  # noqa: E402
-from tests.conftest import POSTGRES_ADMIN_URL, empty_tables  # noqa: E402
+from tests.conftest import empty_tables  # noqa: E402
+from tests.servers.postgres import scratch_database  # noqa: E402
 from tests.servers.smtp_sink import SmtpSink  # noqa: E402
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"cc_bench_{secrets.token_hex(4)}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        db.reset_engine()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def point_desk_at(url: str, sink: SmtpSink, data_dir: Path) -> None:
@@ -114,8 +95,9 @@ def main() -> None:
         results["SQLite"] = measure(
             f"sqlite:///{folder}/bench.db", sink, emails=args.emails, rounds=args.rounds
         )
-        with postgres_database() as url:
+        with scratch_database("cc_bench") as url:
             results["PostgreSQL"] = measure(url, sink, emails=args.emails, rounds=args.rounds)
+            db.reset_engine()  # let the database be dropped
 
     print(f"Outbox → local SMTP sink, {args.emails} emails x {args.rounds} rounds per cell")
     print(

@@ -237,17 +237,7 @@ def store(
 
 def queue_answer(session: Session, *, ticket: Ticket, text: str, coder: str) -> OutboxEmail:
     """Send a coder's answer into the ticket's thread; the ticket becomes ``answered``."""
-    body_text, body_html = render("answer", {"reference": ticket.reference, "answer": text})
-    thread = _thread_of(session, ticket)
-    outgoing = compose(
-        ticket_id=ticket.id,
-        recipient=ticket.requester,
-        subject=subject_with_token(ticket.reference, ticket.subject),
-        text=body_text,
-        html=body_html,
-        in_reply_to=thread[-1] if thread else None,
-        references=thread,
-    )
+    outgoing = _compose_in_thread(session, ticket, "answer", {"answer": text})
     message_id = str(outgoing["Message-ID"])
     session.add(
         Message(
@@ -275,9 +265,22 @@ def queue_answer(session: Session, *, ticket: Ticket, text: str, coder: str) -> 
 
 def queue_solved(session: Session, *, ticket: Ticket, actor: str) -> OutboxEmail:
     """Close the ticket and tell the customer that a reply reopens it."""
-    body_text, body_html = render("solved", {"reference": ticket.reference})
+    outgoing = _compose_in_thread(session, ticket, "solved", {})
+    ticket.status = TicketStatus.SOLVED
+    ticket.updated_at = utcnow()
+    session.add(ticket)
+    session.add(Event(ticket_id=ticket.id, actor=actor, kind="ticket.solved"))
+    key = f"solved:{ticket.id}:{outgoing['Message-ID']}"
+    return store(session, ticket=ticket, kind="solved", key=key, message=outgoing, automatic=False)
+
+
+def _compose_in_thread(
+    session: Session, ticket: Ticket, template: str, context: Mapping[str, Any]
+) -> EmailMessage:
+    """An email to the ticket's customer, under the latest email of its thread."""
+    body_text, body_html = render(template, {"reference": ticket.reference, **context})
     thread = _thread_of(session, ticket)
-    outgoing = compose(
+    return compose(
         ticket_id=ticket.id,
         recipient=ticket.requester,
         subject=subject_with_token(ticket.reference, ticket.subject),
@@ -286,12 +289,6 @@ def queue_solved(session: Session, *, ticket: Ticket, actor: str) -> OutboxEmail
         in_reply_to=thread[-1] if thread else None,
         references=thread,
     )
-    ticket.status = TicketStatus.SOLVED
-    ticket.updated_at = utcnow()
-    session.add(ticket)
-    session.add(Event(ticket_id=ticket.id, actor=actor, kind="ticket.solved"))
-    key = f"solved:{ticket.id}:{outgoing['Message-ID']}"
-    return store(session, ticket=ticket, kind="solved", key=key, message=outgoing, automatic=False)
 
 
 def _thread_of(session: Session, ticket: Ticket) -> list[str]:

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlmodel import Session, SQLModel
 
 from consultant import config, db
 from tests.servers.dovecot import DovecotServer
+from tests.servers.postgres import scratch_database
 from tests.servers.redis_server import RedisServer
 from tests.servers.smtp_sink import SmtpSink
 
@@ -31,11 +32,6 @@ REPO = Path(__file__).resolve().parent.parent
 EMAILS = Path(__file__).resolve().parent / "emails"
 DESK_ADDRESS = "desk@desk.example"
 MAIL_USER, MAIL_PASSWORD = "desk", "test-only-password"
-# PostgreSQL is the machine's, reached over its Unix socket as the current user
-# (scripts/test-services makes sure that role exists).
-POSTGRES_ADMIN_URL = os.environ.get(
-    "CONSULTANT_TEST_POSTGRES_URL", "postgresql+psycopg:///postgres?host=/var/run/postgresql"
-)
 
 
 def read_email(name: str) -> bytes:
@@ -49,15 +45,8 @@ def read_email(name: str) -> bytes:
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for this test run, dropped at the end."""
-    name = f"cc_test_{secrets.token_hex(4)}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database("cc_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -110,9 +99,15 @@ def desk(
     backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_sink: SmtpSink
 ) -> Iterator[Desk]:
     """The desk on empty tables, sending to the SMTP sink; in-process, no broker."""
-    empty_tables(backend)
+    yield from in_process_desk(backend, tmp_path, monkeypatch, smtp_sink)
+
+
+def in_process_desk(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_sink: SmtpSink
+) -> Iterator[Desk]:
+    empty_tables(url)
     env = {
-        "CONSULTANT_DATABASE_URL": backend,
+        "CONSULTANT_DATABASE_URL": url,
         "CONSULTANT_DATA_DIR": str(tmp_path / "var"),
         "CONSULTANT_DESK_ADDRESS": DESK_ADDRESS,
         "CONSULTANT_SMTP_URL": smtp_sink.url,

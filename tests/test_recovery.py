@@ -19,7 +19,7 @@ from consultant.config import get_settings
 from consultant.db import session_scope
 from consultant.models import InboundEmail, Ticket
 from tests.cases import case_email, store
-from tests.conftest import DESK_ADDRESS, CaseMailbox, Desk, configured_desk, empty_tables
+from tests.conftest import CaseMailbox, Desk, in_process_desk
 from tests.servers.redis_server import RedisServer
 from tests.servers.smtp_sink import SmtpSink
 from workers.tasks import sweep
@@ -53,15 +53,7 @@ def postgres_desk(
     postgres_database: str, smtp_sink: SmtpSink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Desk]:
     """The desk on PostgreSQL, whose row locks let a test stop a process mid-transaction."""
-    empty_tables(postgres_database)
-    env = {
-        "CONSULTANT_DATABASE_URL": postgres_database,
-        "CONSULTANT_DATA_DIR": str(tmp_path / "var"),
-        "CONSULTANT_DESK_ADDRESS": DESK_ADDRESS,
-        "CONSULTANT_SMTP_URL": smtp_sink.url,
-        "CONSULTANT_BROKER_URL": "",
-    }
-    yield from configured_desk(env, tmp_path / "var", monkeypatch)
+    yield from in_process_desk(postgres_database, tmp_path, monkeypatch, smtp_sink)
 
 
 def test_a_poller_killed_between_fetch_and_commit_loses_and_doubles_nothing(

@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, inspect
 from sqlmodel import SQLModel
 
 from consultant import db
-from tests.conftest import POSTGRES_ADMIN_URL, REPO, Desk
-
-
-@contextmanager
-def scratch_database() -> Iterator[Engine]:
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"cc_schema_{secrets.token_hex(4)}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = create_engine(admin.url.set(database=name))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+from tests.conftest import REPO, Desk
+from tests.servers.postgres import scratch_database, scratch_engine
 
 
 def describe(engine: Engine) -> dict[str, Any]:
@@ -58,7 +42,7 @@ def describe(engine: Engine) -> dict[str, Any]:
 
 
 def test_schema_sql_matches_the_models() -> None:
-    with scratch_database() as from_sql, scratch_database() as from_models:
+    with scratch_engine("cc_schema") as from_sql, scratch_engine("cc_schema") as from_models:
         with from_sql.begin() as connection:
             connection.exec_driver_sql((REPO / "schema.sql").read_text())
         SQLModel.metadata.create_all(from_models)
@@ -88,5 +72,5 @@ def empty_database_like(url: str, tmp_path: Path) -> Iterator[str]:
     if url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
-    with scratch_database() as engine:
-        yield engine.url.render_as_string(hide_password=False)
+    with scratch_database("cc_schema") as url:
+        yield url
