@@ -133,6 +133,7 @@ class Settings(BaseSettings):
     imap_read_timeout: float = Field(default=60.0, gt=0)
     smtp_timeout: float = Field(default=30.0, gt=0)
     poll_interval: float = Field(default=30.0, gt=0)  # for servers without IDLE
+    imap_processed_folder: str = ""  # move stored emails there; empty: flag them only
     imap_idle_seconds: float = Field(default=540.0, gt=0)  # renew IDLE before servers drop it
     max_message_bytes: int = Field(default=30 * 1024 * 1024, ge=1024)
     unknown_senders: Literal["guest", "reject"] = "guest"

@@ -119,3 +119,22 @@ def test_status_shows_each_mailboxs_lag_and_a_bad_login(desk: Desk, mailbox: Cas
     assert (good["waiting"], good["last_uid"]) == (0, 2) and good["last_poll_at"]
     assert after["inbound"] == {"processed": 2}
     assert after["outbox"] == {"sent": 2}
+
+
+def test_an_admin_can_have_stored_emails_moved_to_a_processed_folder(
+    desk: Desk, mailbox: CaseMailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    done = f"{mailbox.folder}-done"
+    monkeypatch.setenv("CONSULTANT_IMAP_PROCESSED_FOLDER", done)
+    get_settings.cache_clear()
+    mailbox.append(*(read_email(name) for name in CASES))
+    target = parse_mailbox_url(mailbox.url)
+
+    first = poll_once(target, settings=get_settings())
+    mailbox.append(read_email("out-of-office-auto-submitted.eml"))
+    second = poll_once(target, settings=get_settings())
+
+    assert (len(first.stored), len(second.stored)) == (2, 1)
+    with mailbox.server.client(MAIL_USER) as client:
+        assert client.select_folder(mailbox.folder)[b"EXISTS"] == 0
+        assert client.select_folder(done)[b"EXISTS"] == 3

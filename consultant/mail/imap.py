@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 BODY = b"BODY[]"
 STORED_KEYWORD = b"$CaseConsultant"  # an IMAP keyword (RFC 9051 2.3.2) on stored emails
+DELETED = b"\\Deleted"
 IDLE_CHECK_SECONDS = 1.0  # how often an idling poller looks at its stop flag
 BODY_PEEK = b"BODY.PEEK[]"  # answered as BODY[]; PEEK leaves \Seen alone (RFC 9051 6.4.5)
 MAX_BACKOFF_SECONDS = 300.0
@@ -145,18 +146,39 @@ def catch_up(client: IMAPClient, mailbox: MailboxURL, *, settings: Settings) -> 
         stored = _store_batch(mailbox_id, arrivals, last_uid=max(batch))
         report.stored.extend(stored)
         dispatch.inbound_stored(stored)
-        _mark_stored(client, mailbox, batch)
+        _set_aside(client, mailbox, batch, processed_folder=settings.imap_processed_folder)
     return report
 
 
-def _mark_stored(client: IMAPClient, mailbox: MailboxURL, uids: list[int]) -> None:
-    """Flag what the desk has taken, for people reading the mailbox. Only after the
-    commit; the cursor, not the flag, is what the poller trusts, so a failure here loses
-    nothing and is only logged."""
+def _set_aside(
+    client: IMAPClient, mailbox: MailboxURL, uids: list[int], *, processed_folder: str
+) -> None:
+    """Show people reading the mailbox what the desk has taken: flag it, or move it.
+
+    Only after the commit. The cursor, not the flag or the folder, is what the poller
+    trusts, so a failure here loses nothing and is only logged. A move uses ``UID MOVE``
+    (RFC 6851) where the server has it; otherwise COPY, ``\\Deleted`` and ``UID EXPUNGE``
+    of exactly these UIDs (RFC 4315), never a plain EXPUNGE, which would also remove
+    other clients' deleted mail.
+    """
     try:
         client.add_flags(uids, [STORED_KEYWORD], silent=True)
+        if not processed_folder:
+            return
+        if not client.folder_exists(processed_folder):
+            client.create_folder(processed_folder)
+        if client.has_capability("MOVE"):
+            client.move(uids, processed_folder)
+        elif client.has_capability("UIDPLUS"):
+            client.copy(uids, processed_folder)
+            client.add_flags(uids, [DELETED], silent=True)
+            client.uid_expunge(uids)
+        else:
+            log.warning(
+                "%s: the server can neither MOVE nor UID EXPUNGE; flagged only", mailbox.name
+            )
     except IMAPClientError as exc:
-        log.warning("%s: could not flag %s stored emails: %s", mailbox.name, len(uids), exc)
+        log.warning("%s: could not set %s stored emails aside: %s", mailbox.name, len(uids), exc)
 
 
 @contextmanager
