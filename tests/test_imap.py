@@ -12,10 +12,12 @@ from sqlmodel import func, select
 
 from consultant.config import get_settings, parse_mailbox_url
 from consultant.db import session_scope
+from consultant.locks import MailboxLock
 from consultant.mail.imap import STORED_KEYWORD, ImapAuthError, poll_once, watch
 from consultant.models import InboundEmail, Mailbox, Ticket
 from consultant.worker import LocalWorker, drain
 from tests.conftest import MAIL_USER, CaseMailbox, Desk, read_email
+from tests.servers.redis_server import RedisServer
 
 CASES = ("case-home-infusion.eml", "case-with-pdf-attachment.eml")
 
@@ -138,3 +140,34 @@ def test_an_admin_can_have_stored_emails_moved_to_a_processed_folder(
     with mailbox.server.client(MAIL_USER) as client:
         assert client.select_folder(mailbox.folder)[b"EXISTS"] == 0
         assert client.select_folder(done)[b"EXISTS"] == 3
+
+
+def test_a_poller_leaves_a_mailbox_alone_while_another_holds_its_lock(
+    celery_desk: Desk, mailbox: CaseMailbox, redis_server: RedisServer
+) -> None:
+    target = parse_mailbox_url(mailbox.url)
+    other_poller = MailboxLock(target.name, broker_url=redis_server.url)
+    assert other_poller.acquire()
+    stop = threading.Event()
+    poller = threading.Thread(
+        target=watch, kwargs={"mailbox": target, "settings": get_settings(), "stop": stop}
+    )
+    poller.start()
+    try:
+        mailbox.append(read_email("case-home-infusion.eml"))
+        time.sleep(2)
+        assert stored_count() == 0  # not this poller's mailbox while the lock is held
+
+        other_poller.release()
+        deadline = time.monotonic() + 15
+        while stored_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert stored_count() == 1
+    finally:
+        stop.set()
+        poller.join(timeout=10)
+
+
+def stored_count() -> int:
+    with session_scope() as session:
+        return session.exec(select(func.count()).select_from(InboundEmail)).one()

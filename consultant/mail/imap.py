@@ -25,6 +25,8 @@ from consultant import dispatch
 from consultant.config import MailboxURL, Settings
 from consultant.db import session_scope
 from consultant.intake import Arrival, store_arrival
+from consultant.locks import TTL_SECONDS as LOCK_TTL
+from consultant.locks import MailboxLock
 from consultant.models import Mailbox, utcnow
 from consultant.retry import backoff
 
@@ -34,6 +36,7 @@ BODY = b"BODY[]"
 STORED_KEYWORD = b"$CaseConsultant"  # an IMAP keyword (RFC 9051 2.3.2) on stored emails
 DELETED = b"\\Deleted"
 IDLE_CHECK_SECONDS = 1.0  # how often an idling poller looks at its stop flag
+LOCK_RETRY_SECONDS = 5.0  # how often a waiting poller tries the mailbox's lock
 BODY_PEEK = b"BODY.PEEK[]"  # answered as BODY[]; PEEK leaves \Seen alone (RFC 9051 6.4.5)
 MAX_BACKOFF_SECONDS = 300.0
 
@@ -71,12 +74,17 @@ def watch(mailbox: MailboxURL, *, settings: Settings, stop: threading.Event) -> 
     a refused login is logged as critical and recorded on the mailbox for ``consultant
     status``, and retried only slowly.
     """
+    lock = MailboxLock(mailbox.name, broker_url=settings.broker_url)
     failures = 0
     while not stop.is_set():
+        if not lock.acquire():
+            log.info("%s: another poller follows this mailbox; waiting", mailbox.name)
+            stop.wait(LOCK_RETRY_SECONDS)
+            continue
         try:
             with _errors_reported(mailbox), _connect(mailbox, settings=settings) as client:
                 failures = 0
-                _follow(client, mailbox, settings=settings, stop=stop)
+                _follow(client, mailbox, settings=settings, stop=stop, lock=lock)
         except ImapAuthError as exc:
             log.critical("%s — fix the credentials in CONSULTANT_IMAP_URL", exc)
             failures += 1
@@ -85,21 +93,31 @@ def watch(mailbox: MailboxURL, *, settings: Settings, stop: threading.Event) -> 
         except Exception:  # the database may be down; the mailbox keeps the email meanwhile
             log.exception("%s: poll failed", mailbox.name)
             failures += 1
+        finally:
+            lock.release()
         if failures:
             stop.wait(backoff(failures, base=1.0, cap=MAX_BACKOFF_SECONDS).total_seconds())
 
 
 def _follow(
-    client: IMAPClient, mailbox: MailboxURL, *, settings: Settings, stop: threading.Event
+    client: IMAPClient,
+    mailbox: MailboxURL,
+    *,
+    settings: Settings,
+    stop: threading.Event,
+    lock: MailboxLock,
 ) -> None:
+    """Catch up, wait for news, repeat — while this process still holds the mailbox."""
     can_idle = client.has_capability("IDLE")
-    while not stop.is_set():
+    # Come back often enough to renew the lock before it expires.
+    wait = min(settings.imap_idle_seconds if can_idle else settings.poll_interval, LOCK_TTL / 3)
+    while not stop.is_set() and lock.keep():
         catch_up(client, mailbox, settings=settings)
         _record_success(mailbox.name)
         if can_idle:
-            _idle_until_news(client, stop=stop, renew_after=settings.imap_idle_seconds)
+            _idle_until_news(client, stop=stop, renew_after=wait)
         else:
-            stop.wait(settings.poll_interval)
+            stop.wait(wait)
 
 
 def _idle_until_news(client: IMAPClient, *, stop: threading.Event, renew_after: float) -> None:
