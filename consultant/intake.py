@@ -504,7 +504,8 @@ def _record_failure(inbound_id: int, *, stage: str, error: Exception) -> Outcome
             return Outcome(inbound_id, inbound.status if inbound else "missing")
         inbound.attempts += 1
         inbound.stage = stage
-        inbound.error = f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
+        # An error may quote the email, NUL included; PostgreSQL text cannot hold NUL.
+        inbound.error = f"{type(error).__name__}: {error}".replace("\x00", "")[:MAX_ERROR_CHARS]
         retry_at = None
         if inbound.attempts >= settings.max_process_attempts:
             inbound.status = InboundStatus.QUARANTINED

@@ -24,7 +24,7 @@ from email.utils import getaddresses
 import mailparser
 import nh3
 
-_MSGID = re.compile(r"<[^<>\s]+>")
+_MSGID = re.compile(r"<[^<>\s\x00]+>")  # PostgreSQL text cannot hold NUL
 
 
 class ParseError(Exception):
@@ -122,7 +122,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
         references=tuple(_MSGID.findall(headers.get("references", ""))),
         headers={name: header_text(value) for name, value in headers.items()},
         attachments=tuple(_attachment(part, raw) for part in mail.attachments),
-        returned_message_ids=_enclosed_message_ids(mail.message),
+        returned_message_ids=_enclosed_message_ids(mail.message) + _quoted_message_ids(text),
     )
 
 
@@ -186,6 +186,15 @@ def _enclosed_message_ids(message: Message) -> tuple[str, ...]:
     return tuple(
         message_id for message_id in found if message_id and "@fingerprint." not in message_id
     )
+
+
+_QUOTED_MESSAGE_ID = re.compile(r"(?im)^message-id:[ \t]*(<[^<>\s\x00]+>)")
+
+
+def _quoted_message_ids(text: str) -> tuple[str, ...]:
+    """Message-IDs of header blocks copied into the text, as bounces that predate
+    RFC 3464 (Exim's "This is a copy of the message", qmail, old sendmail) return ours."""
+    return tuple(_QUOTED_MESSAGE_ID.findall(text))
 
 
 def decode_text(data: bytes, declared: str | None) -> str:
