@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from consultant import quota, replies
 from consultant.config import get_settings
 from consultant.db import insert_ignoring_duplicates, session_scope
-from consultant.mail.autoreply import Automatic
+from consultant.mail.autoreply import NORMAL, Classification
 from consultant.mail.autoreply import classify as classify_sender
 from consultant.mail.parse import ParsedEmail, identify, parse_email
 from consultant.models import (
@@ -116,7 +116,7 @@ class Intake:
     session: Session
     inbound: InboundEmail
     parsed: ParsedEmail | None = None
-    automatic: Automatic | None = None  # what kind of machine wrote it, if one did
+    classification: Classification = NORMAL  # a person, or which kind of machine
     ticket: Ticket | None = None
     is_new_ticket: bool = False
     account: Account | None = None
@@ -131,6 +131,11 @@ class Intake:
     def email(self) -> ParsedEmail:
         assert self.parsed is not None, "the parse stage runs first"
         return self.parsed
+
+    @property
+    def automatic(self) -> Classification | None:
+        """What kind of machine wrote the email, ``None`` for a person's email."""
+        return self.classification if self.classification.is_automatic else None
 
     @property
     def is_new_case(self) -> bool:
@@ -157,7 +162,7 @@ def parse(intake: Intake) -> None:
 
 
 def classify(intake: Intake) -> None:
-    intake.automatic = classify_sender(
+    intake.classification = classify_sender(
         intake.email.headers,
         sender=intake.email.sender,
         envelope_from=intake.inbound.envelope_from,
@@ -499,7 +504,8 @@ def _record_failure(inbound_id: int, *, stage: str, error: Exception) -> Outcome
             return Outcome(inbound_id, inbound.status if inbound else "missing")
         inbound.attempts += 1
         inbound.stage = stage
-        inbound.error = f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
+        # An error may quote the email, NUL included; PostgreSQL text cannot hold NUL.
+        inbound.error = f"{type(error).__name__}: {error}".replace("\x00", "")[:MAX_ERROR_CHARS]
         retry_at = None
         if inbound.attempts >= settings.max_process_attempts:
             inbound.status = InboundStatus.QUARANTINED

@@ -8,8 +8,10 @@ email from being stored twice. :func:`parse_email` is the full parse a worker do
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import html
+import mimetypes
 import re
 from dataclasses import dataclass, field
 from email.errors import HeaderParseError
@@ -22,7 +24,7 @@ from email.utils import getaddresses
 import mailparser
 import nh3
 
-_MSGID = re.compile(r"<[^<>\s]+>")
+_MSGID = re.compile(r"<[^<>\s\x00]+>")  # PostgreSQL text cannot hold NUL
 
 
 class ParseError(Exception):
@@ -98,11 +100,13 @@ def parse_email(raw: bytes) -> ParsedEmail:
     charset (or the wrong one) as UTF-8 with replacement characters, and drops a subject
     whose encoded words are damaged.
     """
+    headers = raw_headers(raw)
+    if not headers:
+        raise ParseError("no header fields: this is not an email (RFC 5322 section 2.1)")
     try:
         mail = mailparser.parse_from_bytes(raw)
     except Exception as exc:  # mail-parser raises many types; all mean "unreadable"
         raise ParseError(f"cannot parse: {exc}") from exc
-    headers = raw_headers(raw)
     sender_name, sender = _sender(header_text(headers.get("from", "")))
     plain, html_parts = _body_parts(mail.message)
     html_body = "\n".join(html_parts) or None
@@ -117,8 +121,8 @@ def parse_email(raw: bytes) -> ParsedEmail:
         in_reply_to=_first_message_id(headers.get("in-reply-to", "")) or None,
         references=tuple(_MSGID.findall(headers.get("references", ""))),
         headers={name: header_text(value) for name, value in headers.items()},
-        attachments=tuple(_attachment(part) for part in mail.attachments),
-        returned_message_ids=_enclosed_message_ids(mail.message),
+        attachments=tuple(_attachment(part, raw) for part in mail.attachments),
+        returned_message_ids=_enclosed_message_ids(mail.message) + _quoted_message_ids(text),
     )
 
 
@@ -144,11 +148,16 @@ def _sender(from_header: str) -> tuple[str, str]:
 
 
 def _body_parts(message: Message) -> tuple[list[str], list[str]]:
-    """The decoded text/plain and text/html parts that are not attachments."""
+    """The decoded text/plain and text/html parts that are not attachments.
+
+    A multipart without a boundary parameter cannot be split (RFC 2046 section 5.1.1
+    makes the parameter mandatory); the stdlib leaves its body as one string, which is
+    read as plain text rather than lost.
+    """
     plain: list[str] = []
     html_parts: list[str] = []
     for part in message.walk():
-        if part.is_multipart() or part.get_content_maintype() != "text":
+        if part.is_multipart() or part.get_content_maintype() not in ("text", "multipart"):
             continue
         disposition = str(part.get("Content-Disposition", "")).lower()
         if part.get_filename() or disposition.startswith("attachment"):
@@ -177,6 +186,15 @@ def _enclosed_message_ids(message: Message) -> tuple[str, ...]:
     return tuple(
         message_id for message_id in found if message_id and "@fingerprint." not in message_id
     )
+
+
+_QUOTED_MESSAGE_ID = re.compile(r"(?im)^message-id:[ \t]*(<[^<>\s\x00]+>)")
+
+
+def _quoted_message_ids(text: str) -> tuple[str, ...]:
+    """Message-IDs of header blocks copied into the text, as bounces that predate
+    RFC 3464 (Exim's "This is a copy of the message", qmail, old sendmail) return ours."""
+    return tuple(_QUOTED_MESSAGE_ID.findall(text))
 
 
 def decode_text(data: bytes, declared: str | None) -> str:
@@ -218,19 +236,65 @@ def header_text(value: str) -> str:
     return " ".join(decoded.replace("\x00", "").split())
 
 
-def _attachment(part: dict[str, object]) -> ParsedAttachment:
+def _attachment(part: dict[str, object], raw: bytes) -> ParsedAttachment:
     payload = str(part.get("payload", ""))
-    content = base64.b64decode(payload) if part.get("binary") else payload.encode()
+    content = lenient_base64(payload) if part.get("binary") else payload.encode()
+    content_type = str(part.get("mail_content_type") or "application/octet-stream")
     return ParsedAttachment(
-        filename=str(part.get("filename") or "attachment"),
-        content_type=str(part.get("mail_content_type") or "application/octet-stream"),
+        filename=_stable_filename(str(part.get("filename") or ""), content_type, raw),
+        content_type=content_type,
         content=content,
     )
 
 
+_INVENTED_NAME = re.compile(r"[a-z]{10}\.(txt|rtf)")
+
+
+def _stable_filename(filename: str, content_type: str, raw: bytes) -> str:
+    """The attachment's own name, or ``attachment.<ext>`` when it has none.
+
+    mail-parser names a nameless attachment with ten random letters, so the same email
+    would get a different name on every parse; such a name appears nowhere in the email.
+    """
+    invented = _INVENTED_NAME.fullmatch(filename) and filename.encode() not in raw
+    if filename and not invented:
+        return filename
+    return "attachment" + (mimetypes.guess_extension(content_type) or ".bin")
+
+
+def lenient_base64(payload: str) -> bytes:
+    """Base64 as a mail reader decodes it: characters outside the alphabet are skipped
+    (RFC 2045 section 6.8) and a truncated final group is dropped, so a damaged
+    attachment is kept as far as it goes instead of failing the whole email.
+
+    mail-parser hands over a damaged part's transfer-encoded text unchanged.
+    """
+    try:
+        return base64.b64decode(payload)
+    except binascii.Error:
+        alphabet = re.sub(r"[^A-Za-z0-9+/]", "", payload)
+        return base64.b64decode(alphabet[: len(alphabet) - len(alphabet) % 4])
+
+
 def sanitise_html(markup: str) -> str:
-    """HTML safe to show a coder: nh3's allowlist, no scripts, no remote fetches."""
-    return nh3.clean(markup, url_schemes={"cid", "mailto"}, link_rel="noopener noreferrer")
+    """HTML safe to show a coder: nh3's allowlist, no scripts, no remote fetches.
+
+    Links to web pages stay clickable (opened without a referrer); images only show
+    when they come with the email (``cid:``, RFC 2392), so displaying a message never
+    tells a tracker that it was read.
+    """
+    return nh3.clean(
+        markup,
+        url_schemes={"cid", "mailto", "https", "http"},
+        link_rel="noopener noreferrer",
+        attribute_filter=_only_embedded_images,
+    )
+
+
+def _only_embedded_images(element: str, attribute: str, value: str) -> str | None:
+    if element == "img" and attribute == "src" and not value.lower().startswith("cid:"):
+        return None
+    return value
 
 
 def html_to_text(markup: str) -> str:
