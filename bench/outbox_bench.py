@@ -25,7 +25,8 @@ sys.path.insert(0, str(REPO))
 
 from consultant import config, db  # noqa: E402
 from consultant.db import session_scope  # noqa: E402
-from consultant.intake import Arrival, process_inbound, store_arrival  # noqa: E402
+from consultant.inbound import Arrival, store_arrival  # noqa: E402
+from consultant.intake import process_inbound  # noqa: E402
 from consultant.mail import smtp  # noqa: E402
 from consultant.models import Account  # noqa: E402
 from consultant.outbox import due_outbox_ids, send_outbox_email  # noqa: E402

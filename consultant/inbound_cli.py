@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from consultant import dispatch
 from consultant.cli_support import JsonOption, print_json, ready
 from consultant.db import session_scope
-from consultant.intake import retry_inbound
+from consultant.inbound import retry_inbound
 from consultant.models import InboundEmail, InboundStatus
 
 inbound_app = typer.Typer(

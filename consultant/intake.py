@@ -1,8 +1,7 @@
-"""Raw email → ticket, in small stages.
+"""A stored email → a ticket, in small stages.
 
-Two entry points. :func:`store_arrival` is all the edge (IMAP poller, SMTP gateway) does:
-keep the exact bytes and where they came from, refusing a duplicate. :func:`process_inbound`
-is the worker's part: the stages below, run in order inside one transaction. When a stage
+:func:`process_inbound` is the worker's part (storing is consultant/inbound.py's): the
+stages below, run in order inside one transaction. When a stage
 raises, everything it did is rolled back and the email is marked ``failed`` with the
 stage's name and the error; the raw bytes stay, so nothing is lost.
 """
@@ -10,7 +9,6 @@ stage's name and the error; the raw bytes stay, so nothing is lost.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,10 +19,11 @@ from sqlmodel import Session, col, select
 
 from consultant import quota, replies
 from consultant.config import get_settings
-from consultant.db import insert_ignoring_duplicates, session_scope
+from consultant.db import session_scope
+from consultant.inbound import record_failure
 from consultant.mail.autoreply import NORMAL, Classification
 from consultant.mail.autoreply import classify as classify_sender
-from consultant.mail.parse import ParsedEmail, identify, parse_email
+from consultant.mail.parse import ParsedEmail, parse_email
 from consultant.models import (
     Account,
     Attachment,
@@ -38,75 +37,10 @@ from consultant.models import (
     TicketStatus,
     utcnow,
 )
-from consultant.retry import backoff
+from consultant.threads import find_thread
 from consultant.trust import Verdict, judge_from_address
 
 log = logging.getLogger(__name__)
-
-MAX_ERROR_CHARS = 2000
-MAX_RETRY_SECONDS = 3600.0
-SUBJECT_TOKEN = re.compile(r"\[#CC-(\d+)\]")
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """An email as the edge received it, before anything is known about it."""
-
-    raw: bytes
-    source: str  # "imap" or "smtp"
-    mailbox_id: int | None = None
-    uidvalidity: int | None = None
-    uid: int | None = None
-    envelope_from: str | None = None
-    envelope_to: str | None = None
-
-
-def store_arrival(session: Session, arrival: Arrival) -> int | None:
-    """Keep the raw email; its new id, or ``None`` when it was already stored.
-
-    Runs in the caller's transaction: the poller commits it together with its cursor, the
-    gateway commits it before answering ``250``.
-    """
-    identity = identify(arrival.raw)
-    statement = (
-        insert_ignoring_duplicates(session, InboundEmail.__table__)
-        .values(
-            source=arrival.source,
-            mailbox_id=arrival.mailbox_id,
-            uidvalidity=arrival.uidvalidity,
-            uid=arrival.uid,
-            message_id=identity.message_id,
-            fingerprint=identity.fingerprint,
-            envelope_from=arrival.envelope_from,
-            envelope_to=arrival.envelope_to,
-            size=len(arrival.raw),
-            raw=arrival.raw,
-            status=InboundStatus.RECEIVED,
-            attempts=0,
-            next_attempt_at=utcnow(),
-            received_at=utcnow(),
-        )
-        .returning(InboundEmail.__table__.c.id)
-    )
-    return session.execute(statement).scalar_one_or_none()
-
-
-def due_inbound_ids(*, limit: int = 1000, due_before: datetime | None = None) -> list[int]:
-    """Stored emails to process now, oldest first: new ones, and failed ones due a retry."""
-    with session_scope() as session:
-        query = (
-            select(InboundEmail.id)
-            .where(
-                col(InboundEmail.status).in_([InboundStatus.RECEIVED, InboundStatus.FAILED]),
-                col(InboundEmail.next_attempt_at) <= (due_before or utcnow()),
-            )
-            .order_by(col(InboundEmail.id))
-            .limit(limit)
-        )
-        return [row_id for row_id in session.exec(query) if row_id is not None]
-
-
-# --- processing ---------------------------------------------------------------------
 
 
 @dataclass
@@ -176,59 +110,16 @@ def check_size(intake: Intake) -> None:
 
 
 def thread(intake: Intake) -> None:
-    """Find the ticket this email answers.
-
-    First by In-Reply-To and References against every Message-ID we know (RFC 5322
-    3.6.4), then by the ticket number signed into our own Message-IDs, and last by the
-    ``[#CC-n]`` subject token — which only counts when the sender already takes part in
-    that ticket, so a stranger quoting someone else's number cannot write into their case.
-    """
-    wanted = [message_id for message_id in _referenced_ids(intake) if message_id]
-    ticket_id = _ticket_by_message_ids(intake.session, wanted) or next(
-        (n for n in map(replies.ticket_number_in, wanted) if n is not None), None
+    """Join the ticket this email answers (consultant/threads.py says how)."""
+    match = find_thread(
+        intake.session,
+        referenced=_referenced_ids(intake),
+        subject=intake.email.subject,
+        sender=intake.email.sender,
     )
-    if ticket_id is None:
-        ticket_id = _ticket_by_subject_token(intake)
-    if ticket_id is not None:
-        intake.ticket = intake.session.get(Ticket, ticket_id)
-
-
-def _ticket_by_message_ids(session: Session, wanted: list[str]) -> int | None:
-    if not wanted:
-        return None
-    return (
-        session.exec(
-            select(Message.ticket_id).where(col(Message.message_id).in_(wanted)).limit(1)
-        ).first()
-        or session.exec(
-            select(OutboxEmail.ticket_id).where(col(OutboxEmail.message_id).in_(wanted)).limit(1)
-        ).first()
-    )
-
-
-def _ticket_by_subject_token(intake: Intake) -> int | None:
-    match = SUBJECT_TOKEN.search(intake.email.subject)
-    if match is None or not intake.email.sender:
-        return None
-    number = int(match.group(1))
-    ticket = intake.session.get(Ticket, number)
-    if ticket is None:
-        return None
-    if _takes_part(intake.session, ticket, intake.email.sender):
-        return number
-    intake.foreign_reference = number  # noted on the new ticket the email opens
-    return None
-
-
-def _takes_part(session: Session, ticket: Ticket, sender: str) -> bool:
-    if ticket.requester.lower() == sender:
-        return True
-    return (
-        session.exec(
-            select(Message.id).where(Message.ticket_id == ticket.id, Message.sender == sender)
-        ).first()
-        is not None
-    )
+    intake.foreign_reference = match.foreign_reference
+    if match.ticket_id is not None:
+        intake.ticket = intake.session.get(Ticket, match.ticket_id)
 
 
 def _referenced_ids(intake: Intake) -> list[str]:
@@ -479,7 +370,8 @@ def process_inbound(*, inbound_id: int) -> Outcome:
             )
     except Exception as exc:
         log.exception("inbound %s failed at stage %s", inbound_id, stage)
-        return _record_failure(inbound_id, stage=stage, error=exc)
+        status, retry_at = record_failure(inbound_id, stage=stage, error=exc)
+        return Outcome(inbound_id, status, retry_at=retry_at)
 
 
 def _mark_processed(intake: Intake) -> None:
@@ -490,50 +382,6 @@ def _mark_processed(intake: Intake) -> None:
     inbound.processed_at = utcnow()
     inbound.attempts += 1
     intake.session.add(inbound)
-
-
-def _record_failure(inbound_id: int, *, stage: str, error: Exception) -> Outcome:
-    """Keep the stage and the error on the email, in a fresh transaction, and decide:
-    try again later with backoff, or — after ``max_process_attempts`` — set it aside as
-    ``quarantined`` for an admin (Mailman's shunt queue). Never dropped, never retried
-    forever, and never marked over a worker that finished it meanwhile."""
-    settings = get_settings()
-    with session_scope() as session:
-        inbound = session.get(InboundEmail, inbound_id, with_for_update=True)
-        if inbound is None or inbound.status == InboundStatus.PROCESSED:
-            return Outcome(inbound_id, inbound.status if inbound else "missing")
-        inbound.attempts += 1
-        inbound.stage = stage
-        # An error may quote the email, NUL included; PostgreSQL text cannot hold NUL.
-        inbound.error = f"{type(error).__name__}: {error}".replace("\x00", "")[:MAX_ERROR_CHARS]
-        retry_at = None
-        if inbound.attempts >= settings.max_process_attempts:
-            inbound.status = InboundStatus.QUARANTINED
-        else:
-            inbound.status = InboundStatus.FAILED
-            retry_at = utcnow() + backoff(
-                inbound.attempts, base=settings.process_retry_seconds, cap=MAX_RETRY_SECONDS
-            )
-            inbound.next_attempt_at = retry_at
-        session.add(inbound)
-        return Outcome(inbound_id, inbound.status, retry_at=retry_at)
-
-
-def retry_inbound(session: Session, *, inbound_ids: list[int] | None) -> list[int]:
-    """Give failed or quarantined emails (all of them, with ``None``) a fresh start."""
-    query = select(InboundEmail).where(
-        col(InboundEmail.status).in_([InboundStatus.FAILED, InboundStatus.QUARANTINED])
-    )
-    if inbound_ids is not None:
-        query = query.where(col(InboundEmail.id).in_(inbound_ids))
-    retried = []
-    for inbound in session.exec(query).all():
-        inbound.status = InboundStatus.RECEIVED
-        inbound.attempts = 0
-        inbound.next_attempt_at = utcnow()
-        session.add(inbound)
-        retried.append(inbound.id)
-    return [row_id for row_id in retried if row_id is not None]
 
 
 def _record_event(intake: Intake, kind: str, detail: str) -> None:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from consultant import dispatch
 from consultant.codes.lookup import look_up_codes
-from consultant.intake import due_inbound_ids, process_inbound
+from consultant.inbound import due_inbound_ids
+from consultant.intake import process_inbound
 from consultant.models import InboundStatus, OutboxStatus
 from consultant.outbox import due_outbox_ids, send_outbox_email
 

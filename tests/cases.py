@@ -6,7 +6,7 @@ import secrets
 from email.message import EmailMessage
 
 from consultant.db import session_scope
-from consultant.intake import Arrival, store_arrival
+from consultant.inbound import Arrival, store_arrival
 from tests.conftest import DESK_ADDRESS
 
 

@@ -13,7 +13,8 @@ from sqlalchemy.exc import OperationalError
 from consultant import dispatch
 from consultant.codes.lookup import look_up_codes
 from consultant.config import get_settings
-from consultant.intake import due_inbound_ids, process_inbound
+from consultant.inbound import due_inbound_ids
+from consultant.intake import process_inbound
 from consultant.models import utcnow
 from consultant.outbox import due_outbox_ids, send_outbox_email
 from workers.app import app

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from consultant import dispatch
 from consultant.config import Settings
 from consultant.db import session_scope
-from consultant.intake import Arrival, store_arrival
+from consultant.inbound import Arrival, store_arrival
 
 log = logging.getLogger(__name__)
 

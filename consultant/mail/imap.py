@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 from consultant import dispatch
 from consultant.config import MailboxURL, Settings
 from consultant.db import session_scope
-from consultant.intake import Arrival, store_arrival
+from consultant.inbound import Arrival, store_arrival
 from consultant.locks import TTL_SECONDS as LOCK_TTL
 from consultant.locks import MailboxLock
 from consultant.models import Mailbox, utcnow

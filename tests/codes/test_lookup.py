@@ -15,7 +15,7 @@ from consultant.codes.lookup import attach_code_lookups
 from consultant.codes.records import CodeRecord
 from consultant.codes.store import load_codes
 from consultant.db import session_scope
-from consultant.intake import Arrival, store_arrival
+from consultant.inbound import Arrival, store_arrival
 from consultant.models import Attachment, CodeLookup, Message, Ticket
 from consultant.tickets import ticket_detail
 from consultant.worker import drain
