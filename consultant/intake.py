@@ -92,7 +92,7 @@ class Outcome:
 
 
 def parse(intake: Intake) -> None:
-    intake.parsed = parse_email(intake.inbound.raw)
+    intake.parsed = parse_email(intake.inbound.raw, headers_only=intake.too_large)
 
 
 def classify(intake: Intake) -> None:
@@ -120,6 +120,8 @@ def thread(intake: Intake) -> None:
     intake.foreign_reference = match.foreign_reference
     if match.ticket_id is not None:
         intake.ticket = intake.session.get(Ticket, match.ticket_id)
+        if intake.too_large:  # joins its case whatever its size, so read it whole after all
+            intake.parsed = parse_email(intake.inbound.raw)
 
 
 def _referenced_ids(intake: Intake) -> list[str]:
@@ -333,9 +335,9 @@ def _queue(intake: Intake, kind: str, key: str, context: dict[str, object]) -> N
 
 
 STAGES: tuple[Callable[[Intake], None], ...] = (
+    check_size,
     parse,
     classify,
-    check_size,
     thread,
     note_bounce,
     find_account,

@@ -92,37 +92,59 @@ def _first_message_id(value: str) -> str:
     return match.group(0) if match else ""
 
 
-def parse_email(raw: bytes) -> ParsedEmail:
+def parse_email(raw: bytes, *, headers_only: bool = False) -> ParsedEmail:
     """The email's fields, decoded the way a person would read them.
 
     mail-parser finds the structure and the attachments. Text is decoded here, part by
     part and header by header, because mail-parser decodes 8-bit text that declares no
     charset (or the wrong one) as UTF-8 with replacement characters, and drops a subject
-    whose encoded words are damaged.
+    whose encoded words are damaged. ``headers_only`` skips the body: for an email the
+    desk will not take, parsing megabytes would be wasted.
     """
     headers = raw_headers(raw)
     if not headers:
         raise ParseError("no header fields: this is not an email (RFC 5322 section 2.1)")
+    if headers_only:
+        return _email(raw, headers)
     try:
         mail = mailparser.parse_from_bytes(raw)
     except Exception as exc:  # mail-parser raises many types; all mean "unreadable"
         raise ParseError(f"cannot parse: {exc}") from exc
-    sender_name, sender = _sender(header_text(headers.get("from", "")))
     plain, html_parts = _body_parts(mail.message)
     html_body = "\n".join(html_parts) or None
     text = "\n".join(plain) or (html_to_text(html_body) if html_body else "")
+    return _email(
+        raw,
+        headers,
+        text=text,
+        html=sanitise_html(html_body) if html_body else None,
+        attachments=tuple(_attachment(part, raw) for part in mail.attachments),
+        returned_message_ids=_enclosed_message_ids(mail.message) + _quoted_message_ids(text),
+    )
+
+
+def _email(
+    raw: bytes,
+    headers: dict[str, str],
+    *,
+    text: str = "",
+    html: str | None = None,
+    attachments: tuple[ParsedAttachment, ...] = (),
+    returned_message_ids: tuple[str, ...] = (),
+) -> ParsedEmail:
+    sender_name, sender = _sender(header_text(headers.get("from", "")))
     return ParsedEmail(
         message_id=identify(raw).message_id,
         sender=sender,
         sender_name=sender_name,
         subject=header_text(headers.get("subject", "")),
         text=text,
-        html=sanitise_html(html_body) if html_body else None,
+        html=html,
         in_reply_to=_first_message_id(headers.get("in-reply-to", "")) or None,
         references=tuple(_MSGID.findall(headers.get("references", ""))),
         headers={name: header_text(value) for name, value in headers.items()},
-        attachments=tuple(_attachment(part, raw) for part in mail.attachments),
-        returned_message_ids=_enclosed_message_ids(mail.message) + _quoted_message_ids(text),
+        attachments=attachments,
+        returned_message_ids=returned_message_ids,
     )
 
 
