@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from consultant.cli_support import JsonOption, print_json, ready
 from consultant.codes.formats import CPT, HCPCS, ICD10CM
-from consultant.codes.records import FileFormatError
+from consultant.codes.records import CodeRecord, FileFormatError
 from consultant.db import session_scope
 
 app = typer.Typer(help="Medical code catalog: load, import, extract, search.", no_args_is_help=True)
@@ -100,13 +100,8 @@ def import_hcpcs(
 ) -> None:
     """Import CMS's annual HCPCS Level II file (fixed width): codes and modifiers."""
     from consultant.codes.hcpcs import parse_hcpcs
-    from consultant.codes.store import load_codes
 
-    records = _read(path, parse_hcpcs)
-    ready()
-    with _progress("importing HCPCS", len(records)) as progress, session_scope() as session:
-        report = load_codes(session, HCPCS, release or _release_from_name(path), records, progress)
-    _report(report, as_json)
+    _import_codes(path, HCPCS, parse_hcpcs, label="HCPCS", release=release, as_json=as_json)
 
 
 @import_app.command("cpt")
@@ -115,12 +110,26 @@ def import_cpt(
 ) -> None:
     """Import your licensed CPT descriptors: a CSV of code,descriptor."""
     from consultant.codes.cpt import parse_cpt_csv
+
+    _import_codes(path, CPT, parse_cpt_csv, label="CPT", release=release, as_json=as_json)
+
+
+def _import_codes(
+    path: Path,
+    system: str,
+    parser: Callable[[bytes], Sequence[CodeRecord]],
+    *,
+    label: str,
+    release: str | None,
+    as_json: bool,
+) -> None:
+    """Read a code file whole (refusing it with the line at fault), then load it."""
     from consultant.codes.store import load_codes
 
-    records = _read(path, parse_cpt_csv)
+    records = _read(path, parser)
     ready()
-    with _progress("importing CPT", len(records)) as progress, session_scope() as session:
-        report = load_codes(session, CPT, release or _release_from_name(path), records, progress)
+    with _progress(f"importing {label}", len(records)) as progress, session_scope() as session:
+        report = load_codes(session, system, release or _release_from_name(path), records, progress)
     _report(report, as_json)
 
 
