@@ -1,0 +1,300 @@
+"""Benchmark intake end to end: a mailbox of case emails → tickets → acknowledgements.
+
+Run it with ``python bench/intake_bench.py`` (or ``make bench``). It starts a private
+Dovecot, a private Redis, an SMTP sink and a fresh PostgreSQL database (the local server,
+``CONSULTANT_TEST_POSTGRES_URL``), loads the ICD-10-CM catalog, registers the senders'
+clinics on the unlimited plan, and starts two Celery worker processes. Then, side by side
+in each round:
+
+- **floor**: one process reads the same mailbox with imapclient (``BODY.PEEK[]`` in the
+  poller's batch size) and parses every email with mail-parser — the least any desk must
+  do per email;
+- **end to end**: ``consultant poll`` is started on a folder holding the emails; the clock
+  stops when the sink has received one acknowledgement per email. Every email must end as
+  exactly one ticket and one acknowledgement, or the round fails.
+
+Afterwards, with the desk idle and the poller in IDLE, single emails are appended one at
+a time and the time from the end of the APPEND to the acknowledgement at the sink is
+recorded (median, p90). Prints a Markdown report for ``bench/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
+from pathlib import Path
+
+import mailparser
+from imapclient import IMAPClient
+from sqlalchemy import create_engine, text
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.case_emails import CLINIC_DOMAINS, DESK_ADDRESS, generate  # noqa: E402
+from tests.servers.dovecot import DovecotServer  # noqa: E402
+from tests.servers.postgres import scratch_database  # noqa: E402
+from tests.servers.redis_server import RedisServer  # noqa: E402
+from tests.servers.smtp_sink import SmtpSink  # noqa: E402
+
+USER, PASSWORD = "desk", "bench-password"
+BATCH = 200  # the poller's default CONSULTANT_IMAP_BATCH_SIZE
+DESK_TABLES = (
+    "events, code_lookups, attachments, messages, outbox, quota_entries, tickets, "
+    "inbound_emails, mailboxes"
+)  # emptied between rounds; plans, accounts and the code catalog stay
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--emails", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+    parser.add_argument("--latency-samples", type=int, default=40)
+    args = parser.parse_args()
+
+    emails = generate(args.emails)
+    floors: list[float] = []
+    rates: list[float] = []
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ccb")))
+        folder.chmod(0o755)  # Dovecot's auth process runs as its own user and must get in
+        dovecot = stack.enter_context(DovecotServer(folder / "dc", users={USER: PASSWORD}))
+        redis = stack.enter_context(RedisServer())
+        sink = stack.enter_context(SmtpSink())
+        database = stack.enter_context(scratch_database("cc_bench"))
+        env = desk_env(database, redis=redis, sink=sink, data_dir=folder / "var")
+        prepare_database(env)
+        stack.enter_context(celery_workers(env, count=args.workers, logs=folder))
+        for round_number in range(1, args.rounds + 1):
+            mailbox = f"Round{round_number}"
+            load_mailbox(dovecot, mailbox, emails)
+            floors.append(measure_floor(dovecot, mailbox))
+            empty_desk_tables(database)
+            sink.clear()
+            rates.append(measure_end_to_end(dovecot, mailbox, env, sink, count=len(emails)))
+            print(f"round {round_number}: floor {floors[-1]:.0f}/s, end to end {rates[-1]:.0f}/s")
+        empty_desk_tables(database)
+        sink.clear()
+        latencies = measure_latency(dovecot, env, sink, samples=args.latency_samples)
+    report(args, emails, floors, rates, latencies)
+
+
+# --- the desk under test ---------------------------------------------------------------
+
+
+def desk_env(
+    database: str, *, redis: RedisServer, sink: SmtpSink, data_dir: Path
+) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CONSULTANT_DATABASE_URL": database,
+        "CONSULTANT_BROKER_URL": redis.url,
+        "CONSULTANT_SMTP_URL": sink.url,
+        "CONSULTANT_DESK_ADDRESS": DESK_ADDRESS,
+        "CONSULTANT_DATA_DIR": str(data_dir),
+        "CONSULTANT_IMAP_URL": "",
+    }
+
+
+def consultant(env: dict[str, str], *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "consultant", *args],
+        env=env,
+        cwd=REPO,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def prepare_database(env: dict[str, str]) -> None:
+    consultant(env, "db", "init")
+    consultant(env, "codes", "load", "icd10cm")
+    for domain in CLINIC_DOMAINS:
+        consultant(env, "accounts", "add", f"@{domain}", "--plan", "unlimited")
+
+
+def empty_desk_tables(database: str) -> None:
+    engine = create_engine(database)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {DESK_TABLES} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@contextmanager
+def celery_workers(env: dict[str, str], *, count: int, logs: Path) -> Iterator[None]:
+    """``count`` worker processes (one pool process each) on all three queues."""
+    processes = []
+    for n in range(count):
+        log = logs / f"worker{n}.log"
+        command = [sys.executable, "-m", "celery", "-A", "workers.app", "worker"]
+        command += ["-Q", "intake,codes,mail", "--concurrency", "1", "-n", f"bench{n}@%h"]
+        command += ["--without-gossip", "--without-mingle", "--loglevel", "WARNING"]
+        with log.open("wb") as out:
+            processes.append(
+                subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+            )
+    try:
+        time.sleep(3)  # let each worker import the desk and connect to Redis
+        for process in processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"a celery worker exited: see {logs}")
+        yield
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
+@contextmanager
+def poller(env: dict[str, str], mailbox_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "consultant", "poll"],
+        env={**env, "CONSULTANT_IMAP_URL": mailbox_url},
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+# --- what is measured ------------------------------------------------------------------
+
+
+def load_mailbox(dovecot: DovecotServer, mailbox: str, emails: list[bytes]) -> None:
+    with dovecot.client(USER) as imap:
+        imap.create_folder(mailbox)
+    for start in range(0, len(emails), 250):
+        dovecot.append_many(USER, emails[start : start + 250], folder=mailbox)
+
+
+def measure_floor(dovecot: DovecotServer, mailbox: str) -> float:
+    """Emails/s for one process to fetch the folder and parse every email."""
+    started = time.perf_counter()
+    with IMAPClient(dovecot.host, port=dovecot.port, ssl=False) as imap:
+        imap.login(USER, PASSWORD)
+        imap.select_folder(mailbox, readonly=True)
+        uids = imap.search(["ALL"])
+        for start in range(0, len(uids), BATCH):
+            fetched = imap.fetch(uids[start : start + BATCH], [b"BODY.PEEK[]"])
+            for data in fetched.values():
+                mailparser.parse_from_bytes(data[b"BODY[]"])
+    return len(uids) / (time.perf_counter() - started)
+
+
+def measure_end_to_end(
+    dovecot: DovecotServer, mailbox: str, env: dict[str, str], sink: SmtpSink, *, count: int
+) -> float:
+    """Emails/s from starting the poller to the last acknowledgement at the sink."""
+    started = time.perf_counter()
+    with poller(env, dovecot.url(USER, mailbox)):
+        sink.wait_for(count, timeout=1800)
+        elapsed = time.perf_counter() - started
+    check_exactly_once(env["CONSULTANT_DATABASE_URL"], sink, count=count)
+    return count / elapsed
+
+
+def check_exactly_once(database: str, sink: SmtpSink, *, count: int) -> None:
+    time.sleep(2)  # a duplicate would arrive now
+    answered = [_header(received.raw, "In-Reply-To") for received in sink.messages]
+    engine = create_engine(database)
+    with engine.connect() as connection:
+        tickets = connection.execute(text("SELECT count(*) FROM tickets")).scalar_one()
+    engine.dispose()
+    if len(answered) != count or len(set(answered)) != count or tickets != count:
+        raise SystemExit(
+            f"not exactly once: {tickets} tickets, {len(answered)} acks "
+            f"for {len(set(answered))} emails, {count} sent"
+        )
+
+
+def measure_latency(
+    dovecot: DovecotServer, env: dict[str, str], sink: SmtpSink, *, samples: int
+) -> list[float]:
+    """Seconds from each email's APPEND to its acknowledgement, one email at a time."""
+    latencies = []
+    emails = generate(samples, seed=11)
+    with dovecot.client(USER) as imap:
+        imap.create_folder("Live")
+    with poller(env, dovecot.url(USER, "Live")), dovecot.client(USER) as imap:
+        time.sleep(3)  # the poller has caught up and is in IDLE
+        for raw in emails:
+            waiting = len(sink.messages)
+            message_id = _header(raw, "Message-ID")
+            started = time.perf_counter()
+            imap.append("Live", raw)
+            while not any(
+                _header(r.raw, "In-Reply-To") == message_id for r in sink.messages[waiting:]
+            ):
+                if time.perf_counter() - started > 30:
+                    raise SystemExit(f"no acknowledgement for {message_id} within 30 s")
+                time.sleep(0.002)
+            latencies.append(time.perf_counter() - started)
+            time.sleep(0.2)
+    return latencies
+
+
+def _header(raw: bytes, name: str) -> str:
+    return str(BytesHeaderParser().parsebytes(raw, headersonly=True)[name] or "").strip()
+
+
+# --- the report ------------------------------------------------------------------------
+
+
+def report(
+    args: argparse.Namespace,
+    emails: list[bytes],
+    floors: list[float],
+    rates: list[float],
+    latencies: list[float],
+) -> None:
+    floor, rate = statistics.median(floors), statistics.median(rates)
+    latencies = sorted(latencies)
+    p90 = latencies[int(len(latencies) * 0.9) - 1]
+    size = statistics.median(len(raw) for raw in emails)
+    print(
+        f"\n### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — "
+        f"{platform.machine()}, {os.cpu_count()} cores"
+    )
+    print(
+        f"\n{len(emails)} case emails (median {size / 1024:.1f} KB), {args.rounds} rounds, "
+        f"{args.workers} Celery worker processes, PostgreSQL + Redis, Python "
+        f"{platform.python_version()}.\n"
+    )
+    print("| | emails/s (median) | rounds |")
+    print("|---|---:|---|")
+    print(
+        f"| floor: imapclient fetch + mail-parser, one process | {floor:,.0f} | "
+        + ", ".join(f"{r:,.0f}" for r in floors)
+        + " |"
+    )
+    print(
+        f"| end to end: mailbox → tickets → acks at the sink | {rate:,.0f} | "
+        + ", ".join(f"{r:,.0f}" for r in rates)
+        + " |"
+    )
+    print(f"| ratio end to end / floor | {rate / floor:.2f} | |")
+    print(
+        f"\nIDLE → acknowledgement at the sink, {len(latencies)} emails one at a time: "
+        f"median {statistics.median(latencies) * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms, "
+        f"max {latencies[-1] * 1000:.0f} ms."
+    )
+
+
+if __name__ == "__main__":
+    main()
