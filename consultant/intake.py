@@ -54,6 +54,9 @@ class Intake:
     ticket: Ticket | None = None
     is_new_ticket: bool = False
     account: Account | None = None
+    # Held here, the plan stays in the session's identity map (which keeps only weak
+    # references), so quota's lookups of it cost no further query.
+    plan: Plan | None = None
     rejected: bool = False  # an unknown sender, and the desk takes registered ones only
     too_large: bool = False  # over CONSULTANT_MAX_MESSAGE_BYTES: kept, but not a case
     foreign_reference: int | None = None  # a ticket number in the subject not the sender's
@@ -161,6 +164,7 @@ def find_account(intake: Intake) -> None:
     if intake.account is not None:
         # Lock now, before anything references the account, and count under the lock.
         intake.account = quota.lock_account(session, intake.account)
+        intake.plan = session.get(Plan, intake.account.plan_id)
 
 
 def verify_sender(intake: Intake) -> None:
@@ -219,7 +223,7 @@ def charge(intake: Intake) -> None:
     if ticket.status != TicketStatus.NEW:
         return  # held unverified: nothing is charged
     if quota.debit_case(intake.session, account=account, ticket=ticket):
-        plan = intake.session.get(Plan, account.plan_id)
+        plan = intake.plan
         assert plan is not None
         ticket.due_at = ticket.created_at + timedelta(hours=plan.sla_hours)
     else:
@@ -290,10 +294,9 @@ def reply(intake: Intake) -> None:
         _queue(intake, "too_large", f"too_large:{intake.inbound.id}", {"limit": limit})
         return
     ticket, account = intake.ticket, intake.account
-    if not intake.is_new_ticket or ticket is None or account is None:
+    plan = intake.plan
+    if not intake.is_new_ticket or ticket is None or account is None or plan is None:
         return
-    plan = intake.session.get(Plan, account.plan_id)
-    assert plan is not None
     resets_on = quota.period_resets_at(account, ticket.created_at)
     if ticket.status == TicketStatus.NEW:
         context = {

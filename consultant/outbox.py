@@ -123,6 +123,7 @@ def _defer(outbox_id: int, until: datetime) -> SendResult:
 
 
 def _claim(outbox_id: int) -> OutboxEmail | None:
+    """The row, now ``sending`` under this sender's lease; ``None`` when it is not due."""
     now = utcnow()
     with session_scope() as session:
         claimed = session.exec(  # type: ignore[call-overload]
@@ -137,28 +138,26 @@ def _claim(outbox_id: int) -> OutboxEmail | None:
                 attempts=OutboxEmail.attempts + 1,
                 next_attempt_at=now + LEASE,
             )
-        )
-        if claimed.rowcount != 1:
-            return None
-        return session.get(OutboxEmail, outbox_id)
+            .returning(OutboxEmail)
+        ).first()
+        return claimed[0] if claimed else None
 
 
 def _finish(
     email: OutboxEmail, status: OutboxStatus, *, error: str | None, retry_at: datetime | None = None
 ) -> SendResult:
     assert email.id is not None
+    changes: dict[str, object] = {"status": status, "last_error": error}
+    if retry_at is not None:
+        changes["next_attempt_at"] = retry_at
+    if status == OutboxStatus.SENT:
+        changes["sent_at"] = utcnow()
     with session_scope() as session:
-        row = session.get(OutboxEmail, email.id)
-        assert row is not None
-        row.status = status
-        row.last_error = error
-        if retry_at is not None:
-            row.next_attempt_at = retry_at
-        if status == OutboxStatus.SENT:
-            row.sent_at = utcnow()
+        session.exec(  # type: ignore[call-overload]
+            update(OutboxEmail).where(col(OutboxEmail.id) == email.id).values(changes)
+        )
         if status == OutboxStatus.FAILED:
             session.add(
-                Event(ticket_id=row.ticket_id, actor="desk", kind="mail.failed", detail=error)
+                Event(ticket_id=email.ticket_id, actor="desk", kind="mail.failed", detail=error)
             )
-        session.add(row)
     return SendResult(email.id, status, retry_at=retry_at)

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, func, select
 
 from consultant.db import insert_ignoring_duplicates
@@ -48,6 +51,7 @@ BUILTIN_PLANS = (
     BuiltinPlan("unlimited", None, 8),
 )
 GUEST_PLAN = "guest"
+LOCKED_ACCOUNTS = "locked_accounts"  # session.info key: accounts this transaction holds
 
 
 # --- plans --------------------------------------------------------------------------
@@ -159,15 +163,29 @@ def remaining(session: Session, account: Account, *, at: datetime | None = None)
     return max(0, plan.cases_per_period - used)
 
 
+@event.listens_for(OrmSession, "after_transaction_end")
+def _forget_locks(session: OrmSession, transaction: SessionTransaction) -> None:
+    """Row locks end with the transaction (or the savepoint) that took them; the ORM's
+    own inner transactions around a flush end nothing."""
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(LOCKED_ACCOUNTS, None)
+
+
 def lock_account(session: Session, account: Account) -> Account:
     """Hold the account's row until the transaction ends (a no-op lock on SQLite).
 
     ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: inserting a ticket that references the
     account takes ``FOR KEY SHARE`` on it, and two cases each holding that while asking
     for ``FOR UPDATE`` would deadlock. The weaker lock still excludes other debits.
+    A transaction that holds the lock already is not asked to take it again.
     """
+    held: dict[int, Account] = session.info.setdefault(LOCKED_ACCOUNTS, {})
+    if account.id in held:
+        return held[account.id]
     query = select(Account).where(Account.id == account.id).with_for_update(key_share=True)
-    return session.exec(query).one()
+    locked = session.exec(query).one()
+    held[locked.id] = locked  # type: ignore[index]
+    return locked
 
 
 def debit_case(

@@ -112,21 +112,17 @@ def automatic_suppressed(session: Session, recipient: str) -> str | None:
     """Why no automatic email may go to ``recipient`` now, or ``None``."""
     settings = get_settings()
     now = utcnow()
-    bounced = session.exec(
-        select(OutboxEmail.id).where(
-            OutboxEmail.recipient == recipient,
-            col(OutboxEmail.bounced_at) > now - timedelta(days=settings.bounce_holdoff_days),
-        )
-    ).first()
-    if bounced is not None:
-        return f"an email to this address bounced in the last {settings.bounce_holdoff_days} days"
-    sent_today = session.exec(
-        select(func.count()).where(
-            OutboxEmail.recipient == recipient,
-            col(OutboxEmail.is_automatic),
-            col(OutboxEmail.created_at) > now - timedelta(days=1),
-        )
+    bounced_since = now - timedelta(days=settings.bounce_holdoff_days)
+    bounced, sent_today = session.exec(
+        select(
+            func.count().filter(col(OutboxEmail.bounced_at) > bounced_since),
+            func.count().filter(
+                col(OutboxEmail.is_automatic), col(OutboxEmail.created_at) > now - timedelta(days=1)
+            ),
+        ).where(OutboxEmail.recipient == recipient)
     ).one()
+    if bounced:
+        return f"an email to this address bounced in the last {settings.bounce_holdoff_days} days"
     if sent_today >= settings.auto_replies_per_day:
         return f"{sent_today} automatic emails to this address in the last 24 hours"
     return None

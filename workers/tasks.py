@@ -1,7 +1,9 @@
-"""Thin tasks: take an id, call the desk's function, announce what comes next.
+"""Thin tasks: take ids, call the desk's function for each, announce what comes next.
 
 Each is idempotent (the function re-reads its row and does nothing to finished work), so
 a task run twice — a redelivery after a worker was killed, a sweep — changes nothing.
+A task carries a batch of ids (consultant/dispatch.py says why); what it announces goes
+out once the whole batch is done, every row of it already committed.
 """
 
 from __future__ import annotations
@@ -28,22 +30,23 @@ RETRY = {
 
 
 @app.task(name=dispatch.PROCESS_INBOUND, **RETRY)
-def process_inbound_task(inbound_id: int) -> str:
-    outcome = process_inbound(inbound_id=inbound_id)
-    if outcome.retry_at is not None:
-        dispatch.inbound_stored([inbound_id], not_before=outcome.retry_at)
-    dispatch.outbox_queued(outcome.outbox_ids)
-    if outcome.ticket_id is not None:
-        dispatch.codes_needed([outcome.ticket_id])
-    return outcome.status
+def process_inbound_task(inbound_ids: list[int]) -> list[str]:
+    outcomes = [process_inbound(inbound_id=inbound_id) for inbound_id in inbound_ids]
+    for outcome in outcomes:
+        if outcome.retry_at is not None:
+            dispatch.inbound_stored([outcome.inbound_id], not_before=outcome.retry_at)
+    dispatch.outbox_queued([row_id for outcome in outcomes for row_id in outcome.outbox_ids])
+    dispatch.codes_needed([o.ticket_id for o in outcomes if o.ticket_id is not None])
+    return [outcome.status for outcome in outcomes]
 
 
 @app.task(name=dispatch.SEND_OUTBOX, **RETRY)
-def send_outbox_task(outbox_id: int) -> str:
-    result = send_outbox_email(outbox_id=outbox_id)
-    if result.retry_at is not None:
-        dispatch.outbox_queued([outbox_id], not_before=result.retry_at)
-    return result.status
+def send_outbox_task(outbox_ids: list[int]) -> list[str]:
+    results = [send_outbox_email(outbox_id=outbox_id) for outbox_id in outbox_ids]
+    for outbox_id, result in zip(outbox_ids, results, strict=True):
+        if result.retry_at is not None:
+            dispatch.outbox_queued([outbox_id], not_before=result.retry_at)
+    return [result.status for result in results]
 
 
 @app.task(name="workers.tasks.sweep")
@@ -55,5 +58,5 @@ def sweep() -> None:
 
 
 @app.task(name=dispatch.LOOK_UP_CODES, **RETRY)
-def look_up_codes_task(ticket_id: int) -> int:
-    return look_up_codes(ticket_id)
+def look_up_codes_task(ticket_ids: list[int]) -> list[int]:
+    return [look_up_codes(ticket_id) for ticket_id in ticket_ids]

@@ -27,6 +27,7 @@ from consultant.models import Attachment, CodeLookup, Message, Ticket, utcnow
 log = logging.getLogger(__name__)
 
 PDF_TYPES = {"application/pdf", "application/x-pdf"}
+ROWS_PER_INSERT = 500
 
 
 @dataclass(slots=True)
@@ -42,21 +43,23 @@ def attach_code_lookups(session: Session, *, ticket_id: int, as_of: date | None 
         raise LookupError(f"no ticket {ticket_id}")
     as_of = as_of or utcnow().date()
     catalog = cached_catalog(session)
+    incoming = _incoming(session, ticket_id)
     per_message = [
         _MessageCodes(message.id, extract_sources(_sources(session, message), known=catalog.has))
-        for message in _incoming(session, ticket_id)
+        for message in incoming
         if message.id is not None
     ]
     case_notes = _case_notes([f for m in per_message for f in m.found], catalog, as_of)
-    stored = 0
-    for message in per_message:
-        for found in message.found:
-            stored += _store(
-                session, ticket_id, message.message_id, found, catalog, as_of, case_notes
-            )
+    rows = [
+        _lookup_row(ticket_id, message.message_id, found, catalog, as_of, case_notes)
+        for message in per_message
+        for found in message.found
+    ]
+    stored = _store(session, rows)
     if ticket.specialty is None:
         codes = [(f.system, f.code) for m in per_message for f in m.found]
-        ticket.specialty = specialty_for(codes, ticket.subject + " " + _bodies(session, ticket_id))
+        bodies = " ".join(message.body_text for message in incoming)
+        ticket.specialty = specialty_for(codes, ticket.subject + " " + bodies)
         session.add(ticket)
     session.flush()
     return stored
@@ -75,10 +78,6 @@ def _incoming(session: Session, ticket_id: int) -> list[Message]:
         .order_by(col(Message.id))
     )
     return list(session.exec(query))
-
-
-def _bodies(session: Session, ticket_id: int) -> str:
-    return " ".join(m.body_text for m in _incoming(session, ticket_id))
 
 
 def _sources(session: Session, message: Message) -> list[tuple[str, str]]:
@@ -119,18 +118,17 @@ def _case_notes(found: list[FoundCode], catalog: Catalog, as_of: date) -> dict[s
     return notes
 
 
-def _store(
-    session: Session,
+def _lookup_row(
     ticket_id: int,
     message_id: int,
     found: FoundCode,
     catalog: Catalog,
     as_of: date,
     case_notes: dict[str, list[str]],
-) -> int:
+) -> dict[str, object]:
     status = catalog.status(found.system, found.code, as_of)
     detail = "; ".join([status.detail, *case_notes.get(found.code, [])])
-    values = {
+    return {
         "ticket_id": ticket_id,
         "message_id": message_id,
         "system": found.system,
@@ -148,6 +146,15 @@ def _store(
         "alternatives": ",".join(found.alternatives),
         "created_at": utcnow(),
     }
+
+
+def _store(session: Session, rows: list[dict[str, object]]) -> int:
+    """Insert the rows a few hundred per statement; those stored by an earlier run are
+    skipped. (SQLite allows 32,766 bound values per statement.)"""
     table = CodeLookup.__table__  # type: ignore[attr-defined]
-    statement = insert_ignoring_duplicates(session, table).values(**values).returning(table.c.id)
-    return 0 if session.execute(statement).first() is None else 1
+    stored = 0
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start : start + ROWS_PER_INSERT]
+        statement = insert_ignoring_duplicates(session, table).values(chunk).returning(table.c.id)
+        stored += len(session.execute(statement).all())
+    return stored
