@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,6 +188,70 @@ class CeleryWorker:
     env: dict[str, str]
     log: Path
 
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes at once, as the OOM killer would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+def celery_env(
+    database: str, *, broker: str, smtp_sink: SmtpSink, data_dir: Path
+) -> dict[str, str]:
+    """The desk's settings for a Celery deployment against the test servers."""
+    return {
+        "CONSULTANT_DATABASE_URL": database,
+        "CONSULTANT_BROKER_URL": broker,
+        "CONSULTANT_SMTP_URL": smtp_sink.url,
+        "CONSULTANT_DESK_ADDRESS": DESK_ADDRESS,
+        "CONSULTANT_DATA_DIR": str(data_dir),
+        "CONSULTANT_IMAP_URL": "",
+        "CONSULTANT_SMTP_RETRY_SECONDS": "0.5",
+    }
+
+
+@contextmanager
+def running_celery_worker(env: dict[str, str], log: Path) -> Iterator[CeleryWorker]:
+    """A real ``celery worker`` process on the three queues, two pool processes.
+
+    It runs in a process group of its own, so that a test can kill it whole; it is
+    stopped on the way out unless it is dead already.
+    """
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers.app",
+                "worker",
+                "-Q",
+                "intake,codes,mail",
+                "--concurrency",
+                "2",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "INFO",
+            ],
+            env={**os.environ, **env},
+            cwd=REPO,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_for_log(log, b"ready.", process, timeout=60)
+        yield CeleryWorker(process=process, env=env, log=log)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
 
 @pytest.fixture(scope="session")
 def celery_worker(
@@ -194,48 +260,14 @@ def celery_worker(
     smtp_sink: SmtpSink,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[CeleryWorker]:
-    """A real ``celery worker`` process on the three queues, against the test servers."""
+    """A worker for the whole session, against the shared Redis and the test's database."""
     data_dir = tmp_path_factory.mktemp("worker")
-    env = {
-        "CONSULTANT_DATABASE_URL": backend,
-        "CONSULTANT_BROKER_URL": redis_server.url,
-        "CONSULTANT_SMTP_URL": smtp_sink.url,
-        "CONSULTANT_DESK_ADDRESS": DESK_ADDRESS,
-        "CONSULTANT_DATA_DIR": str(data_dir / "var"),
-        "CONSULTANT_IMAP_URL": "",
-        "CONSULTANT_SMTP_RETRY_SECONDS": "0.5",
-    }
-    empty_tables(backend)  # the worker's first task must find the schema in place
-    log = data_dir / "worker.log"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workers.app",
-            "worker",
-            "-Q",
-            "intake,codes,mail",
-            "--concurrency",
-            "2",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel",
-            "INFO",
-        ],
-        env={**os.environ, **env},
-        cwd=REPO,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
+    env = celery_env(
+        backend, broker=redis_server.url, smtp_sink=smtp_sink, data_dir=data_dir / "var"
     )
-    _wait_for_log(log, b"ready.", process, timeout=60)
-    yield CeleryWorker(process=process, env=env, log=log)
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    empty_tables(backend)  # the worker's first task must find the schema in place
+    with running_celery_worker(env, data_dir / "worker.log") as worker:
+        yield worker
 
 
 def _wait_for_log(

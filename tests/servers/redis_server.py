@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -67,6 +70,20 @@ class RedisServer:
         """Stop and start on the same port: queued tasks are gone, as after a crash."""
         self.stop()
         self.start()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop the server (SIGSTOP) and go on (SIGCONT) afterwards: a hung broker.
+
+        The kernel still accepts connections, but no command is answered, so a client
+        waits wherever it first needs the broker.
+        """
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self._process.send_signal(signal.SIGCONT)
 
     def _wait_ready(self) -> None:
         client = redis.Redis(host=self.host, port=self.port, socket_connect_timeout=0.5)

@@ -1,4 +1,4 @@
-"""An SMTP server that records what it receives, and can be told to fail.
+"""An SMTP server that records what it receives, and can be told to fail or to stall.
 
 Outgoing mail in tests goes here: a real aiosmtpd server on a free loopback port, so the
 desk's smtplib code runs exactly as against a relay.
@@ -6,8 +6,10 @@ desk's smtplib code runs exactly as against a relay.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -33,6 +35,9 @@ class _Recorder:
         self.messages: list[Received] = []
         self.failures: list[str] = []  # replies to give instead of 250, in order
         self.drops = 0  # DATA commands to answer by closing the connection
+        self.released = threading.Event()  # cleared: keep each email but hold the reply
+        self.released.set()
+        self.held = 0  # replies being held now
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Envelope) -> str:
         with self.lock:
@@ -51,11 +56,26 @@ class _Recorder:
                 )
             )
             self.lock.notify_all()
+        await self._hold_reply()
         return "250 2.0.0 OK"
+
+    async def _hold_reply(self) -> None:
+        if self.released.is_set():
+            return
+        with self.lock:
+            self.held += 1
+            self.lock.notify_all()
+        try:
+            while not self.released.is_set():
+                await asyncio.sleep(0.02)  # only this connection waits, not the server
+        finally:
+            with self.lock:
+                self.held -= 1
 
 
 class SmtpSink:
-    """Records every email it accepts; ``fail_next``/``drop_next`` script its failures."""
+    """Records every email it accepts; ``fail_next``/``drop_next`` script its failures,
+    ``hold``/``release`` stall its replies."""
 
     host = "127.0.0.1"
 
@@ -78,22 +98,52 @@ class SmtpSink:
 
     def wait_for(self, count: int, timeout: float) -> list[Received]:
         """At least ``count`` messages, waiting up to ``timeout`` seconds for them."""
+        recorder = self._recorder
+        self._wait_until(
+            lambda: len(recorder.messages) >= count,
+            timeout,
+            lambda: f"expected {count} message(s), {len(recorder.messages)} arrived",
+        )
+        return self.messages
+
+    def wait_until_holding(self, count: int, timeout: float) -> None:
+        """Until ``count`` senders wait for the reply to their email's data."""
+        recorder = self._recorder
+        self._wait_until(
+            lambda: recorder.held >= count,
+            timeout,
+            lambda: f"expected {count} held replies, {recorder.held} held",
+        )
+
+    def _wait_until(
+        self, condition: Callable[[], bool], timeout: float, failure: Callable[[], str]
+    ) -> None:
         deadline = time.monotonic() + timeout
         with self._recorder.lock:
-            while len(self._recorder.messages) < count:
+            while not condition():
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(
-                        f"expected {count} message(s), {len(self._recorder.messages)} arrived"
-                    )
+                    raise TimeoutError(failure())
                 self._recorder.lock.wait(left)
-            return list(self._recorder.messages)
 
     def clear(self) -> None:
         with self._recorder.lock:
             self._recorder.messages.clear()
             self._recorder.failures.clear()
             self._recorder.drops = 0
+        self.release()
+
+    def hold(self) -> None:
+        """Keep each email that arrives but hold the reply to its data until ``release``.
+
+        A relay in that state has the email while its sender does not know it yet: a
+        sender that dies now leaves an email that was delivered but not marked sent.
+        """
+        self._recorder.released.clear()
+
+    def release(self) -> None:
+        """Answer the held emails' data (to whichever senders are still there)."""
+        self._recorder.released.set()
 
     def fail_next(self, count: int, reply: str) -> None:
         """Answer the next ``count`` DATA commands with ``reply`` (e.g. "451 4.3.0 later")."""
