@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shlex
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -29,8 +30,25 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class TokenSource:
+    """Where an XOAUTH2 access token comes from, asked afresh at every connect.
+
+    The desk does not refresh OAuth tokens itself: another program keeps a current one
+    in ``file``, or ``command`` prints one.
+    """
+
+    file: Path | None = None
+    command: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class MailboxURL:
-    """One IMAP mailbox: ``imap[s]://user:password@host:port/FOLDER``."""
+    """One IMAP mailbox: ``imap[s]://user[:password]@host:port/FOLDER[?options]``.
+
+    Options, URL-encoded: ``starttls=true`` (``imap://`` only) upgrades the connection
+    before logging in; ``auth=xoauth2`` with ``token_file=PATH`` or ``token_command=CMD``
+    logs in with an OAuth 2.0 access token instead of a password.
+    """
 
     tls: bool
     host: str
@@ -38,6 +56,8 @@ class MailboxURL:
     username: str
     password: str
     folder: str
+    starttls: bool = False
+    xoauth2: TokenSource | None = None  # set: log in with an access token, not the password
 
     @property
     def name(self) -> str:
@@ -65,7 +85,11 @@ def parse_mailbox_url(text: str) -> MailboxURL:
         )
     if not parts.hostname or not parts.username:
         raise ValueError(f"{_redact(text)} needs a user and a host")
+    options = _query(parts, allowed=("starttls", "auth", "token_file", "token_command"))
     tls = parts.scheme == "imaps"
+    starttls = _flag(options, "starttls", parts)
+    if tls and starttls:
+        raise ValueError(f"{_redact(text)}: starttls is for imap://; imaps:// is TLS already")
     folder = unquote(parts.path.lstrip("/")) or "INBOX"
     return MailboxURL(
         tls=tls,
@@ -74,7 +98,37 @@ def parse_mailbox_url(text: str) -> MailboxURL:
         username=unquote(parts.username),
         password=unquote(parts.password or ""),
         folder=folder,
+        starttls=starttls,
+        xoauth2=_token_source(options, parts),
     )
+
+
+def _token_source(options: dict[str, str], parts: SplitResult) -> TokenSource | None:
+    """Where the XOAUTH2 token comes from; ``None`` for a password login.
+
+    A token source without ``auth=xoauth2``, or a password with it, is refused rather
+    than ignored, so a mistyped URL never logs in some other way than the one meant.
+    """
+    auth = options.get("auth", "password").lower()
+    url = _redact(parts.geturl())
+    if auth not in ("password", "xoauth2"):
+        raise ValueError(f"{url}: unknown auth {auth!r} (use password or xoauth2)")
+    token_file = options.get("token_file", "")
+    command = options.get("token_command", "")
+    if auth == "password":
+        if token_file or command:
+            raise ValueError(f"{url}: token_file and token_command need auth=xoauth2")
+        return None
+    if bool(token_file) == bool(command):
+        raise ValueError(f"{url}: auth=xoauth2 needs one of token_file or token_command")
+    if parts.password is not None:
+        raise ValueError(f"{url}: auth=xoauth2 takes no password; the token stands for it")
+    if token_file:
+        return TokenSource(file=Path(token_file))
+    try:  # split as a shell would, but run without one
+        return TokenSource(command=tuple(shlex.split(command)))
+    except ValueError as exc:  # an unclosed quote
+        raise ValueError(f"{url}: token_command: {exc}") from None
 
 
 def parse_relay_url(text: str) -> RelayURL:
@@ -86,7 +140,7 @@ def parse_relay_url(text: str) -> RelayURL:
     if not parts.hostname:
         raise ValueError(f"{_redact(text)} needs a host")
     tls = parts.scheme == "smtps"
-    starttls = parse_qs(parts.query).get("starttls", ["false"])[0].lower() in ("1", "true", "yes")
+    starttls = _flag(_query(parts, allowed=("starttls",)), "starttls", parts)
     return RelayURL(
         tls=tls,
         starttls=starttls,
@@ -97,7 +151,29 @@ def parse_relay_url(text: str) -> RelayURL:
     )
 
 
-def _port(parts, default: int) -> int:
+def _query(parts: SplitResult, *, allowed: tuple[str, ...]) -> dict[str, str]:
+    """The URL's options, decoded; an unknown or repeated one is an error, not ignored
+    (a mistyped ``starttls`` must not quietly mean plaintext)."""
+    options: dict[str, str] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key not in allowed:
+            raise ValueError(
+                f"unknown option {key!r} in {_redact(parts.geturl())} (known: {', '.join(allowed)})"
+            )
+        if key in options:
+            raise ValueError(f"option {key!r} given twice in {_redact(parts.geturl())}")
+        options[key] = value
+    return options
+
+
+def _flag(options: dict[str, str], key: str, parts: SplitResult) -> bool:
+    value = options.get(key, "false").lower()
+    if value not in ("1", "true", "yes", "0", "false", "no"):
+        raise ValueError(f"{key}={value!r} in {_redact(parts.geturl())} is not true or false")
+    return value in ("1", "true", "yes")
+
+
+def _port(parts: SplitResult, default: int) -> int:
     try:
         return parts.port or default
     except ValueError as exc:  # urlsplit raises lazily on a non-numeric port
@@ -135,6 +211,7 @@ class Settings(BaseSettings):
     poll_interval: float = Field(default=30.0, gt=0)  # for servers without IDLE
     imap_processed_folder: str = ""  # move stored emails there; empty: flag them only
     imap_idle_seconds: float = Field(default=540.0, gt=0)  # renew IDLE before servers drop it
+    imap_token_command_timeout: float = Field(default=30.0, gt=0)  # for auth=xoauth2
     max_message_bytes: int = Field(default=30 * 1024 * 1024, ge=1024)
     unknown_senders: Literal["guest", "reject"] = "guest"
     authserv_id: str = ""

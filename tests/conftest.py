@@ -170,10 +170,15 @@ class CaseMailbox:
 @pytest.fixture
 def mailbox(dovecot: DovecotServer) -> CaseMailbox:
     """An empty IMAP folder of the test's own in the shared Dovecot."""
+    return new_case_mailbox(dovecot)
+
+
+def new_case_mailbox(server: DovecotServer) -> CaseMailbox:
+    """A new, empty folder of the desk's user in ``server``."""
     folder = f"Case{secrets.token_hex(4)}"
-    with dovecot.client(MAIL_USER) as client:
+    with server.client(MAIL_USER) as client:
         client.create_folder(folder)
-    return CaseMailbox(dovecot, folder)
+    return CaseMailbox(server, folder)
 
 
 @pytest.fixture(scope="session")

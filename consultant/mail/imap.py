@@ -6,10 +6,16 @@ anywhere repeats at most one batch, and a repeated email is refused by its finge
 Emails are fetched with ``BODY.PEEK[]`` (their ``\\Seen`` flag stays as it was) and, once
 committed, flagged with the keyword ``$CaseConsultant``; the poller moves and deletes
 nothing.
+
+Connections are TLS from the first byte (``imaps://``, RFC 8314) or upgraded with
+STARTTLS before any credential is sent (``imap://…?starttls=true``), with verified
+certificates either way. The login is the URL's password, or an XOAUTH2 access token
+read afresh at every connect (``auth=xoauth2``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -27,6 +33,8 @@ from consultant.db import session_scope
 from consultant.inbound import Arrival, store_arrival
 from consultant.locks import TTL_SECONDS as LOCK_TTL
 from consultant.locks import MailboxLock
+from consultant.mail.tls import tls_context
+from consultant.mail.tokens import TokenError, access_token
 from consultant.models import Mailbox, utcnow
 from consultant.retry import backoff
 
@@ -86,7 +94,7 @@ def watch(mailbox: MailboxURL, *, settings: Settings, stop: threading.Event) -> 
                 failures = 0
                 _follow(client, mailbox, settings=settings, stop=stop, lock=lock)
         except ImapAuthError as exc:
-            log.critical("%s — fix the credentials in CONSULTANT_IMAP_URL", exc)
+            log.critical("%s — fix its password or access token (CONSULTANT_IMAP_URL)", exc)
             failures += 1
         except ImapError:
             failures += 1
@@ -207,26 +215,57 @@ def _errors_reported(mailbox: MailboxURL) -> Iterator[None]:
     except LoginError as exc:
         _record_error(mailbox.name, f"login refused: {exc}")
         raise ImapAuthError(f"{mailbox.name}: login refused") from exc
-    except (IMAPClientError, OSError) as exc:
+    except (IMAPClientError, OSError, TokenError) as exc:  # OSError: also a bad certificate
         _record_error(mailbox.name, str(exc))
         raise ImapError(f"{mailbox.name}: {exc}") from exc
 
 
 def _connect(mailbox: MailboxURL, *, settings: Settings) -> IMAPClient:
+    """A logged-in connection, over verified TLS whenever the URL asks for TLS.
+
+    The access token is fetched before connecting: a failing token source costs the
+    server nothing, and never falls back to the password.
+    """
+    token = (
+        access_token(mailbox.xoauth2, timeout=settings.imap_token_command_timeout)
+        if mailbox.xoauth2
+        else None
+    )
     client = IMAPClient(
         mailbox.host,
         port=mailbox.port,
-        ssl=mailbox.tls,  # imapclient verifies certificates by default
+        ssl=mailbox.tls,  # implicit TLS (RFC 8314); the context is used only then
+        ssl_context=tls_context(),
         timeout=SocketTimeout(
             connect=settings.imap_connect_timeout, read=settings.imap_read_timeout
         ),
     )
     try:
-        client.login(mailbox.username, mailbox.password)
+        if mailbox.starttls:
+            # Before any credential (RFC 9051 6.2.1). A server that does not offer
+            # STARTTLS makes imapclient raise: the login is never sent in the clear.
+            client.starttls(ssl_context=tls_context())
+        _log_in(client, mailbox, token=token)
     except BaseException:
-        client.shutdown()
+        # A failed STARTTLS handshake has closed the socket already; shutting it down
+        # again would raise EBADF and hide the certificate error.
+        with contextlib.suppress(OSError):
+            client.shutdown()
         raise
     return client
+
+
+def _log_in(client: IMAPClient, mailbox: MailboxURL, *, token: str | None) -> None:
+    """Log in with the access token when there is one, else with the URL's password.
+
+    XOAUTH2 is Google's and Microsoft's SASL mechanism (its standard sibling is RFC
+    7628's OAUTHBEARER). The server refusing the token is a ``LoginError``, as a refused
+    password is, so both end up as :class:`ImapAuthError`.
+    """
+    if token is None:
+        client.login(mailbox.username, mailbox.password)
+    else:
+        client.oauth2_login(mailbox.username, token)
 
 
 def _new_uids(client: IMAPClient, last_uid: int) -> list[int]:

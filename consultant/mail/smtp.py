@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import smtplib
-import ssl
 import threading
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
 from consultant.config import RelayURL, Settings
+from consultant.mail.tls import tls_context
 
 IDLE_SECONDS = 20.0  # reconnect rather than reuse a connection quiet for longer
 _connections = threading.local()
@@ -101,13 +100,6 @@ class SmtpRelay:
         if relay.username:
             client.login(relay.username, relay.password)
         return client
-
-
-@lru_cache(maxsize=1)
-def tls_context() -> ssl.SSLContext:
-    """Certificate-verifying TLS: smtplib verifies nothing without one. Built once, since
-    loading the system's CA certificates takes tens of milliseconds."""
-    return ssl.create_default_context()
 
 
 def _drop_connection() -> None:

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from imapclient import IMAPClient
 
 from .ports import free_port
+from .tls import Certificates
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 # Dovecot refuses uid 0 for mail access, so mail runs as Debian's `mail` user.
@@ -36,9 +37,7 @@ state_dir = {base}/state
 instance_name = dc-{port}
 log_path = {base}/dovecot.log
 info_log_path = {base}/dovecot.log
-ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
 mail_uid = {uid}
 mail_gid = {gid}
 first_valid_uid = {uid}
@@ -48,6 +47,7 @@ namespace inbox {{
 }}
 passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u {base}/passwd
 }}
 userdb {{
@@ -59,23 +59,82 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    port = {imaps_port}
   }}
 }}
 """
 
+NO_TLS = """\
+ssl = no
+"""
+
+# ssl = yes: STARTTLS on the imap port, implicit TLS on the imaps one; plaintext logins
+# stay allowed on the imap port so the helpers below work unchanged.
+TLS = """\
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+"""
+
+PASSWORD_ONLY = """\
+auth_mechanisms = plain login
+"""
+
+# XOAUTH2 tokens are checked by POSTing them to an introspection endpoint (RFC 7662),
+# which answers {{"active": true, "username": ...}} for a valid one.
+XOAUTH2 = """\
+auth_mechanisms = plain login xoauth2
+# Tests refuse tokens on purpose: no delay after a failed login, and no penalty that
+# would slow the next logins from 127.0.0.1 (a closed anvil-auth-penalty socket).
+auth_failure_delay = 0
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2
+  args = {base}/oauth2.conf.ext
+}}
+"""
+
+OAUTH2_EXT = """\
+introspection_mode = post
+introspection_url = {url}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+"""
+
 
 class DovecotServer:
-    """Runs `dovecot -c <base_dir>/dovecot.conf` with fixed users and plain passwords."""
+    """Runs `dovecot -c <base_dir>/dovecot.conf` with fixed users and plain passwords.
+
+    With ``tls``, it also offers STARTTLS and listens for implicit TLS on ``imaps_port``.
+    With ``introspection_url``, it also accepts XOAUTH2 logins whose tokens that URL
+    vouches for.
+    """
 
     host = "127.0.0.1"
 
-    def __init__(self, base_dir: Path, *, users: dict[str, str]) -> None:
+    def __init__(
+        self,
+        base_dir: Path,
+        *,
+        users: dict[str, str],
+        tls: Certificates | None = None,
+        introspection_url: str | None = None,
+    ) -> None:
         # Unix socket paths are limited to 108 bytes: callers should pass something
         # short such as tempfile.mkdtemp(prefix="dc"), not pytest's deep tmp_path.
         self.base_dir = Path(base_dir).absolute()
         self.users = dict(users)
+        self.tls = tls
+        self.introspection_url = introspection_url
         self.port = 0
+        self.imaps_port = 0
         self._started = False
 
     # -- lifecycle ---------------------------------------------------------------
@@ -83,6 +142,7 @@ class DovecotServer:
     def start(self) -> DovecotServer:
         """Write the config, start the master and wait until a LOGIN succeeds."""
         self.port = free_port()
+        self.imaps_port = free_port() if self.tls else 0
         self._prepare_dirs()
         self._write_passwd()
         self.conf_path.write_text(self._config())
@@ -147,6 +207,24 @@ class DovecotServer:
         creds = f"{quote(user, safe='')}:{quote(self.users[user], safe='')}"
         return f"imap://{creds}@{self.host}:{self.port}/{quote(folder, safe='')}"
 
+    def log_offset(self) -> int:
+        """Where the log ends now: pass it to :meth:`wait_for_log` as ``since``."""
+        return self.log_path.stat().st_size
+
+    def wait_for_log(self, text: str, *, since: int, timeout: float = 5.0) -> str:
+        """The log written after ``since``, once it mentions ``text``.
+
+        Dovecot's processes write through its log process, a moment after the fact.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.log_path.open("rb") as log:
+                log.seek(since)
+                written = log.read().decode(errors="replace")
+            if text in written or time.monotonic() > deadline:
+                return written
+            time.sleep(0.05)
+
     # -- mail helpers ----------------------------------------------------------------
 
     def client(self, user: str) -> IMAPClient:
@@ -210,7 +288,25 @@ class DovecotServer:
         passwd.chmod(0o644)  # read by the auth process running as `dovecot`
 
     def _config(self) -> str:
-        return CONFIG.format(base=self.base_dir, port=self.port, uid=MAIL_UID, gid=MAIL_GID)
+        config = CONFIG.format(
+            base=self.base_dir,
+            port=self.port,
+            imaps_port=self.imaps_port,
+            uid=MAIL_UID,
+            gid=MAIL_GID,
+        )
+        if self.tls:
+            config += TLS.format(cert=self.tls.cert, key=self.tls.key)
+        else:
+            config += NO_TLS
+        if self.introspection_url:
+            (self.base_dir / "oauth2.conf.ext").write_text(
+                OAUTH2_EXT.format(url=self.introspection_url)
+            )
+            config += XOAUTH2.format(base=self.base_dir)
+        else:
+            config += PASSWORD_ONLY
+        return config
 
     def _master_pid(self) -> int | None:
         try:
