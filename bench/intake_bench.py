@@ -203,7 +203,7 @@ def measure_end_to_end(
     """Emails/s from starting the poller to the last acknowledgement at the sink."""
     started = time.perf_counter()
     with poller(env, dovecot.url(USER, mailbox)):
-        sink.wait_for(count, timeout=1800)
+        sink.wait_for(count, timeout=600)
         elapsed = time.perf_counter() - started
     check_exactly_once(env["CONSULTANT_DATABASE_URL"], sink, count=count)
     return count / elapsed

@@ -145,7 +145,8 @@ def test_a_poller_killed_between_commit_and_setting_aside_loses_and_doubles_noth
     processed_folder: str,
 ) -> None:
     """The batch is committed, the cursor past it; the kill comes before the poller flags
-    or moves it. The next poll trusts the cursor and fetches none of it again."""
+    or moves it. The next poll trusts the cursor and fetches none of it again, but does
+    flag or move what the dead poller left behind."""
     desk = celery_postgres_desk
     desk.env["CONSULTANT_IMAP_URL"] = mailbox.url
     if processed_folder:
@@ -171,6 +172,7 @@ def test_a_poller_killed_between_commit_and_setting_aside_loses_and_doubles_noth
     again = desk.consultant("poll", "--once")
     assert again.returncode == 0, again.stderr
     assert "0 fetched, 0 new" in again.stdout  # the cursor is past the batch
+    assert emails_in_folder(mailbox) == ((0, 0) if processed_folder else (3, 3))
     with fresh_worker(desk, tmp_path / "worker.log"):
         smtp_sink.wait_for(3, timeout=20)
         time.sleep(LATE_SECONDS)

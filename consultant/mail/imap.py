@@ -155,6 +155,10 @@ def catch_up(client: IMAPClient, mailbox: MailboxURL, *, settings: Settings) -> 
     status = client.select_folder(mailbox.folder)
     uidvalidity = int(status[b"UIDVALIDITY"])
     mailbox_id, last_uid, report.rescanned = _cursor(mailbox.name, uidvalidity)
+    processed_folder = settings.imap_processed_folder
+    left_behind = _stored_not_set_aside(client, last_uid, moving=bool(processed_folder))
+    if left_behind:
+        _set_aside(client, mailbox, left_behind, processed_folder=processed_folder)
     for batch in _batches(_new_uids(client, last_uid), settings.imap_batch_size):
         fetched = client.fetch(batch, [BODY_PEEK])
         arrivals = [
@@ -172,8 +176,19 @@ def catch_up(client: IMAPClient, mailbox: MailboxURL, *, settings: Settings) -> 
         stored = _store_batch(mailbox_id, arrivals, last_uid=max(batch))
         report.stored.extend(stored)
         dispatch.inbound_stored(stored)
-        _set_aside(client, mailbox, batch, processed_folder=settings.imap_processed_folder)
+        _set_aside(client, mailbox, batch, processed_folder=processed_folder)
     return report
+
+
+def _stored_not_set_aside(client: IMAPClient, last_uid: int, *, moving: bool) -> list[int]:
+    """Emails at or below the cursor that a poller stored but died before flagging or
+    moving: without this they would stay unmarked in the folder for ever."""
+    if last_uid == 0:
+        return []
+    criteria: list[str | bytes] = ["UID", f"1:{last_uid}"]
+    if not moving:
+        criteria += ["UNKEYWORD", STORED_KEYWORD]
+    return sorted(client.search(criteria))
 
 
 def _set_aside(
