@@ -301,7 +301,11 @@ def status(as_json: JsonOption = False) -> None:
         return
     for box in report["mailboxes"]:
         state = f"{box['waiting']} waiting" if box["reachable"] else "UNREACHABLE"
-        typer.echo(f"mailbox {box['mailbox']}: {state}; last poll {box['last_poll_at'] or 'never'}")
+        cursor = f"UIDVALIDITY {box['uidvalidity']}, UID {box['last_uid']}"
+        typer.echo(
+            f"mailbox {box['mailbox']}: {state}; cursor {cursor}; "
+            f"last poll {box['last_poll_at'] or 'never'}"
+        )
         if box["last_error"]:
             typer.echo(f"  last error: {box['last_error']}")
     if not report["mailboxes"]:

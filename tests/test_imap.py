@@ -121,6 +121,10 @@ def test_status_shows_each_mailboxs_lag_and_a_bad_login(desk: Desk, mailbox: Cas
     assert (good["waiting"], good["last_uid"]) == (0, 2) and good["last_poll_at"]
     assert after["inbound"] == {"processed": 2}
     assert after["outbox"] == {"sent": 2}
+    shown = desk.consultant("status").stdout.splitlines()
+    assert shown[0].startswith(f"mailbox {parse_mailbox_url(mailbox.url).name}: 0 waiting;")
+    assert f"cursor UIDVALIDITY {good['uidvalidity']}, UID 2;" in shown[0]
+    assert "UNREACHABLE" in shown[1] and "login refused" in shown[2]
 
 
 def test_an_admin_can_have_stored_emails_moved_to_a_processed_folder(
