@@ -9,13 +9,20 @@ in each round:
 - **floor**: one process reads the same mailbox with imapclient (``BODY.PEEK[]`` in the
   poller's batch size) and parses every email with mail-parser — the least any desk must
   do per email;
-- **end to end**: ``consultant poll`` is started on a folder holding the emails; the clock
-  stops when the sink has received one acknowledgement per email. Every email must end as
-  exactly one ticket and one acknowledgement, or the round fails.
+- **end to end**: ``consultant poll`` is started on a folder holding the emails, with the
+  workers warmed up; the clock stops when the sink has received one acknowledgement per
+  email. Every email must end as exactly one ticket and one acknowledgement, or the round
+  fails.
+
+``--compare PATH`` runs the desk's processes from another checkout too (a git worktree of
+an older commit, say), alternating with this one in every round, so that two versions
+are compared under the same machine load.
 
 Afterwards, with the desk idle and the poller in IDLE, single emails are appended one at
 a time and the time from the end of the APPEND to the acknowledgement at the sink is
-recorded (median, p90). Prints a Markdown report for ``bench/README.md``.
+recorded (median, p90). Dovecot itself holds back IDLE notifications for 500 ms
+(NOTIFY_DELAY_MSECS in its index-mailbox-check.c), which is part of that figure. Prints a
+Markdown report for ``bench/README.md``.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 from pathlib import Path
+from typing import Any
 
 import mailparser
 import redis
@@ -65,11 +73,18 @@ def main() -> None:
         "--threads", type=int, default=0, help="threads per worker (0: one prefork child each)"
     )
     parser.add_argument("--latency-samples", type=int, default=40)
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="another checkout of the desk (e.g. a git worktree of an older commit), "
+        "measured end to end in the same rounds, alternating with this one",
+    )
     args = parser.parse_args()
 
+    desks = {"this checkout": REPO, **({"compared": args.compare} if args.compare else {})}
     emails = generate(args.emails)
     floors: list[float] = []
-    rates: list[float] = []
+    rates: dict[str, list[float]] = {name: [] for name in desks}
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ccb")))
         folder.chmod(0o755)  # Dovecot's auth process runs as its own user and must get in
@@ -79,21 +94,21 @@ def main() -> None:
         database = stack.enter_context(scratch_database("cc_bench"))
         env = desk_env(database, redis=redis, sink=sink, data_dir=folder / "var")
         prepare_database(env)
-        stack.enter_context(
-            celery_workers(env, count=args.workers, threads=args.threads, logs=folder)
-        )
-        warm_up(dovecot, env, sink, database)
+        workers = {"count": args.workers, "threads": args.threads, "logs": folder}
         for round_number in range(1, args.rounds + 1):
-            mailbox = f"Round{round_number}"
-            load_mailbox(dovecot, mailbox, emails)
-            floors.append(measure_floor(dovecot, mailbox))
-            empty_desk_tables(database)
-            sink.clear()
-            rates.append(measure_end_to_end(dovecot, mailbox, env, sink, count=len(emails)))
-            print(f"round {round_number}: floor {floors[-1]:.0f}/s, end to end {rates[-1]:.0f}/s")
-        empty_desk_tables(database)
-        sink.clear()
-        latencies = measure_latency(dovecot, env, sink, samples=args.latency_samples)
+            for name, code in desks.items():
+                mailbox = f"Round{round_number}-{len(floors)}-{code.name}"
+                load_mailbox(dovecot, mailbox, emails)
+                if name == "this checkout":
+                    floors.append(measure_floor(dovecot, mailbox))
+                with celery_workers(env, code=code, **workers):
+                    warm_up(dovecot, env, sink, code=code)
+                    rate = measure_end_to_end(dovecot, mailbox, env, sink, code=code)
+                rates[name].append(rate)
+                print(f"round {round_number}, {name}: {rate:.0f}/s; floor {floors[-1]:.0f}/s")
+        with celery_workers(env, code=REPO, **workers):
+            warm_up(dovecot, env, sink, code=REPO)
+            latencies = measure_latency(dovecot, env, sink, samples=args.latency_samples)
     report(args, emails, floors, rates, latencies)
 
 
@@ -114,11 +129,15 @@ def desk_env(
     }
 
 
+def from_checkout(env: dict[str, str], code: Path) -> dict[str, Any]:
+    """Popen arguments that run the desk's code from ``code`` (ahead of the installed one)."""
+    return {"env": {**env, "PYTHONPATH": str(code)}, "cwd": code}
+
+
 def consultant(env: dict[str, str], *args: str) -> None:
     subprocess.run(
         [sys.executable, "-m", "consultant", *args],
-        env=env,
-        cwd=REPO,
+        **from_checkout(env, REPO),
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -149,7 +168,9 @@ def empty_desk_tables(database: str) -> None:
 
 
 @contextmanager
-def celery_workers(env: dict[str, str], *, count: int, threads: int, logs: Path) -> Iterator[None]:
+def celery_workers(
+    env: dict[str, str], *, code: Path, count: int, threads: int, logs: Path
+) -> Iterator[None]:
     """``count`` worker processes on all three queues: each with one prefork child, or
     with ``threads`` threads (which overlap their waits on the database and the relay)."""
     pool = ["--pool", "threads", "--concurrency", str(threads)] if threads else ["-c", "1"]
@@ -161,7 +182,9 @@ def celery_workers(env: dict[str, str], *, count: int, threads: int, logs: Path)
         command += ["--without-gossip", "--without-mingle", "--loglevel", "WARNING"]
         with log.open("wb") as out:
             processes.append(
-                subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+                subprocess.Popen(
+                    command, **from_checkout(env, code), stdout=out, stderr=subprocess.STDOUT
+                )
             )
     try:
         time.sleep(3)  # let each worker import the desk and connect to Redis
@@ -177,11 +200,12 @@ def celery_workers(env: dict[str, str], *, count: int, threads: int, logs: Path)
 
 
 @contextmanager
-def poller(env: dict[str, str], mailbox_url: str) -> Iterator[subprocess.Popen[bytes]]:
+def poller(
+    env: dict[str, str], mailbox_url: str, *, code: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "consultant", "poll"],
-        env={**env, "CONSULTANT_IMAP_URL": mailbox_url},
-        cwd=REPO,
+        **from_checkout({**env, "CONSULTANT_IMAP_URL": mailbox_url}, code),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -195,15 +219,19 @@ def poller(env: dict[str, str], mailbox_url: str) -> Iterator[subprocess.Popen[b
 # --- what is measured ------------------------------------------------------------------
 
 
-def warm_up(dovecot: DovecotServer, env: dict[str, str], sink: SmtpSink, database: str) -> None:
+def warm_up(dovecot: DovecotServer, env: dict[str, str], sink: SmtpSink, *, code: Path) -> None:
     """A few emails end to end first, as a running desk has already done: each worker reads
-    the code catalog into memory once (about a second) and opens its connections."""
+    the code catalog into memory once (about a second) and opens its connections. Leaves
+    the desk's tables and the sink empty."""
     emails = generate(20, seed=3)
-    load_mailbox(dovecot, "Warmup", emails)
-    with poller(env, dovecot.url(USER, "Warmup")):
+    folder = f"Warmup-{time.monotonic_ns()}"
+    load_mailbox(dovecot, folder, emails)
+    empty_desk_tables(env["CONSULTANT_DATABASE_URL"])
+    sink.clear()
+    with poller(env, dovecot.url(USER, folder), code=code):
         sink.wait_for(len(emails), timeout=120)
     wait_until_idle(env["CONSULTANT_BROKER_URL"])
-    empty_desk_tables(database)
+    empty_desk_tables(env["CONSULTANT_DATABASE_URL"])
     sink.clear()
 
 
@@ -229,16 +257,25 @@ def measure_floor(dovecot: DovecotServer, mailbox: str) -> float:
 
 
 def measure_end_to_end(
-    dovecot: DovecotServer, mailbox: str, env: dict[str, str], sink: SmtpSink, *, count: int
+    dovecot: DovecotServer, mailbox: str, env: dict[str, str], sink: SmtpSink, *, code: Path
 ) -> float:
     """Emails/s from starting the poller to the last acknowledgement at the sink."""
+    database = env["CONSULTANT_DATABASE_URL"]
+    count = emails_in(dovecot, mailbox)
     started = time.perf_counter()
-    with poller(env, dovecot.url(USER, mailbox)):
+    with poller(env, dovecot.url(USER, mailbox), code=code):
         sink.wait_for(count, timeout=600)
         elapsed = time.perf_counter() - started
-    check_exactly_once(env["CONSULTANT_DATABASE_URL"], sink, count=count)
+    check_exactly_once(database, sink, count=count)
     wait_until_idle(env["CONSULTANT_BROKER_URL"])
+    empty_desk_tables(database)
+    sink.clear()
     return count / elapsed
+
+
+def emails_in(dovecot: DovecotServer, mailbox: str) -> int:
+    with dovecot.client(USER) as imap:
+        return int(imap.select_folder(mailbox, readonly=True)[b"EXISTS"])
 
 
 def check_exactly_once(database: str, sink: SmtpSink, *, count: int) -> None:
@@ -263,7 +300,7 @@ def measure_latency(
     emails = generate(samples, seed=11)
     with dovecot.client(USER) as imap:
         imap.create_folder("Live")
-    with poller(env, dovecot.url(USER, "Live")), dovecot.client(USER) as imap:
+    with poller(env, dovecot.url(USER, "Live"), code=REPO), dovecot.client(USER) as imap:
         time.sleep(3)  # the poller has caught up and is in IDLE
         for raw in emails:
             waiting = len(sink.messages)
@@ -292,42 +329,44 @@ def report(
     args: argparse.Namespace,
     emails: list[bytes],
     floors: list[float],
-    rates: list[float],
+    rates: dict[str, list[float]],
     latencies: list[float],
 ) -> None:
-    floor, rate = statistics.median(floors), statistics.median(rates)
+    floor = statistics.median(floors)
     latencies = sorted(latencies)
-    p90 = latencies[int(len(latencies) * 0.9) - 1]
     size = statistics.median(len(raw) for raw in emails)
+    pool = f"{args.threads} threads" if args.threads else "one prefork child"
     print(
         f"\n### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — "
         f"{platform.machine()}, {os.cpu_count()} cores"
     )
     print(
         f"\n{len(emails)} case emails (median {size / 1024:.1f} KB), {args.rounds} rounds, "
-        f"{args.workers} Celery worker processes "
-        f"({f'{args.threads} threads' if args.threads else 'one prefork child'} each), "
-        "PostgreSQL + Redis, Python "
-        f"{platform.python_version()}.\n"
+        f"{args.workers} Celery worker processes ({pool} each), PostgreSQL + Redis, "
+        f"Python {platform.python_version()}.\n"
     )
-    print("| | emails/s (median) | rounds |")
-    print("|---|---:|---|")
+    print("| | emails/s (median) | rounds | ratio to the floor |")
+    print("|---|---:|---|---:|")
     print(
-        f"| floor: imapclient fetch + mail-parser, one process | {floor:,.0f} | "
-        + ", ".join(f"{r:,.0f}" for r in floors)
-        + " |"
+        "| floor: imapclient fetch + mail-parser, one process | "
+        f"{floor:,.0f} | {_listed(floors)} | |"
     )
-    print(
-        f"| end to end: mailbox → tickets → acks at the sink | {rate:,.0f} | "
-        + ", ".join(f"{r:,.0f}" for r in rates)
-        + " |"
-    )
-    print(f"| ratio end to end / floor | {rate / floor:.2f} | |")
+    for name, measured in rates.items():
+        rate = statistics.median(measured)
+        print(
+            f"| end to end ({name}): mailbox → tickets → acks at the sink | {rate:,.0f} | "
+            f"{_listed(measured)} | {rate / floor:.3f} |"
+        )
     print(
         f"\nIDLE → acknowledgement at the sink, {len(latencies)} emails one at a time: "
-        f"median {statistics.median(latencies) * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms, "
+        f"median {statistics.median(latencies) * 1000:.0f} ms, "
+        f"p90 {statistics.quantiles(latencies, n=10)[-1] * 1000:.0f} ms, "
         f"max {latencies[-1] * 1000:.0f} ms."
     )
+
+
+def _listed(values: list[float]) -> str:
+    return ", ".join(f"{value:,.0f}" for value in values)
 
 
 if __name__ == "__main__":

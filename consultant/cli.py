@@ -308,6 +308,8 @@ def status(as_json: JsonOption = False) -> None:
         )
         if box["last_error"]:
             typer.echo(f"  last error: {box['last_error']}")
+        if box["failures"]:
+            typer.echo(f"  failed polls since the last good one: {box['failures']}")
     if not report["mailboxes"]:
         typer.echo("no mailboxes configured (CONSULTANT_IMAP_URL)")
     typer.echo(f"inbound: {_counted(report['inbound'])}")

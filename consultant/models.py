@@ -116,6 +116,7 @@ class Mailbox(SQLModel, table=True):
     last_uid: int = Field(default=0, sa_type=BigInteger)
     last_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, sa_type=Text)
+    failures: int = 0  # failed connects or polls since the last good one
     created_at: datetime = created_at_field()
 
 

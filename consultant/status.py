@@ -15,6 +15,8 @@ from consultant.models import InboundEmail, Mailbox, OutboxEmail
 def desk_status(settings: Settings) -> dict[str, Any]:
     """Each configured mailbox, asked live, and the queues' counts by status.
 
+    ``failures`` counts the poller's failed connects and polls since its last good one.
+
     No session is held while a mailbox is asked: on SQLite an open transaction holds the
     write lock that the poller's own bookkeeping needs.
     """
@@ -41,6 +43,7 @@ def _mailbox_status(settings: Settings, mailbox: MailboxURL) -> dict[str, Any]:
             "last_uid": row.last_uid if row else 0,
             "last_poll_at": row.last_poll_at.isoformat() if row and row.last_poll_at else None,
             "last_error": error or (row.last_error if row else None),
+            "failures": row.failures if row else 0,
         }
 
 

@@ -125,6 +125,9 @@ def test_status_shows_each_mailboxs_lag_and_a_bad_login(desk: Desk, mailbox: Cas
     assert shown[0].startswith(f"mailbox {parse_mailbox_url(mailbox.url).name}: 0 waiting;")
     assert f"cursor UIDVALIDITY {good['uidvalidity']}, UID 2;" in shown[0]
     assert "UNREACHABLE" in shown[1] and "login refused" in shown[2]
+    # One failed poll (run --once); asking the server for `status` is not a poll.
+    assert (good["failures"], bad["failures"]) == (0, 1)
+    assert shown[3] == "  failed polls since the last good one: 1"
 
 
 def test_an_admin_can_have_stored_emails_moved_to_a_processed_folder(

@@ -223,15 +223,18 @@ def _set_aside(
 
 
 @contextmanager
-def _errors_reported(mailbox: MailboxURL) -> Iterator[None]:
-    """Turn the protocol's failures into ours, and record them on the mailbox row."""
+def _errors_reported(mailbox: MailboxURL, *, poll: bool = True) -> Iterator[None]:
+    """Turn the protocol's failures into ours; a failed poll is also recorded on the
+    mailbox row (``consultant status`` asking the server is not a poll)."""
     try:
         yield
     except LoginError as exc:
-        _record_error(mailbox.name, f"login refused: {exc}")
+        if poll:
+            _record_error(mailbox.name, f"login refused: {exc}")
         raise ImapAuthError(f"{mailbox.name}: login refused") from exc
     except (IMAPClientError, OSError, TokenError) as exc:  # OSError: also a bad certificate
-        _record_error(mailbox.name, str(exc))
+        if poll:
+            _record_error(mailbox.name, str(exc))
         raise ImapError(f"{mailbox.name}: {exc}") from exc
 
 
@@ -336,6 +339,7 @@ def _record_success(name: str) -> None:
         mailbox = _mailbox_row(session, name)
         mailbox.last_poll_at = utcnow()
         mailbox.last_error = None
+        mailbox.failures = 0
         session.add(mailbox)
 
 
@@ -345,6 +349,7 @@ def _record_error(name: str, error: str) -> None:
         with session_scope() as session:
             mailbox = _mailbox_row(session, name)
             mailbox.last_error = error[:2000]
+            mailbox.failures += 1
             session.add(mailbox)
     except Exception:  # the database may be what failed; the log line above remains
         log.exception("%s: could not record the error", name)
@@ -355,7 +360,7 @@ def count_waiting(mailbox: MailboxURL, *, settings: Settings) -> int:
     with session_scope() as session:
         row = session.exec(select(Mailbox).where(Mailbox.name == mailbox.name)).first()
         cursor = (row.uidvalidity, row.last_uid) if row else (None, 0)
-    with _errors_reported(mailbox), _connect(mailbox, settings=settings) as client:
+    with _errors_reported(mailbox, poll=False), _connect(mailbox, settings=settings) as client:
         status = client.select_folder(mailbox.folder, readonly=True)
         if cursor[0] != int(status[b"UIDVALIDITY"]):
             return int(status[b"EXISTS"])  # a new UIDVALIDITY: everything is to be read
