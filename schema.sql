@@ -74,7 +74,7 @@ CREATE TABLE mailboxes (
     last_uid      BIGINT NOT NULL,
     last_poll_at  TIMESTAMPTZ,
     last_error    TEXT,
-    failures      INTEGER NOT NULL,             -- failed polls since the last good one
+    failures      INTEGER NOT NULL DEFAULT 0,   -- failed polls since the last good one
     created_at    TIMESTAMPTZ NOT NULL
 );
 

@@ -116,7 +116,9 @@ class Mailbox(SQLModel, table=True):
     last_uid: int = Field(default=0, sa_type=BigInteger)
     last_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, sa_type=Text)
-    failures: int = 0  # failed connects or polls since the last good one
+    # Failed connects or polls since the last good one. The database's own default lets
+    # a poller that predates the column still write the row.
+    failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = created_at_field()
 
 

@@ -1,12 +1,16 @@
-"""Case emails built in tests, for when a stored .eml would need hundreds of variants."""
+"""Case emails built in tests (for when a stored .eml would need hundreds of variants),
+and what tests ask of the database afterwards."""
 
 from __future__ import annotations
 
 import secrets
 from email.message import EmailMessage
 
+from sqlmodel import func, select
+
 from consultant.db import session_scope
 from consultant.inbound import Arrival, store_arrival
+from consultant.models import InboundEmail, Mailbox, Ticket
 from tests.conftest import DESK_ADDRESS
 
 
@@ -35,3 +39,18 @@ def store(raw: bytes, *, envelope_from: str | None = "sender@clinic.example") ->
             session,
             Arrival(raw=raw, source="smtp", envelope_from=envelope_from, envelope_to=DESK_ADDRESS),
         )
+
+
+def counts() -> tuple[int, int]:
+    """(stored emails, tickets)."""
+    with session_scope() as session:
+        emails = session.exec(select(func.count()).select_from(InboundEmail)).one()
+        tickets = session.exec(select(func.count()).select_from(Ticket)).one()
+    return emails, tickets
+
+
+def last_error() -> str:
+    """The error recorded on the test's one mailbox row ("" when none)."""
+    with session_scope() as session:
+        [row] = session.exec(select(Mailbox)).all()
+    return row.last_error or ""

@@ -16,13 +16,11 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
-from sqlmodel import func, select
 
 from consultant.config import TokenSource, get_settings, parse_mailbox_url
-from consultant.db import session_scope
 from consultant.mail.imap import ImapAuthError, ImapError, poll_once, watch
-from consultant.models import InboundEmail, Mailbox, Ticket
 from consultant.worker import drain
+from tests.cases import counts, last_error
 from tests.conftest import (
     MAIL_PASSWORD,
     MAIL_USER,
@@ -80,20 +78,6 @@ def new_token(introspection: IntrospectionServer, *, valid: bool = True) -> str:
 
 def poll(url: str) -> list[int]:
     return poll_once(parse_mailbox_url(url), settings=get_settings()).stored
-
-
-def counts() -> tuple[int, int]:
-    """(stored emails, tickets)."""
-    with session_scope() as session:
-        emails = session.exec(select(func.count()).select_from(InboundEmail)).one()
-        tickets = session.exec(select(func.count()).select_from(Ticket)).one()
-    return emails, tickets
-
-
-def last_error() -> str:
-    with session_scope() as session:
-        [row] = session.exec(select(Mailbox)).all()
-    return row.last_error or ""
 
 
 def test_a_token_from_a_file_logs_in_and_emails_become_tickets(

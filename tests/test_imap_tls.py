@@ -11,14 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlmodel import func, select
 
 from consultant.config import ConfigError, get_settings, load_settings, parse_mailbox_url
-from consultant.db import session_scope
 from consultant.mail.imap import ImapAuthError, ImapError, poll_once
 from consultant.mail.tls import tls_context
-from consultant.models import InboundEmail, Mailbox, Ticket
 from consultant.worker import drain
+from tests.cases import counts, last_error
 from tests.conftest import (
     MAIL_PASSWORD,
     MAIL_USER,
@@ -76,20 +74,6 @@ def tls_url(mailbox: CaseMailbox, how: str, *, host: str = SERVER_NAME) -> str:
     if how == "imaps":
         return f"imaps://{where}:{server.imaps_port}/{mailbox.folder}"
     return f"imap://{where}:{server.port}/{mailbox.folder}?starttls=true"
-
-
-def counts() -> tuple[int, int]:
-    """(stored emails, tickets)."""
-    with session_scope() as session:
-        emails = session.exec(select(func.count()).select_from(InboundEmail)).one()
-        tickets = session.exec(select(func.count()).select_from(Ticket)).one()
-    return emails, tickets
-
-
-def last_error() -> str:
-    with session_scope() as session:
-        [row] = session.exec(select(Mailbox)).all()
-    return row.last_error or ""
 
 
 @pytest.mark.parametrize("how", ["imaps", "starttls"])
