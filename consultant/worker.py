@@ -47,7 +47,7 @@ def drain() -> DrainReport:
             else:
                 report.processed += 1
             if outcome.ticket_id is not None:
-                look_up_codes(outcome.ticket_id)
+                look_up_codes([outcome.ticket_id])
         for outbox_id in outbox_ids:
             tried_outbox.add(outbox_id)  # a temporary failure waits for a later drain
             result = send_outbox_email(outbox_id=outbox_id)

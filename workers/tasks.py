@@ -58,5 +58,5 @@ def sweep() -> None:
 
 
 @app.task(name=dispatch.LOOK_UP_CODES, **RETRY)
-def look_up_codes_task(ticket_ids: list[int]) -> list[int]:
-    return [look_up_codes(ticket_id) for ticket_id in ticket_ids]
+def look_up_codes_task(ticket_ids: list[int]) -> int:
+    return look_up_codes(ticket_ids)

@@ -1,19 +1,21 @@
 """Look up every code a ticket's emails mention and store what the catalog says.
 
-Called by the ``codes`` queue's task with a ticket id. It reads the ticket's incoming
-messages (subject, text body, and the text of PDF attachments), extracts and validates
-the codes, stores one ``CodeLookup`` row per (message, system, code), and routes the
-ticket to a specialty if nothing routed it yet. The unique key on the rows makes a second
-run store nothing new.
+Called by the ``codes`` queue's task with a batch of ticket ids. It reads each ticket's
+incoming messages (subject, text body, and the text of PDF attachments), extracts and
+validates the codes, stores one ``CodeLookup`` row per (message, system, code), and routes
+each ticket to a specialty if nothing routed it yet. The unique key on the rows makes a
+second run store nothing new.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from sqlalchemy import func, or_
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from consultant.codes.analysis import UnreadablePdf, pdf_text
@@ -36,69 +38,108 @@ class _MessageCodes:
     found: list[FoundCode]
 
 
-def attach_code_lookups(session: Session, *, ticket_id: int, as_of: date | None = None) -> int:
-    """Store the codes of ticket ``ticket_id``; returns how many new rows were stored."""
-    ticket = session.get(Ticket, ticket_id)
-    if ticket is None:
-        raise LookupError(f"no ticket {ticket_id}")
+def attach_code_lookups(
+    session: Session, *, ticket_ids: Sequence[int], as_of: date | None = None
+) -> int:
+    """Store the codes of these tickets; returns how many new rows were stored.
+
+    A handful of statements for the whole batch (tickets, their incoming messages, the
+    PDFs among their attachments, one insert), however many tickets it holds.
+    """
+    tickets = session.exec(select(Ticket).where(col(Ticket.id).in_(ticket_ids))).all()
+    missing = set(ticket_ids) - {ticket.id for ticket in tickets}
+    if missing:
+        raise LookupError(f"no ticket {', '.join(map(str, sorted(missing)))}")
     as_of = as_of or utcnow().date()
     catalog = cached_catalog(session)
-    incoming = _incoming(session, ticket_id)
-    per_message = [
-        _MessageCodes(message.id, extract_sources(_sources(session, message), known=catalog.has))
-        for message in incoming
-        if message.id is not None
-    ]
-    case_notes = _case_notes([f for m in per_message for f in m.found], catalog, as_of)
-    rows = [
-        _lookup_row(ticket_id, message.message_id, found, catalog, as_of, case_notes)
-        for message in per_message
-        for found in message.found
-    ]
+    incoming = _incoming(session, ticket_ids)
+    pdfs = _pdfs(session, [message.id for message in incoming if message.id is not None])
+    rows = []
+    for ticket in tickets:
+        messages = [message for message in incoming if message.ticket_id == ticket.id]
+        per_message = [
+            _MessageCodes(message.id, extract_sources(_sources(message, pdfs), known=catalog.has))
+            for message in messages
+            if message.id is not None
+        ]
+        case_notes = _case_notes([f for m in per_message for f in m.found], catalog, as_of)
+        rows += [
+            _lookup_row(ticket.id, message.message_id, found, catalog, as_of, case_notes)
+            for message in per_message
+            for found in message.found
+        ]
+        if ticket.specialty is None:
+            codes = [(f.system, f.code) for m in per_message for f in m.found]
+            bodies = " ".join(message.body_text for message in messages)
+            ticket.specialty = specialty_for(codes, ticket.subject + " " + bodies)
+            session.add(ticket)
     stored = _store(session, rows)
-    if ticket.specialty is None:
-        codes = [(f.system, f.code) for m in per_message for f in m.found]
-        bodies = " ".join(message.body_text for message in incoming)
-        ticket.specialty = specialty_for(codes, ticket.subject + " " + bodies)
-        session.add(ticket)
     session.flush()
     return stored
 
 
-def look_up_codes(ticket_id: int) -> int:
-    """:func:`attach_code_lookups` in a transaction of its own (what the workers run)."""
-    with session_scope() as session:
-        return attach_code_lookups(session, ticket_id=ticket_id)
+def look_up_codes(ticket_ids: Sequence[int]) -> int:
+    """:func:`attach_code_lookups` in a transaction of its own (what the workers run).
+
+    Should a batch fail for anything but the database, each ticket is tried alone, so
+    one case that breaks the lookup cannot hold back the codes of the others.
+    """
+    try:
+        with session_scope() as session:
+            return attach_code_lookups(session, ticket_ids=ticket_ids)
+    except OperationalError:
+        raise  # the database is away: the task is retried as a whole
+    except Exception:
+        if len(ticket_ids) == 1:
+            raise
+        log.exception("code lookups for tickets %s failed; trying each alone", ticket_ids)
+    stored = 0
+    for ticket_id in ticket_ids:
+        try:
+            stored += look_up_codes([ticket_id])
+        except OperationalError:
+            raise
+        except Exception:
+            log.exception("code lookups for ticket %s failed", ticket_id)
+    return stored
 
 
-def _incoming(session: Session, ticket_id: int) -> list[Message]:
+def _incoming(session: Session, ticket_ids: Sequence[int]) -> list[Message]:
     query = (
         select(Message)
-        .where(Message.ticket_id == ticket_id, Message.direction == "in")
+        .where(col(Message.ticket_id).in_(ticket_ids), Message.direction == "in")
         .order_by(col(Message.id))
     )
     return list(session.exec(query))
 
 
-def _sources(session: Session, message: Message) -> list[tuple[str, str]]:
+def _pdfs(session: Session, message_ids: list[int]) -> dict[int, list[Attachment]]:
+    """The PDF attachments of these messages, by message; other files are never loaded."""
+    is_pdf = or_(
+        func.lower(Attachment.content_type).in_(PDF_TYPES),
+        func.lower(Attachment.filename).like("%.pdf"),
+    )
+    query = (
+        select(Attachment)
+        .where(col(Attachment.message_id).in_(message_ids), is_pdf)
+        .order_by(col(Attachment.id))
+    )
+    by_message: dict[int, list[Attachment]] = {}
+    for attachment in session.exec(query):
+        by_message.setdefault(attachment.message_id, []).append(attachment)
+    return by_message
+
+
+def _sources(message: Message, pdfs: dict[int, list[Attachment]]) -> list[tuple[str, str]]:
     return [
         ("subject", message.subject),
         ("body", message.body_text),
-        *_pdf_sources(session, message),
+        *_pdf_sources(message, pdfs.get(message.id or 0, [])),
     ]
 
 
-def _pdf_sources(session: Session, message: Message) -> Iterator[tuple[str, str]]:
-    attachments = session.exec(
-        select(Attachment).where(Attachment.message_id == message.id).order_by(col(Attachment.id))
-    )
+def _pdf_sources(message: Message, attachments: list[Attachment]) -> Iterator[tuple[str, str]]:
     for attachment in attachments:
-        is_pdf = (
-            attachment.content_type.lower() in PDF_TYPES
-            or attachment.filename.lower().endswith(".pdf")
-        )
-        if not is_pdf:
-            continue
         try:
             yield (f"attachment:{attachment.filename}", pdf_text(attachment.content))
         except UnreadablePdf as exc:

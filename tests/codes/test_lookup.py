@@ -11,11 +11,12 @@ from sqlmodel import Session, col, select
 
 from consultant.codes.formats import HCPCS, ICD10CM
 from consultant.codes.hcpcs import parse_hcpcs
-from consultant.codes.lookup import attach_code_lookups
+from consultant.codes.lookup import attach_code_lookups, look_up_codes
 from consultant.codes.records import CodeRecord
 from consultant.codes.store import load_codes
 from consultant.db import session_scope
-from consultant.inbound import Arrival, store_arrival
+from consultant.inbound import Arrival, due_inbound_ids, store_arrival
+from consultant.intake import process_inbound
 from consultant.models import Attachment, CodeLookup, Message, Ticket
 from consultant.tickets import ticket_detail
 from consultant.worker import drain
@@ -83,10 +84,10 @@ def lookups(session: Session, ticket_id: int) -> list[CodeLookup]:
 
 def test_lookups_are_stored_once(code_engine: Engine, case: int) -> None:
     with Session(code_engine) as session:
-        stored = attach_code_lookups(session, ticket_id=case, as_of=AS_OF)
+        stored = attach_code_lookups(session, ticket_ids=[case], as_of=AS_OF)
         session.commit()
     with Session(code_engine) as session:
-        again = attach_code_lookups(session, ticket_id=case, as_of=AS_OF)
+        again = attach_code_lookups(session, ticket_ids=[case], as_of=AS_OF)
         session.commit()
         rows = lookups(session, case)
         ticket = session.get(Ticket, case)
@@ -110,7 +111,7 @@ def test_lookups_are_stored_once(code_engine: Engine, case: int) -> None:
 
 def test_ticket_show_includes_the_lookups(code_engine: Engine, case: int) -> None:
     with Session(code_engine) as session:
-        attach_code_lookups(session, ticket_id=case, as_of=AS_OF)
+        attach_code_lookups(session, ticket_ids=[case], as_of=AS_OF)
         session.commit()
         detail = ticket_detail(session, case)
     assert detail is not None
@@ -125,7 +126,7 @@ def test_an_existing_specialty_is_kept(code_engine: Engine, case: int) -> None:
         ticket.specialty = "radiology"
         session.add(ticket)
         session.commit()
-        attach_code_lookups(session, ticket_id=case, as_of=AS_OF)
+        attach_code_lookups(session, ticket_ids=[case], as_of=AS_OF)
         session.commit()
         session.refresh(ticket)
         assert ticket.specialty == "radiology"
@@ -133,7 +134,7 @@ def test_an_existing_specialty_is_kept(code_engine: Engine, case: int) -> None:
 
 def test_unknown_ticket_is_an_error(code_engine: Engine) -> None:
     with Session(code_engine) as session, pytest.raises(LookupError):
-        attach_code_lookups(session, ticket_id=999, as_of=AS_OF)
+        attach_code_lookups(session, ticket_ids=[999], as_of=AS_OF)
 
 
 def test_the_embedded_worker_looks_codes_up_and_tickets_show_lists_them(desk: Desk) -> None:
@@ -151,3 +152,22 @@ def test_the_embedded_worker_looks_codes_up_and_tickets_show_lists_them(desk: De
         ("cpt", "74177", "subject"),
     ]
     assert detail["specialty"] == "radiology"
+
+
+def test_a_batch_with_a_ticket_that_fails_still_looks_up_the_others(desk: Desk) -> None:
+    with session_scope() as session:
+        for name in ("case-with-pdf-attachment.eml", "case-home-infusion.eml"):
+            raw = read_email(name)
+            store_arrival(session, Arrival(raw=raw, source="smtp", envelope_to=DESK_ADDRESS))
+    for inbound_id in due_inbound_ids():
+        process_inbound(inbound_id=inbound_id)
+    with session_scope() as session:
+        first, second = session.exec(select(Ticket.id).order_by(col(Ticket.id))).all()
+    assert first is not None and second is not None
+
+    # A ticket gone by the time its codes are looked up fails the batch's transaction.
+    stored = look_up_codes([first, 999, second])
+
+    with session_scope() as session:
+        looked_up = session.exec(select(CodeLookup.ticket_id).distinct()).all()
+    assert stored > 0 and sorted(looked_up) == [first, second]
