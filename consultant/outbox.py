@@ -1,11 +1,12 @@
 """Send what the outbox holds, each email once.
 
-A sender claims a row (``pending`` → ``sending``) with a conditional update in its own
-committed transaction before the relay sees it, so two workers never send the same row,
-and marks it ``sent`` right after. The claim is a lease: it sets ``next_attempt_at`` a few
-minutes ahead, and a row still ``sending`` after that lost its sender (a killed worker)
-and is due again. That re-send carries the same bytes and Message-ID, so a receiver that
-got the first copy can tell — the only case where an email may arrive twice.
+A sender claims rows (``pending`` → ``sending``) with a conditional update in its own
+committed transaction before the relay sees them, so two workers never send the same
+row, and marks each ``sent`` right after the relay took it. The claim is a lease: it sets
+``next_attempt_at`` a few minutes ahead, and a row still ``sending`` after that lost its
+sender (a killed worker) and is due again. That re-send carries the same bytes and
+Message-ID, so a receiver that got the first copy can tell — the only case where an email
+may arrive twice.
 
 A temporary failure (4xx, dropped connection, timeout) pushes ``next_attempt_at`` back
 with exponential backoff and jitter; a permanent one (5xx), or too many attempts, marks
@@ -15,6 +16,7 @@ the row ``failed`` with the relay's reply and records it on the ticket.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,6 +32,7 @@ from consultant.retry import backoff
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
+EMAILS_PER_CLAIM = 10  # few enough to deliver well within one lease
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -55,14 +58,31 @@ def due_outbox_ids(*, limit: int = 1000, due_before: datetime | None = None) -> 
         return [row_id for row_id in session.exec(query) if row_id is not None]
 
 
-def send_outbox_email(*, outbox_id: int) -> SendResult:
+def send_outbox_emails(*, outbox_ids: Sequence[int]) -> list[SendResult]:
+    """Send these emails in turn: claimed together in one statement, each delivered and
+    marked before the next. One result per id, in the order given.
+
+    With a relay limit configured, each email is claimed on its own, so the limit is
+    checked before every email and nothing claimed has to wait for the limit.
+    """
     settings = get_settings()
-    limited_until = _rate_limited_until(settings)
-    if limited_until is not None:
-        return _defer(outbox_id, limited_until)
-    email = _claim(outbox_id)
-    if email is None:
-        return SendResult(outbox_id, "skipped")
+    limited = bool(settings.smtp_max_per_minute or settings.smtp_max_per_hour)
+    per_claim = 1 if limited else EMAILS_PER_CLAIM
+    results: dict[int, SendResult] = {}
+    for start in range(0, len(outbox_ids), per_claim):
+        ids = outbox_ids[start : start + per_claim]
+        limited_until = _rate_limited_until(settings) if limited else None
+        if limited_until is not None:
+            results.update({i: _defer(i, limited_until) for i in outbox_ids[start:]})
+            break
+        for email in _claim(ids):
+            assert email.id is not None
+            results[email.id] = _deliver(email, settings)
+    return [results.get(outbox_id, SendResult(outbox_id, "skipped")) for outbox_id in outbox_ids]
+
+
+def _deliver(email: OutboxEmail, settings: Settings) -> SendResult:
+    """Hand one claimed email to the relay and record how that went."""
     try:
         transport_for(settings).deliver(
             email.raw,
@@ -72,17 +92,17 @@ def send_outbox_email(*, outbox_id: int) -> SendResult:
         )
     except TemporaryDeliveryError as exc:
         if email.attempts >= settings.max_send_attempts:
-            log.error("outbox %s: giving up after %s attempts: %s", outbox_id, email.attempts, exc)
+            log.error("outbox %s: giving up after %s attempts: %s", email.id, email.attempts, exc)
             return _finish(email, OutboxStatus.FAILED, error=f"gave up: {exc}")
         retry_at = utcnow() + backoff(
             email.attempts, base=settings.smtp_retry_seconds, cap=MAX_BACKOFF.total_seconds()
         )
-        log.warning("outbox %s: temporary failure, retrying at %s: %s", outbox_id, retry_at, exc)
+        log.warning("outbox %s: temporary failure, retrying at %s: %s", email.id, retry_at, exc)
         return _finish(email, OutboxStatus.PENDING, error=str(exc), retry_at=retry_at)
     except PermanentDeliveryError as exc:
-        log.error("outbox %s: refused by the relay: %s", outbox_id, exc)
+        log.error("outbox %s: refused by the relay: %s", email.id, exc)
         return _finish(email, OutboxStatus.FAILED, error=str(exc))
-    log.info("outbox %s: sent %s", outbox_id, email.message_id)
+    log.info("outbox %s: sent %s", email.id, email.message_id)
     return _finish(email, OutboxStatus.SENT, error=None)
 
 
@@ -122,14 +142,14 @@ def _defer(outbox_id: int, until: datetime) -> SendResult:
     return SendResult(outbox_id, "deferred", retry_at=until)
 
 
-def _claim(outbox_id: int) -> OutboxEmail | None:
-    """The row, now ``sending`` under this sender's lease; ``None`` when it is not due."""
+def _claim(outbox_ids: Sequence[int]) -> list[OutboxEmail]:
+    """The due rows among these, now ``sending`` under this sender's lease (by id)."""
     now = utcnow()
     with session_scope() as session:
         claimed = session.exec(  # type: ignore[call-overload]
             update(OutboxEmail)
             .where(
-                col(OutboxEmail.id) == outbox_id,
+                col(OutboxEmail.id).in_(outbox_ids),
                 col(OutboxEmail.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
                 col(OutboxEmail.next_attempt_at) <= now,
             )
@@ -139,8 +159,8 @@ def _claim(outbox_id: int) -> OutboxEmail | None:
                 next_attempt_at=now + LEASE,
             )
             .returning(OutboxEmail)
-        ).first()
-        return claimed[0] if claimed else None
+        ).all()
+        return sorted((row[0] for row in claimed), key=lambda email: email.id)
 
 
 def _finish(

@@ -16,7 +16,7 @@ from consultant.codes.lookup import look_up_codes
 from consultant.inbound import due_inbound_ids
 from consultant.intake import process_inbound
 from consultant.models import InboundStatus, OutboxStatus
-from consultant.outbox import due_outbox_ids, send_outbox_email
+from consultant.outbox import due_outbox_ids, send_outbox_emails
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,8 @@ def drain() -> DrainReport:
                 report.processed += 1
             if outcome.ticket_id is not None:
                 look_up_codes([outcome.ticket_id])
-        for outbox_id in outbox_ids:
-            tried_outbox.add(outbox_id)  # a temporary failure waits for a later drain
-            result = send_outbox_email(outbox_id=outbox_id)
+        tried_outbox.update(outbox_ids)  # a temporary failure waits for a later drain
+        for result in send_outbox_emails(outbox_ids=outbox_ids):
             if result.status == OutboxStatus.SENT:
                 report.sent += 1
             elif result.status in (OutboxStatus.PENDING, OutboxStatus.FAILED):

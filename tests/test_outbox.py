@@ -11,8 +11,10 @@ from sqlmodel import select
 
 from consultant.config import get_settings
 from consultant.db import session_scope
+from consultant.inbound import due_inbound_ids
+from consultant.intake import process_inbound
 from consultant.models import Event, OutboxEmail, utcnow
-from consultant.outbox import LEASE, send_outbox_email
+from consultant.outbox import LEASE, send_outbox_emails
 from consultant.worker import drain
 from tests.cases import case_email, store
 from tests.conftest import Desk
@@ -115,13 +117,15 @@ def test_an_email_claimed_by_a_sender_that_died_is_sent_once_its_lease_runs_out(
         row.status, row.next_attempt_at = "sending", utcnow() + LEASE
         session.add(row)
 
-    assert send_outbox_email(outbox_id=row.id).status == "skipped"  # type: ignore[arg-type]
+    [result] = send_outbox_emails(outbox_ids=[row.id])  # type: ignore[list-item]
+    assert result.status == "skipped"
     with session_scope() as session:
         stale = session.get(OutboxEmail, row.id)
         assert stale is not None
         stale.next_attempt_at = utcnow() - LEASE / 100
         session.add(stale)
-    assert send_outbox_email(outbox_id=row.id).status == "sent"  # type: ignore[arg-type]
+    [result] = send_outbox_emails(outbox_ids=[row.id])  # type: ignore[list-item]
+    assert result.status == "sent"
     assert received_ids(smtp_sink) == Counter({row.message_id: 1})
 
 
@@ -157,3 +161,25 @@ def test_the_celery_worker_retries_a_temporary_failure_and_sends_once(
     assert (row.status, row.attempts) == ("sent", 2)
     assert received_ids(smtp_sink) == Counter({row.message_id: 1})
     assert message.rcpt_tos == ("biller@elsewhere.example",)
+
+
+def test_one_claim_of_several_emails_settles_each_on_its_own(
+    quick_retries: Desk, smtp_sink: SmtpSink
+) -> None:
+    for n in range(3):
+        store(case_email(f"biller{n}@clinic.example"))
+    for inbound_id in due_inbound_ids():
+        process_inbound(inbound_id=inbound_id)
+    refused, deferred, accepted = outbox_rows()
+    smtp_sink.fail_next(1, "550 5.1.1 no such mailbox")
+    smtp_sink.fail_next(1, "451 4.3.0 try again later")
+
+    results = send_outbox_emails(outbox_ids=[row.id for row in outbox_rows()])  # type: ignore[misc]
+
+    assert [result.status for result in results] == ["failed", "pending", "sent"]
+    assert results[1].retry_at is not None
+    assert received_ids(smtp_sink) == Counter({accepted.message_id: 1})
+    drain_until_settled()
+    assert received_ids(smtp_sink) == Counter({accepted.message_id: 1, deferred.message_id: 1})
+    assert [row.status for row in outbox_rows()] == ["failed", "sent", "sent"]
+    assert refused.message_id not in received_ids(smtp_sink)

@@ -18,7 +18,7 @@ from consultant.config import get_settings
 from consultant.inbound import due_inbound_ids
 from consultant.intake import process_inbound
 from consultant.models import utcnow
-from consultant.outbox import due_outbox_ids, send_outbox_email
+from consultant.outbox import due_outbox_ids, send_outbox_emails
 from workers.app import app
 
 RETRY = {
@@ -42,10 +42,10 @@ def process_inbound_task(inbound_ids: list[int]) -> list[str]:
 
 @app.task(name=dispatch.SEND_OUTBOX, **RETRY)
 def send_outbox_task(outbox_ids: list[int]) -> list[str]:
-    results = [send_outbox_email(outbox_id=outbox_id) for outbox_id in outbox_ids]
-    for outbox_id, result in zip(outbox_ids, results, strict=True):
+    results = send_outbox_emails(outbox_ids=outbox_ids)
+    for result in results:
         if result.retry_at is not None:
-            dispatch.outbox_queued([outbox_id], not_before=result.retry_at)
+            dispatch.outbox_queued([result.outbox_id], not_before=result.retry_at)
     return [result.status for result in results]
 
 
