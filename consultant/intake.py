@@ -198,6 +198,9 @@ def open_ticket(intake: Intake) -> None:
         account_id=intake.account.id if intake.account else None,
         status=TicketStatus.HELD_UNVERIFIED if held else TicketStatus.NEW,
     )
+    if intake.plan is not None and not held:
+        # Due by the plan's SLA; charge() clears it if the case is held for quota.
+        intake.ticket.due_at = intake.ticket.created_at + timedelta(hours=intake.plan.sla_hours)
     intake.is_new_ticket = True
     intake.session.add(intake.ticket)
     intake.session.flush()
@@ -222,14 +225,11 @@ def charge(intake: Intake) -> None:
         return
     if ticket.status != TicketStatus.NEW:
         return  # held unverified: nothing is charged
-    if quota.debit_case(intake.session, account=account, ticket=ticket):
-        plan = intake.plan
-        assert plan is not None
-        ticket.due_at = ticket.created_at + timedelta(hours=plan.sla_hours)
-    else:
+    if not quota.debit_case(intake.session, account=account, ticket=ticket):
         ticket.status = TicketStatus.HELD_QUOTA
+        ticket.due_at = None  # no clock runs on a case the customer has not been charged for
+        intake.session.add(ticket)
         _record_event(intake, "quota.held", f"{account.address} has no cases left this period")
-    intake.session.add(ticket)
 
 
 def charge_follow_up(intake: Intake) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import event
+from sqlalchemy import case, event
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, func, select
@@ -137,17 +137,12 @@ def period_resets_at(account: Account, at: datetime) -> datetime:
 
 def used_in_period(session: Session, account: Account, period: str) -> int:
     """Debits minus credits in the period."""
-    debits = _sum(session, account, period, QuotaEntryKind.DEBIT)
-    credits = _sum(session, account, period, QuotaEntryKind.CREDIT)
-    return debits - credits
-
-
-def _sum(session: Session, account: Account, period: str, kind: QuotaEntryKind) -> int:
+    signed = case(
+        (QuotaEntry.kind == QuotaEntryKind.CREDIT, -QuotaEntry.amount), else_=QuotaEntry.amount
+    )
     total = session.exec(
-        select(func.coalesce(func.sum(QuotaEntry.amount), 0)).where(
-            QuotaEntry.account_id == account.id,
-            QuotaEntry.period == period,
-            QuotaEntry.kind == kind,
+        select(func.coalesce(func.sum(signed), 0)).where(
+            QuotaEntry.account_id == account.id, QuotaEntry.period == period
         )
     ).one()
     return int(total)
@@ -193,15 +188,17 @@ def debit_case(
 ) -> bool:
     """Charge one case to the account; ``False`` when the period's quota is used up.
 
-    Idempotent: a case already charged (same key) is reported as charged again.
+    Idempotent: a case already charged (same key) is reported as charged again. The
+    ledger's unique key is the guard, so a charge costs one insert and no look-up.
     """
     account = lock_account(session, account)
     key = key or f"debit:ticket:{ticket.id}"
-    if session.exec(select(QuotaEntry.id).where(QuotaEntry.key == key)).first() is not None:
-        return True
     if remaining(session, account) == 0:
-        return False
-    _add_entry(session, account=account, ticket=ticket, kind=QuotaEntryKind.DEBIT, key=key)
+        # Used up now, but perhaps by this very case on an earlier run.
+        return session.exec(select(QuotaEntry.id).where(QuotaEntry.key == key)).first() is not None
+    entry = _entry_fields(account=account, ticket=ticket, kind=QuotaEntryKind.DEBIT, key=key)
+    table = QuotaEntry.__table__  # type: ignore[attr-defined]
+    session.execute(insert_ignoring_duplicates(session, table).values(**entry))
     return True
 
 
@@ -216,18 +213,37 @@ def _add_entry(
     actor: str | None = None,
 ) -> QuotaEntry:
     entry = QuotaEntry(
-        account_id=account.id,  # type: ignore[arg-type]
-        ticket_id=ticket.id if ticket else None,
-        kind=kind,
-        amount=1,
-        period=period_of(account, utcnow()),
-        key=key,
-        reason=reason,
-        actor=actor,
+        **_entry_fields(
+            account=account, ticket=ticket, kind=kind, key=key, reason=reason, actor=actor
+        )
     )
     session.add(entry)
     session.flush()
     return entry
+
+
+def _entry_fields(
+    *,
+    account: Account,
+    ticket: Ticket | None,
+    kind: QuotaEntryKind,
+    key: str,
+    reason: str | None = None,
+    actor: str | None = None,
+) -> dict[str, object]:
+    """One case (amount 1) in the calendar month of the account's zone, now."""
+    now = utcnow()
+    return {
+        "account_id": account.id,
+        "ticket_id": ticket.id if ticket else None,
+        "kind": kind,
+        "amount": 1,
+        "period": period_of(account, now),
+        "key": key,
+        "reason": reason,
+        "actor": actor,
+        "created_at": now,
+    }
 
 
 def refund_case(session: Session, *, ticket: Ticket, reason: str, actor: str) -> QuotaEntry:
