@@ -33,3 +33,4 @@ bench: $(VENV)/.test-installed
 	./scripts/test-services
 	$(BIN)/python bench/codes_bench.py
 	$(BIN)/python bench/outbox_bench.py
+	$(BIN)/python bench/intake_bench.py
