@@ -6,7 +6,7 @@ import logging
 import signal
 import sys
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlmodel import Session
@@ -292,13 +292,20 @@ def _ticket_or_exit(session: Session, number: int) -> Ticket:
 
 @app.command()
 def status(as_json: JsonOption = False) -> None:
-    """Each mailbox (reachable, emails waiting, cursor, last poll, last error) and the queues."""
+    """Each mailbox (reachable, emails waiting, cursor, last poll, last error, failed polls)
+    and the queues. Exits 1 when a mailbox cannot be reached, for monitoring scripts."""
     from consultant.status import desk_status
 
     report = desk_status(ready())
     if as_json:
         print_json(report)
-        return
+    else:
+        _print_status(report)
+    if not all(box["reachable"] for box in report["mailboxes"]):
+        raise typer.Exit(1)
+
+
+def _print_status(report: dict[str, Any]) -> None:
     for box in report["mailboxes"]:
         state = f"{box['waiting']} waiting" if box["reachable"] else "UNREACHABLE"
         cursor = f"UIDVALIDITY {box['uidvalidity']}, UID {box['last_uid']}"

@@ -121,13 +121,17 @@ def test_status_shows_each_mailboxs_lag_and_a_bad_login(desk: Desk, mailbox: Cas
     assert (good["waiting"], good["last_uid"]) == (0, 2) and good["last_poll_at"]
     assert after["inbound"] == {"processed": 2}
     assert after["outbox"] == {"sent": 2}
-    shown = desk.consultant("status").stdout.splitlines()
+    checked = desk.consultant("status")
+    assert checked.returncode == 1  # a mailbox is unreachable: monitoring should notice
+    shown = checked.stdout.splitlines()
     assert shown[0].startswith(f"mailbox {parse_mailbox_url(mailbox.url).name}: 0 waiting;")
     assert f"cursor UIDVALIDITY {good['uidvalidity']}, UID 2;" in shown[0]
     assert "UNREACHABLE" in shown[1] and "login refused" in shown[2]
     # One failed poll (run --once); asking the server for `status` is not a poll.
     assert (good["failures"], bad["failures"]) == (0, 1)
     assert shown[3] == "  failed polls since the last good one: 1"
+    desk.env["CONSULTANT_IMAP_URL"] = mailbox.url
+    assert desk.consultant("status").returncode == 0
 
 
 def test_an_admin_can_have_stored_emails_moved_to_a_processed_folder(
