@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import case, event
@@ -202,21 +203,9 @@ def debit_case(
     return True
 
 
-def _add_entry(
-    session: Session,
-    *,
-    account: Account,
-    ticket: Ticket | None,
-    kind: QuotaEntryKind,
-    key: str,
-    reason: str | None = None,
-    actor: str | None = None,
-) -> QuotaEntry:
-    entry = QuotaEntry(
-        **_entry_fields(
-            account=account, ticket=ticket, kind=kind, key=key, reason=reason, actor=actor
-        )
-    )
+def _add_entry(session: Session, fields: dict[str, Any]) -> QuotaEntry:
+    """An entry made of :func:`_entry_fields`, flushed so that the caller sees its id."""
+    entry = QuotaEntry(**fields)
     session.add(entry)
     session.flush()
     return entry
@@ -230,7 +219,7 @@ def _entry_fields(
     key: str,
     reason: str | None = None,
     actor: str | None = None,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """One case (amount 1) in the calendar month of the account's zone, now."""
     now = utcnow()
     return {
@@ -260,12 +249,14 @@ def refund_case(session: Session, *, ticket: Ticket, reason: str, actor: str) ->
     assert account is not None
     return _add_entry(
         session,
-        account=account,
-        ticket=ticket,
-        kind=QuotaEntryKind.CREDIT,
-        key=key,
-        reason=reason,
-        actor=actor,
+        _entry_fields(
+            account=account,
+            ticket=ticket,
+            kind=QuotaEntryKind.CREDIT,
+            key=key,
+            reason=reason,
+            actor=actor,
+        ),
     )
 
 
@@ -285,12 +276,14 @@ def release_held_case(
         )
     entry = _add_entry(
         session,
-        account=account,
-        ticket=ticket,
-        kind=QuotaEntryKind.DEBIT,
-        key=f"debit:ticket:{ticket.id}",
-        reason=override_reason or "released",
-        actor=actor,
+        _entry_fields(
+            account=account,
+            ticket=ticket,
+            kind=QuotaEntryKind.DEBIT,
+            key=f"debit:ticket:{ticket.id}",
+            reason=override_reason or "released",
+            actor=actor,
+        ),
     )
     ticket.status = TicketStatus.NEW
     ticket.updated_at = utcnow()
