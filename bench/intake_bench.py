@@ -51,6 +51,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.case_emails import CLINIC_DOMAINS, DESK_ADDRESS, generate  # noqa: E402
+from tests.conftest import running_celery_worker  # noqa: E402
 from tests.servers.dovecot import DovecotServer  # noqa: E402
 from tests.servers.postgres import scratch_database  # noqa: E402
 from tests.servers.redis_server import RedisServer  # noqa: E402
@@ -174,29 +175,13 @@ def celery_workers(
     """``count`` worker processes on all three queues: each with one prefork child, or
     with ``threads`` threads (which overlap their waits on the database and the relay)."""
     pool = ["--pool", "threads", "--concurrency", str(threads)] if threads else ["-c", "1"]
-    processes = []
-    for n in range(count):
-        log = logs / f"worker{n}.log"
-        command = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", *pool]
-        command += ["-Q", "intake,codes,mail", "-n", f"bench{n}@%h"]
-        command += ["--without-gossip", "--without-mingle", "--loglevel", "WARNING"]
-        with log.open("wb") as out:
-            processes.append(
-                subprocess.Popen(
-                    command, **from_checkout(env, code), stdout=out, stderr=subprocess.STDOUT
-                )
+    with ExitStack() as workers:
+        for n in range(count):
+            options = [*pool, "-n", f"bench{n}@%h"]
+            workers.enter_context(
+                running_celery_worker(env, logs / f"worker{n}.log", pool=options, code=code)
             )
-    try:
-        time.sleep(3)  # let each worker import the desk and connect to Redis
-        for process in processes:
-            if process.poll() is not None:
-                raise RuntimeError(f"a celery worker exited: see {logs}")
         yield
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
 
 
 @contextmanager

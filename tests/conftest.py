@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,32 +215,26 @@ def celery_env(
 
 
 @contextmanager
-def running_celery_worker(env: dict[str, str], log: Path) -> Iterator[CeleryWorker]:
-    """A real ``celery worker`` process on the three queues, two pool processes.
+def running_celery_worker(
+    env: dict[str, str],
+    log: Path,
+    *,
+    pool: Sequence[str] = ("--concurrency", "2"),
+    code: Path = REPO,
+) -> Iterator[CeleryWorker]:
+    """A real ``celery worker`` process on the three queues (two pool processes unless
+    ``pool`` says otherwise), running the desk's code from ``code``.
 
     It runs in a process group of its own, so that a test can kill it whole; it is
     stopped on the way out unless it is dead already.
     """
+    command = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", *pool]
+    command += ["-Q", "intake,codes,mail", "--without-gossip", "--without-mingle"]
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers.app",
-                "worker",
-                "-Q",
-                "intake,codes,mail",
-                "--concurrency",
-                "2",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel",
-                "INFO",
-            ],
-            env={**os.environ, **env},
-            cwd=REPO,
+            [*command, "--loglevel", "INFO"],
+            env={**os.environ, **env, "PYTHONPATH": str(code)},
+            cwd=code,
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
