@@ -1,13 +1,14 @@
 """Inbound emails as stored: the edge's one write, what is due, and what failed.
 
-The IMAP poller and the SMTP gateway call :func:`store_arrival` and nothing else: keep
-the exact bytes and where they came from, refusing a duplicate. Processing them is
-consultant/intake.py's job; when it fails, :func:`record_failure` decides between a
-retry and quarantine, and :func:`retry_inbound` is an admin's replay.
+The IMAP poller and the SMTP gateway call :func:`store_arrivals` (or :func:`store_arrival`)
+and nothing else: keep the exact bytes and where they came from, refusing a duplicate.
+Processing them is consultant/intake.py's job; when it fails, :func:`record_failure`
+decides between a retry and quarantine, and :func:`retry_inbound` is an admin's replay.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,31 +40,42 @@ class Arrival:
 def store_arrival(session: Session, arrival: Arrival) -> int | None:
     """Keep the raw email; its new id, or ``None`` when it was already stored.
 
-    Runs in the caller's transaction: the poller commits it together with its cursor, the
-    gateway commits it before answering ``250``.
+    Runs in the caller's transaction: the gateway commits it before answering ``250``.
     """
+    stored = store_arrivals(session, [arrival])
+    return stored[0] if stored else None
+
+
+def store_arrivals(session: Session, arrivals: Sequence[Arrival]) -> list[int]:
+    """Keep a batch of raw emails in one statement; the ids of those not stored before,
+    in the order they came. The poller commits it together with its cursor."""
+    if not arrivals:
+        return []
+    table = InboundEmail.__table__  # type: ignore[attr-defined]
+    statement = insert_ignoring_duplicates(session, table).returning(table.c.id)
+    now = utcnow()
+    rows = [_row(arrival, now) for arrival in arrivals]
+    return sorted(session.execute(statement, rows).scalars())
+
+
+def _row(arrival: Arrival, now: datetime) -> dict[str, object]:
     identity = identify(arrival.raw)
-    statement = (
-        insert_ignoring_duplicates(session, InboundEmail.__table__)
-        .values(
-            source=arrival.source,
-            mailbox_id=arrival.mailbox_id,
-            uidvalidity=arrival.uidvalidity,
-            uid=arrival.uid,
-            message_id=identity.message_id,
-            fingerprint=identity.fingerprint,
-            envelope_from=arrival.envelope_from,
-            envelope_to=arrival.envelope_to,
-            size=len(arrival.raw),
-            raw=arrival.raw,
-            status=InboundStatus.RECEIVED,
-            attempts=0,
-            next_attempt_at=utcnow(),
-            received_at=utcnow(),
-        )
-        .returning(InboundEmail.__table__.c.id)
-    )
-    return session.execute(statement).scalar_one_or_none()
+    return {
+        "source": arrival.source,
+        "mailbox_id": arrival.mailbox_id,
+        "uidvalidity": arrival.uidvalidity,
+        "uid": arrival.uid,
+        "message_id": identity.message_id,
+        "fingerprint": identity.fingerprint,
+        "envelope_from": arrival.envelope_from,
+        "envelope_to": arrival.envelope_to,
+        "size": len(arrival.raw),
+        "raw": arrival.raw,
+        "status": InboundStatus.RECEIVED,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "received_at": now,
+    }
 
 
 def due_inbound_ids(*, limit: int = 1000, due_before: datetime | None = None) -> list[int]:

@@ -173,9 +173,10 @@ def _finish(
     if status == OutboxStatus.SENT:
         changes["sent_at"] = utcnow()
     with session_scope() as session:
-        session.exec(  # type: ignore[call-overload]
-            update(OutboxEmail).where(col(OutboxEmail.id) == email.id).values(changes)
-        )
+        # On the table, not the model: the ORM's bulk-update machinery would cost more
+        # than the send itself, and there is nothing in the session to synchronise.
+        table = OutboxEmail.__table__  # type: ignore[attr-defined]
+        session.connection().execute(update(table).where(table.c.id == email.id).values(changes))
         if status == OutboxStatus.FAILED:
             session.add(
                 Event(ticket_id=email.ticket_id, actor="desk", kind="mail.failed", detail=error)

@@ -12,6 +12,7 @@ So a burst of cases from one account is counted one at a time.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -101,11 +102,19 @@ def check_timezone(name: str) -> str:
 
 def account_for_sender(session: Session, sender: str) -> Account | None:
     """The sender's own account, else their domain's, else none."""
-    sender = normalise_address(sender)
-    domain = "@" + sender.rpartition("@")[2]
-    accounts = session.exec(select(Account).where(col(Account.address).in_([sender, domain]))).all()
+    return accounts_for_senders(session, [sender])[normalise_address(sender)]
+
+
+def accounts_for_senders(session: Session, senders: Iterable[str]) -> dict[str, Account | None]:
+    """:func:`account_for_sender` for many senders in one query, by normalised address."""
+    wanted = {normalise_address(sender) for sender in senders}
+    addresses = wanted | {"@" + sender.rpartition("@")[2] for sender in wanted}
+    accounts = session.exec(select(Account).where(col(Account.address).in_(addresses))).all()
     by_address = {account.address: account for account in accounts}
-    return by_address.get(sender) or by_address.get(domain)
+    return {
+        sender: by_address.get(sender) or by_address.get("@" + sender.rpartition("@")[2])
+        for sender in wanted
+    }
 
 
 def guest_account(session: Session, sender: str) -> Account:
@@ -175,13 +184,27 @@ def lock_account(session: Session, account: Account) -> Account:
     for ``FOR UPDATE`` would deadlock. The weaker lock still excludes other debits.
     A transaction that holds the lock already is not asked to take it again.
     """
+    assert account.id is not None
+    return lock_accounts(session, [account.id])[account.id]
+
+
+def lock_accounts(session: Session, account_ids: Iterable[int]) -> dict[int, Account]:
+    """:func:`lock_account` for several accounts, in one statement and in id order.
+
+    The order matters: two transactions that each lock a few accounts, in whatever order
+    their emails came, could each hold one the other waits for — a deadlock.
+    """
     held: dict[int, Account] = session.info.setdefault(LOCKED_ACCOUNTS, {})
-    if account.id in held:
-        return held[account.id]
-    query = select(Account).where(Account.id == account.id).with_for_update(key_share=True)
-    locked = session.exec(query).one()
-    held[locked.id] = locked  # type: ignore[index]
-    return locked
+    wanted = sorted(set(account_ids) - held.keys())
+    if wanted:
+        query = (
+            select(Account)
+            .where(col(Account.id).in_(wanted))
+            .order_by(col(Account.id))
+            .with_for_update(key_share=True)
+        )
+        held.update({account.id: account for account in session.exec(query)})  # type: ignore[misc]
+    return {account_id: held[account_id] for account_id in account_ids}
 
 
 def debit_case(

@@ -17,14 +17,19 @@ import re
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from email.message import EmailMessage
-from email.policy import SMTP
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message as Email
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy import or_
 from sqlmodel import Session, col, func, select
 
 from consultant.config import get_settings
@@ -36,6 +41,11 @@ MAX_SUBJECT_CHARS = 200
 MAX_REFERENCES = 20  # keep References bounded on very long threads (RFC 5322 3.6.4)
 SIGNATURE_CHARS = 16
 _OUR_MESSAGE_ID = re.compile(r"^<cc(\d+)\.([0-9a-f]+)\.([0-9a-f]+)@")
+# Bodies as UTF-8 in quoted-printable: 7-bit safe for any relay, readable in the raw.
+UTF8_QP = Charset("utf-8")
+UTF8_QP.body_encoding = QP
+# CRLF line ends, as on the wire: smtplib sends bytes as they are (RFC 5321 2.3.8).
+WIRE = compat32.clone(linesep="\r\n")
 
 
 # --- templates ----------------------------------------------------------------------
@@ -107,22 +117,39 @@ def _signature(number: str, nonce: str) -> str:
 
 # --- automatic emails ---------------------------------------------------------------
 
+ALREADY_QUEUED = "already queued"
 
-def automatic_suppressed(session: Session, recipient: str) -> str | None:
-    """Why no automatic email may go to ``recipient`` now, or ``None``."""
+
+def automatic_suppressed(session: Session, *, recipient: str, key: str) -> str | None:
+    """Why no automatic email may go to ``recipient`` now — ``key`` already queued, a
+    recent bounce, the daily cap — or ``None``.
+
+    One query, and no flush: emails this transaction has queued but not yet written (a
+    batch's earlier acknowledgements) are counted from the session, so the batch's rows
+    are still inserted together.
+    """
     settings = get_settings()
     now = utcnow()
     bounced_since = now - timedelta(days=settings.bounce_holdoff_days)
-    bounced, sent_today = session.exec(
-        select(
-            func.count().filter(col(OutboxEmail.bounced_at) > bounced_since),
-            func.count().filter(
-                col(OutboxEmail.is_automatic), col(OutboxEmail.created_at) > now - timedelta(days=1)
-            ),
-        ).where(OutboxEmail.recipient == recipient)
-    ).one()
+    to_recipient = OutboxEmail.recipient == recipient
+    with session.no_autoflush:
+        queued, bounced, sent_today = session.exec(
+            select(
+                func.count().filter(OutboxEmail.key == key),
+                func.count().filter(to_recipient, col(OutboxEmail.bounced_at) > bounced_since),
+                func.count().filter(
+                    to_recipient,
+                    col(OutboxEmail.is_automatic),
+                    col(OutboxEmail.created_at) > now - timedelta(days=1),
+                ),
+            ).where(or_(OutboxEmail.key == key, to_recipient))
+        ).one()
+    pending = [row for row in session.new if isinstance(row, OutboxEmail)]
+    if queued or any(row.key == key for row in pending):
+        return ALREADY_QUEUED
     if bounced:
         return f"an email to this address bounced in the last {settings.bounce_holdoff_days} days"
+    sent_today += sum(1 for row in pending if row.is_automatic and row.recipient == recipient)
     if sent_today >= settings.auto_replies_per_day:
         return f"{sent_today} automatic emails to this address in the last 24 hours"
     return None
@@ -143,9 +170,9 @@ def queue_automatic(
     email per thread). A suppressed email is recorded as an event, never silently dropped.
     """
     recipient = answering.sender
-    if session.exec(select(OutboxEmail.id).where(OutboxEmail.key == key)).first() is not None:
+    reason = automatic_suppressed(session, recipient=recipient, key=key)
+    if reason == ALREADY_QUEUED:
         return None
-    reason = automatic_suppressed(session, recipient)
     if reason is not None:
         session.add(
             Event(
@@ -183,14 +210,19 @@ def compose(
     html: str,
     in_reply_to: str | None,
     references: Sequence[str],
-) -> EmailMessage:
-    """An email from the desk, threaded under ``in_reply_to`` (RFC 5322 3.6.4)."""
+) -> Email:
+    """An email from the desk, threaded under ``in_reply_to`` (RFC 5322 3.6.4).
+
+    Built with the email package's classic (compat32) classes: the modern API re-parses
+    every header it is given and again to fold it, which made composing the costliest
+    part of acknowledging a case; these headers are ours and need neither.
+    """
     settings = get_settings()
-    message = EmailMessage()
+    message = MIMEMultipart("alternative")
     message["From"] = formataddr((settings.desk_name, settings.desk_address))
     message["To"] = recipient
     message["Reply-To"] = settings.desk_address
-    message["Subject"] = subject
+    message["Subject"] = _encoded(subject)
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = new_message_id(ticket_id)
     if in_reply_to:
@@ -198,9 +230,14 @@ def compose(
     if references:
         message["References"] = " ".join(references[-MAX_REFERENCES:])
     message[LOOP_HEADER] = settings.desk_address
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
+    message.attach(MIMEText(text, "plain", UTF8_QP))
+    message.attach(MIMEText(html, "html", UTF8_QP))
     return message
+
+
+def _encoded(value: str) -> str | Header:
+    """ASCII as it is; anything else as RFC 2047 encoded words."""
+    return value if value.isascii() else Header(value, "utf-8")
 
 
 def store(
@@ -209,7 +246,7 @@ def store(
     ticket: Ticket | None,
     kind: str,
     key: str,
-    message: EmailMessage,
+    message: Email,
     automatic: bool,
 ) -> OutboxEmail:
     row = OutboxEmail(
@@ -219,12 +256,10 @@ def store(
         message_id=str(message["Message-ID"]),
         recipient=str(message["To"]),
         subject=str(message["Subject"]),
-        # CRLF line ends, as on the wire: smtplib sends bytes as they are (RFC 5321 2.3.8).
-        raw=message.as_bytes(policy=SMTP),
+        raw=message.as_bytes(policy=WIRE),
         is_automatic=automatic,
     )
-    session.add(row)
-    session.flush()
+    session.add(row)  # inserted with the transaction's other rows; it has its id after
     return row
 
 
@@ -272,7 +307,7 @@ def queue_solved(session: Session, *, ticket: Ticket, actor: str) -> OutboxEmail
 
 def _compose_in_thread(
     session: Session, ticket: Ticket, template: str, context: Mapping[str, Any]
-) -> EmailMessage:
+) -> Email:
     """An email to the ticket's customer, under the latest email of its thread."""
     body_text, body_html = render(template, {"reference": ticket.reference, **context})
     thread = _thread_of(session, ticket)

@@ -11,10 +11,13 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from consultant import dispatch
 from consultant.codes.lookup import look_up_codes
+from consultant.codes.store import warm_catalog
 from consultant.inbound import due_inbound_ids
-from consultant.intake import process_inbound
+from consultant.intake import process_inbound_emails
 from consultant.models import InboundStatus, OutboxStatus
 from consultant.outbox import due_outbox_ids, send_outbox_emails
 
@@ -40,14 +43,14 @@ def drain() -> DrainReport:
         outbox_ids = [i for i in due_outbox_ids() if i not in tried_outbox]
         if not inbound_ids and not outbox_ids:
             return report
-        for inbound_id in inbound_ids:
-            outcome = process_inbound(inbound_id=inbound_id)
-            if outcome.status in (InboundStatus.FAILED, InboundStatus.QUARANTINED):
-                report.failed += 1
-            else:
-                report.processed += 1
-            if outcome.ticket_id is not None:
-                look_up_codes([outcome.ticket_id])
+        for start in range(0, len(inbound_ids), dispatch.IDS_PER_TASK):
+            outcomes = process_inbound_emails(inbound_ids[start : start + dispatch.IDS_PER_TASK])
+            for outcome in outcomes:
+                if outcome.status in (InboundStatus.FAILED, InboundStatus.QUARANTINED):
+                    report.failed += 1
+                else:
+                    report.processed += 1
+            look_up_codes([o.ticket_id for o in outcomes if o.ticket_id is not None])
         tried_outbox.update(outbox_ids)  # a temporary failure waits for a later drain
         for result in send_outbox_emails(outbox_ids=outbox_ids):
             if result.status == OutboxStatus.SENT:
@@ -65,6 +68,10 @@ class LocalWorker(threading.Thread):
         self._stopping = threading.Event()
 
     def run(self) -> None:
+        try:
+            warm_catalog()
+        except SQLAlchemyError as exc:  # no database yet: the first lookup reads it instead
+            log.warning("local worker: code catalog not read ahead: %s", exc)
         while not self._stopping.is_set():
             try:
                 drain()

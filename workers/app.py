@@ -7,10 +7,17 @@ talks to the relay. Tasks carry ids only and are acknowledged after they finish
 
 from __future__ import annotations
 
-from celery import Celery
-from kombu import Queue
+import logging
 
+from celery import Celery
+from celery.signals import worker_process_init
+from kombu import Queue
+from sqlalchemy.exc import SQLAlchemyError
+
+from consultant.codes.store import warm_catalog
 from consultant.config import get_settings
+
+log = logging.getLogger(__name__)
 
 
 def make_app() -> Celery:
@@ -41,3 +48,12 @@ def make_app() -> Celery:
 
 
 app = make_app()
+
+
+@worker_process_init.connect
+def read_catalog_ahead(**_: object) -> None:
+    """Each worker process reads the code catalog as it starts, not in its first task."""
+    try:
+        warm_catalog()
+    except SQLAlchemyError as exc:  # no database yet: the first lookup reads it instead
+        log.warning("code catalog not read ahead: %s", exc)

@@ -16,7 +16,7 @@ from consultant import dispatch
 from consultant.codes.lookup import look_up_codes
 from consultant.config import get_settings
 from consultant.inbound import due_inbound_ids
-from consultant.intake import process_inbound
+from consultant.intake import process_inbound_emails
 from consultant.models import utcnow
 from consultant.outbox import due_outbox_ids, send_outbox_emails
 from workers.app import app
@@ -31,7 +31,7 @@ RETRY = {
 
 @app.task(name=dispatch.PROCESS_INBOUND, **RETRY)
 def process_inbound_task(inbound_ids: list[int]) -> list[str]:
-    outcomes = [process_inbound(inbound_id=inbound_id) for inbound_id in inbound_ids]
+    outcomes = process_inbound_emails(inbound_ids)
     for outcome in outcomes:
         if outcome.retry_at is not None:
             dispatch.inbound_stored([outcome.inbound_id], not_before=outcome.retry_at)

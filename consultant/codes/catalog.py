@@ -110,8 +110,14 @@ class Catalog:
 
     def header_info(self, code: str) -> HeaderInfo | None:
         if self._headers is None:
-            self._headers = _icd_headers(self.codes.get(ICD10CM, {}))
+            self.index_headings()
+        assert self._headers is not None
         return self._headers.get(code)
+
+    def index_headings(self) -> None:
+        """Work out what every ICD-10-CM heading lacks (about a second for the full set),
+        now rather than inside the first case that names a heading."""
+        self._headers = _icd_headers(self.codes.get(ICD10CM, {}))
 
     def status(self, system: str, code: str, as_of: date) -> CodeStatus:
         """Valid, header, unknown, deleted or format-only — with the reason in words."""

@@ -29,7 +29,6 @@ from consultant.models import Attachment, CodeLookup, Message, Ticket, utcnow
 log = logging.getLogger(__name__)
 
 PDF_TYPES = {"application/pdf", "application/x-pdf"}
-ROWS_PER_INSERT = 500
 
 
 @dataclass(slots=True)
@@ -190,12 +189,14 @@ def _lookup_row(
 
 
 def _store(session: Session, rows: list[dict[str, object]]) -> int:
-    """Insert the rows a few hundred per statement; those stored by an earlier run are
-    skipped. (SQLite allows 32,766 bound values per statement.)"""
+    """Insert the rows, skipping those stored by an earlier run; how many were new.
+
+    Given as a list of parameter sets, the statement is compiled once and SQLAlchemy
+    sends the rows as a few multi-row inserts ("insertmanyvalues"), within SQLite's and
+    PostgreSQL's limits on bound values.
+    """
+    if not rows:
+        return 0
     table = CodeLookup.__table__  # type: ignore[attr-defined]
-    stored = 0
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = rows[start : start + ROWS_PER_INSERT]
-        statement = insert_ignoring_duplicates(session, table).values(chunk).returning(table.c.id)
-        stored += len(session.execute(statement).all())
-    return stored
+    statement = insert_ignoring_duplicates(session, table).returning(table.c.id)
+    return len(session.execute(statement, rows).all())

@@ -19,6 +19,7 @@ from consultant.codes.catalog import Catalog
 from consultant.codes.formats import CPT
 from consultant.codes.records import CodeRecord, MueLimit, PtpEdit
 from consultant.codes.search import refresh_search_index
+from consultant.db import session_scope
 from consultant.models import CatalogCode, CodeSystem, MueValue, NcciPtpEdit, utcnow
 
 PTP = "ncci-ptp"
@@ -274,6 +275,7 @@ def read_catalog(session: Session) -> Catalog:
         MueLimit(r.code, r.max_units, r.adjudication_indicator, r.rationale)
         for r in connection.execute(select(mue))
     )
+    catalog.index_headings()
     return catalog
 
 
@@ -287,3 +289,13 @@ def cached_catalog(session: Session) -> Catalog:
     catalog = read_catalog(session)
     _cache[key] = (stamp, catalog)
     return catalog
+
+
+def warm_catalog() -> None:
+    """Read the catalog before the first case needs it.
+
+    Reading the full ICD-10-CM release takes a second or two; a worker that does it when
+    it starts keeps that out of the first acknowledgement it sends.
+    """
+    with session_scope() as session:
+        cached_catalog(session)

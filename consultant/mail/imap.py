@@ -30,7 +30,7 @@ from sqlmodel import Session, select
 from consultant import dispatch
 from consultant.config import MailboxURL, Settings
 from consultant.db import session_scope
-from consultant.inbound import Arrival, store_arrival
+from consultant.inbound import Arrival, store_arrivals
 from consultant.locks import TTL_SECONDS as LOCK_TTL
 from consultant.locks import MailboxLock
 from consultant.mail.tls import tls_context
@@ -317,12 +317,12 @@ def _cursor(name: str, uidvalidity: int) -> tuple[int, int, bool]:
 def _store_batch(mailbox_id: int, arrivals: list[Arrival], *, last_uid: int) -> list[int]:
     """Store a batch and move the cursor past it, in one transaction."""
     with session_scope() as session:
-        stored = [store_arrival(session, arrival) for arrival in arrivals]
+        stored = store_arrivals(session, arrivals)
         mailbox = session.get(Mailbox, mailbox_id)
         assert mailbox is not None
         mailbox.last_uid = max(mailbox.last_uid, last_uid)
         session.add(mailbox)
-    return [inbound_id for inbound_id in stored if inbound_id is not None]
+    return stored
 
 
 def _mailbox_row(session: Session, name: str) -> Mailbox:
