@@ -292,17 +292,7 @@ class Settings(BaseSettings):
         """
         if self.secret_key:
             return self.secret_key.encode()
-        path = self.data_dir / "secret.key"
-        if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            draft = path.with_name(f"secret.key.{os.getpid()}")
-            descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "w") as file:
-                file.write(secrets.token_hex(32))
-            with contextlib.suppress(FileExistsError):  # another process was first: use its key
-                os.link(draft, path)
-            draft.unlink()
-        return path.read_text().strip().encode()
+        return _key_kept_in(self.data_dir / "secret.key")
 
     @property
     def desk_addresses(self) -> tuple[str, ...]:
@@ -331,6 +321,22 @@ def load_settings() -> Settings:
         field = str(first["loc"][0]) if first["loc"] else "?"
         message = str(first["msg"]).removeprefix("Value error, ")
         raise ConfigError(f"{ENV_PREFIX}{field.upper()}: {message}") from None
+
+
+@lru_cache(maxsize=4)
+def _key_kept_in(path: Path) -> bytes:
+    """The key in ``path``, made there first if there is none; read once per process,
+    as every email the desk sends is signed with it."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f"secret.key.{os.getpid()}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_hex(32))
+        with contextlib.suppress(FileExistsError):  # another process was first: use its key
+            os.link(draft, path)
+        draft.unlink()
+    return path.read_text().strip().encode()
 
 
 @lru_cache(maxsize=1)

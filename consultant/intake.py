@@ -202,8 +202,9 @@ def find_accounts(batch: Batch) -> None:
     """Whose cases are they? Unknown senders become guests, or are refused, as configured.
 
     Every account a stage will charge — a new case's, a followed-up ticket's — is locked
-    here, together and in id order, before anything references it, so the counting that
-    follows happens under the lock and two batches never wait for each other in a circle.
+    here (when its plan has a limit), together and in id order, before anything references
+    it, so the counting that follows happens under the lock and two batches never wait for
+    each other in a circle.
     """
     active = [intake for intake in batch if not intake.deferred]
     if not active:
@@ -219,13 +220,20 @@ def find_accounts(batch: Batch) -> None:
             intake.rejected = True
         else:
             intake.account = quota.guest_account(session, intake.email.sender)
-    followed_up = [i.ticket.account_id for i in active if i.ticket and not i.automatic]
-    charged = [i.account.id for i in new_cases if i.account] + followed_up
-    locked = quota.lock_accounts(session, [a for a in charged if a is not None])
+    followed_up = {i.ticket.account_id for i in active if i.ticket and not i.automatic}
+    charged = [i.account for i in new_cases if i.account] + [
+        account
+        for account_id in followed_up
+        if account_id is not None and (account := session.get(Account, account_id)) is not None
+    ]
+    # Held here, the plans stay in the session's identity map (which keeps only weak
+    # references), so every later look-up of them costs no query.
+    plans = {plan_id: session.get(Plan, plan_id) for plan_id in {a.plan_id for a in charged}}
+    locked = quota.lock_accounts(session, charged)
     for intake in new_cases:
         if intake.account is not None:
             intake.account = locked[intake.account.id]  # type: ignore[index]
-            intake.plan = session.get(Plan, intake.account.plan_id)
+            intake.plan = plans[intake.account.plan_id]
 
 
 @each_email
@@ -349,40 +357,67 @@ def record_message(intake: Intake) -> None:
         )
 
 
-@each_email
-def reply(intake: Intake) -> None:
-    """The one automatic answer a new case gets, if any; never to a machine (RFC 3834)."""
+@dataclass(frozen=True)
+class Answer:
+    """An automatic email one stored email is to get: which template, why, with what."""
+
+    kind: str
+    key: str  # once per cause: the outbox refuses a second email with the same key
+    context: dict[str, object]
+
+
+def reply(batch: Batch) -> None:
+    """The one automatic answer a new case gets, if any; never to a machine (RFC 3834).
+
+    What each email gets is decided first; the recipients' caps are then read for the
+    whole batch in one query and kept up to date as the batch's answers are queued.
+    """
+    answers = [(i, answer) for i in batch if not i.deferred and (answer := _answer_for(i))]
+    if not answers:
+        return
+    session = batch[0].session
+    caps = replies.automatic_caps(
+        session,
+        recipients=[intake.email.sender for intake, _ in answers],
+        keys=[answer.key for _, answer in answers],
+    )
+    for intake, answer in answers:
+        outgoing = replies.queue_automatic(
+            session,
+            kind=answer.kind,
+            key=answer.key,
+            ticket=intake.ticket,
+            answering=intake.email,
+            context={"name": intake.email.sender_name, **answer.context},
+            caps=caps,
+        )
+        if outgoing is not None:
+            intake.outbox.append(outgoing)
+
+
+def _answer_for(intake: Intake) -> Answer | None:
     if intake.automatic or not intake.email.sender:
         if intake.is_new_ticket:
             _record_event(intake, "reply.skipped", "no person's address to answer")
-        return
+        return None
     if intake.rejected:
-        _queue(intake, "not_registered", f"not_registered:{intake.inbound.id}", {})
-        return
+        return Answer("not_registered", f"not_registered:{intake.inbound.id}", {})
     if intake.too_large and intake.ticket is None:
         limit = human_size(get_settings().max_message_bytes)
-        _queue(intake, "too_large", f"too_large:{intake.inbound.id}", {"limit": limit})
-        return
+        return Answer("too_large", f"too_large:{intake.inbound.id}", {"limit": limit})
     ticket, account = intake.ticket, intake.account
     plan = intake.plan
     if not intake.is_new_ticket or ticket is None or account is None or plan is None:
-        return
-    resets_on = quota.period_resets_at(account, ticket.created_at)
+        return None
+    resets_on = f"{quota.period_resets_at(account, ticket.created_at):%B %-d, %Y}"
     if ticket.status == TicketStatus.NEW:
-        context = {
-            "sla_hours": plan.sla_hours,
-            "remaining": quota.remaining(intake.session, account),
-            "resets_on": f"{resets_on:%B %-d, %Y}",
-        }
-        _queue(intake, "ack", f"ack:{ticket.id}", context)
-    elif ticket.status == TicketStatus.HELD_QUOTA:
-        context = {
-            "plan": plan.name,
-            "limit": plan.cases_per_period,
-            "resets_on": f"{resets_on:%B %-d, %Y}",
-        }
-        _queue(intake, "over_quota", f"over_quota:{ticket.id}", context)
-    # held_unverified: the From address may be forged, so its owner hears nothing.
+        remaining = quota.remaining(intake.session, account)
+        context = {"sla_hours": plan.sla_hours, "remaining": remaining, "resets_on": resets_on}
+        return Answer("ack", f"ack:{ticket.id}", context)
+    if ticket.status == TicketStatus.HELD_QUOTA:
+        context = {"plan": plan.name, "limit": plan.cases_per_period, "resets_on": resets_on}
+        return Answer("over_quota", f"over_quota:{ticket.id}", context)
+    return None  # held_unverified: the From address may be forged, so its owner hears nothing
 
 
 def human_size(size: int) -> str:
@@ -392,19 +427,6 @@ def human_size(size: int) -> str:
     if size < 1024 * 1024:
         return f"{size / 1024:.3g} KB"
     return f"{size / (1024 * 1024):.3g} MB"
-
-
-def _queue(intake: Intake, kind: str, key: str, context: dict[str, object]) -> None:
-    outgoing = replies.queue_automatic(
-        intake.session,
-        kind=kind,
-        key=key,
-        ticket=intake.ticket,
-        answering=intake.email,
-        context={"name": intake.email.sender_name, **context},
-    )
-    if outgoing is not None:
-        intake.outbox.append(outgoing)
 
 
 def finish(batch: Batch) -> None:

@@ -20,11 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import Connection, insert, update
 from sqlmodel import Session, col, func, select
 
 from consultant.config import Settings, get_settings
-from consultant.db import session_scope
+from consultant.db import get_engine, session_scope
 from consultant.mail.smtp import PermanentDeliveryError, TemporaryDeliveryError, transport_for
 from consultant.models import Event, OutboxEmail, OutboxStatus, utcnow
 from consultant.retry import backoff
@@ -75,13 +75,15 @@ def send_outbox_emails(*, outbox_ids: Sequence[int]) -> list[SendResult]:
         if limited_until is not None:
             results.update({i: _defer(i, limited_until) for i in outbox_ids[start:]})
             break
-        for email in _claim(ids):
-            assert email.id is not None
-            results[email.id] = _deliver(email, settings)
+        claimed = _claim(ids)
+        with get_engine().connect() as connection:  # one connection to mark them all
+            for email in claimed:
+                assert email.id is not None
+                results[email.id] = _deliver(email, settings, connection)
     return [results.get(outbox_id, SendResult(outbox_id, "skipped")) for outbox_id in outbox_ids]
 
 
-def _deliver(email: OutboxEmail, settings: Settings) -> SendResult:
+def _deliver(email: OutboxEmail, settings: Settings, connection: Connection) -> SendResult:
     """Hand one claimed email to the relay and record how that went."""
     try:
         transport_for(settings).deliver(
@@ -93,17 +95,17 @@ def _deliver(email: OutboxEmail, settings: Settings) -> SendResult:
     except TemporaryDeliveryError as exc:
         if email.attempts >= settings.max_send_attempts:
             log.error("outbox %s: giving up after %s attempts: %s", email.id, email.attempts, exc)
-            return _finish(email, OutboxStatus.FAILED, error=f"gave up: {exc}")
+            return _finish(connection, email, OutboxStatus.FAILED, error=f"gave up: {exc}")
         retry_at = utcnow() + backoff(
             email.attempts, base=settings.smtp_retry_seconds, cap=MAX_BACKOFF.total_seconds()
         )
         log.warning("outbox %s: temporary failure, retrying at %s: %s", email.id, retry_at, exc)
-        return _finish(email, OutboxStatus.PENDING, error=str(exc), retry_at=retry_at)
+        return _finish(connection, email, OutboxStatus.PENDING, error=str(exc), retry_at=retry_at)
     except PermanentDeliveryError as exc:
         log.error("outbox %s: refused by the relay: %s", email.id, exc)
-        return _finish(email, OutboxStatus.FAILED, error=str(exc))
+        return _finish(connection, email, OutboxStatus.FAILED, error=str(exc))
     log.info("outbox %s: sent %s", email.id, email.message_id)
-    return _finish(email, OutboxStatus.SENT, error=None)
+    return _finish(connection, email, OutboxStatus.SENT, error=None)
 
 
 def _rate_limited_until(settings: Settings) -> datetime | None:
@@ -164,21 +166,28 @@ def _claim(outbox_ids: Sequence[int]) -> list[OutboxEmail]:
 
 
 def _finish(
-    email: OutboxEmail, status: OutboxStatus, *, error: str | None, retry_at: datetime | None = None
+    connection: Connection,
+    email: OutboxEmail,
+    status: OutboxStatus,
+    *,
+    error: str | None,
+    retry_at: datetime | None = None,
 ) -> SendResult:
+    """Record how sending went, committed at once: a row marked ``sent`` is never sent again.
+
+    On the tables, not through the ORM: its machinery would cost more than the send.
+    """
     assert email.id is not None
     changes: dict[str, object] = {"status": status, "last_error": error}
     if retry_at is not None:
         changes["next_attempt_at"] = retry_at
     if status == OutboxStatus.SENT:
         changes["sent_at"] = utcnow()
-    with session_scope() as session:
-        # On the table, not the model: the ORM's bulk-update machinery would cost more
-        # than the send itself, and there is nothing in the session to synchronise.
-        table = OutboxEmail.__table__  # type: ignore[attr-defined]
-        session.connection().execute(update(table).where(table.c.id == email.id).values(changes))
-        if status == OutboxStatus.FAILED:
-            session.add(
-                Event(ticket_id=email.ticket_id, actor="desk", kind="mail.failed", detail=error)
-            )
+    outbox = OutboxEmail.__table__  # type: ignore[attr-defined]
+    connection.execute(update(outbox).where(outbox.c.id == email.id).values(changes))
+    if status == OutboxStatus.FAILED:
+        event = {"actor": "desk", "kind": "mail.failed", "detail": error, "created_at": utcnow()}
+        events = Event.__table__  # type: ignore[attr-defined]
+        connection.execute(insert(events).values(ticket_id=email.ticket_id, **event))
+    connection.commit()
     return SendResult(email.id, status, retry_at=retry_at)

@@ -185,17 +185,24 @@ def lock_account(session: Session, account: Account) -> Account:
     A transaction that holds the lock already is not asked to take it again.
     """
     assert account.id is not None
-    return lock_accounts(session, [account.id])[account.id]
+    return lock_accounts(session, [account])[account.id]
 
 
-def lock_accounts(session: Session, account_ids: Iterable[int]) -> dict[int, Account]:
+def lock_accounts(session: Session, accounts: Iterable[Account]) -> dict[int, Account]:
     """:func:`lock_account` for several accounts, in one statement and in id order.
 
     The order matters: two transactions that each lock a few accounts, in whatever order
-    their emails came, could each hold one the other waits for — a deadlock.
+    their emails came, could each hold one the other waits for — a deadlock. An account
+    on an unlimited plan is not locked at all: the lock is there to count its cases and
+    nothing is counted for it, so a busy clinic's cases need not queue behind each other.
     """
+    given = {account.id: account for account in accounts if account.id is not None}
     held: dict[int, Account] = session.info.setdefault(LOCKED_ACCOUNTS, {})
-    wanted = sorted(set(account_ids) - held.keys())
+    wanted = sorted(
+        account_id
+        for account_id, account in given.items()
+        if account_id not in held and _is_counted(session, account)
+    )
     if wanted:
         query = (
             select(Account)
@@ -204,7 +211,12 @@ def lock_accounts(session: Session, account_ids: Iterable[int]) -> dict[int, Acc
             .with_for_update(key_share=True)
         )
         held.update({account.id: account for account in session.exec(query)})  # type: ignore[misc]
-    return {account_id: held[account_id] for account_id in account_ids}
+    return {account_id: held.get(account_id, account) for account_id, account in given.items()}
+
+
+def _is_counted(session: Session, account: Account) -> bool:
+    plan = session.get(Plan, account.plan_id)
+    return plan is None or plan.cases_per_period is not None
 
 
 def debit_case(
@@ -212,17 +224,16 @@ def debit_case(
 ) -> bool:
     """Charge one case to the account; ``False`` when the period's quota is used up.
 
-    Idempotent: a case already charged (same key) is reported as charged again. The
-    ledger's unique key is the guard, so a charge costs one insert and no look-up.
+    The entry is added to the session, not written at once, so that a batch's charges
+    are inserted together. The ledger's unique key refuses a second charge of the same
+    case: the transaction trying it fails rather than charging twice.
     """
     account = lock_account(session, account)
-    key = key or f"debit:ticket:{ticket.id}"
     if remaining(session, account) == 0:
-        # Used up now, but perhaps by this very case on an earlier run.
-        return session.exec(select(QuotaEntry.id).where(QuotaEntry.key == key)).first() is not None
+        return False
+    key = key or f"debit:ticket:{ticket.id}"
     entry = _entry_fields(account=account, ticket=ticket, kind=QuotaEntryKind.DEBIT, key=key)
-    table = QuotaEntry.__table__  # type: ignore[attr-defined]
-    session.execute(insert_ignoring_duplicates(session, table).values(**entry))
+    session.add(QuotaEntry(**entry))
     return True
 
 

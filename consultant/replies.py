@@ -15,7 +15,9 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from email.charset import QP, Charset
 from email.header import Header
@@ -29,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
-from sqlalchemy import or_
-from sqlmodel import Session, col, func, select
+from sqlalchemy import and_, or_
+from sqlmodel import Session, col, select
 
 from consultant.config import get_settings
 from consultant.mail.autoreply import LOOP_HEADER
@@ -117,42 +119,75 @@ def _signature(number: str, nonce: str) -> str:
 
 # --- automatic emails ---------------------------------------------------------------
 
+
+@dataclass
+class AutomaticCaps:
+    """What the outbox says about automatic mail to a batch's recipients, read once and
+    kept up to date as the batch queues more (RFC 3834 section 2: answer sparingly)."""
+
+    queued_keys: set[str]  # causes already answered: one email per cause
+    bounced: set[str]  # recipients whose address bounced lately
+    sent_today: Counter[str]  # automatic emails per recipient in the last 24 hours
+
+    def refusal(self, *, recipient: str, key: str) -> str | None:
+        """Why no automatic email for ``key`` may go to ``recipient`` now, or ``None``."""
+        settings = get_settings()
+        sent_today, holdoff = self.sent_today[recipient], settings.bounce_holdoff_days
+        if key in self.queued_keys:
+            return ALREADY_QUEUED
+        if recipient in self.bounced:
+            return f"an email to this address bounced in the last {holdoff} days"
+        if sent_today >= settings.auto_replies_per_day:
+            return f"{sent_today} automatic emails to this address in the last 24 hours"
+        return None
+
+    def count(self, row: OutboxEmail) -> None:
+        self.queued_keys.add(row.key)
+        self.sent_today[row.recipient] += 1
+
+
 ALREADY_QUEUED = "already queued"
 
 
-def automatic_suppressed(session: Session, *, recipient: str, key: str) -> str | None:
-    """Why no automatic email may go to ``recipient`` now — ``key`` already queued, a
-    recent bounce, the daily cap — or ``None``.
-
-    One query, and no flush: emails this transaction has queued but not yet written (a
-    batch's earlier acknowledgements) are counted from the session, so the batch's rows
-    are still inserted together.
-    """
+def automatic_caps(
+    session: Session, *, recipients: Iterable[str], keys: Iterable[str]
+) -> AutomaticCaps:
+    """The caps of these recipients and which of these keys are taken, in one query."""
     settings = get_settings()
     now = utcnow()
     bounced_since = now - timedelta(days=settings.bounce_holdoff_days)
-    to_recipient = OutboxEmail.recipient == recipient
-    with session.no_autoflush:
-        queued, bounced, sent_today = session.exec(
-            select(
-                func.count().filter(OutboxEmail.key == key),
-                func.count().filter(to_recipient, col(OutboxEmail.bounced_at) > bounced_since),
-                func.count().filter(
-                    to_recipient,
-                    col(OutboxEmail.is_automatic),
-                    col(OutboxEmail.created_at) > now - timedelta(days=1),
+    day_ago = now - timedelta(days=1)
+    wanted = set(recipients)
+    rows = session.exec(
+        select(
+            OutboxEmail.key,
+            OutboxEmail.recipient,
+            OutboxEmail.is_automatic,
+            OutboxEmail.bounced_at,
+            OutboxEmail.created_at,
+        ).where(
+            or_(
+                col(OutboxEmail.key).in_(set(keys)),
+                and_(
+                    col(OutboxEmail.recipient).in_(wanted),
+                    or_(
+                        col(OutboxEmail.bounced_at) > bounced_since,
+                        and_(col(OutboxEmail.is_automatic), col(OutboxEmail.created_at) > day_ago),
+                    ),
                 ),
-            ).where(or_(OutboxEmail.key == key, to_recipient))
-        ).one()
-    pending = [row for row in session.new if isinstance(row, OutboxEmail)]
-    if queued or any(row.key == key for row in pending):
-        return ALREADY_QUEUED
-    if bounced:
-        return f"an email to this address bounced in the last {settings.bounce_holdoff_days} days"
-    sent_today += sum(1 for row in pending if row.is_automatic and row.recipient == recipient)
-    if sent_today >= settings.auto_replies_per_day:
-        return f"{sent_today} automatic emails to this address in the last 24 hours"
-    return None
+            )
+        )
+    ).all()
+    caps = AutomaticCaps(queued_keys=set(), bounced=set(), sent_today=Counter())
+    for key, recipient, is_automatic, bounced_at, created_at in rows:
+        caps.queued_keys.add(key)
+        if recipient not in wanted:
+            continue  # found by its key only
+        if bounced_at is not None and bounced_at > bounced_since:
+            caps.bounced.add(recipient)
+        if is_automatic and created_at > day_ago:
+            caps.sent_today[recipient] += 1
+    return caps
 
 
 def queue_automatic(
@@ -163,6 +198,7 @@ def queue_automatic(
     ticket: Ticket | None,
     answering: ParsedEmail,
     context: Mapping[str, Any],
+    caps: AutomaticCaps,
 ) -> OutboxEmail | None:
     """Queue an automatic answer to ``answering``, unless the recipient's caps forbid it.
 
@@ -170,7 +206,7 @@ def queue_automatic(
     email per thread). A suppressed email is recorded as an event, never silently dropped.
     """
     recipient = answering.sender
-    reason = automatic_suppressed(session, recipient=recipient, key=key)
+    reason = caps.refusal(recipient=recipient, key=key)
     if reason == ALREADY_QUEUED:
         return None
     if reason is not None:
@@ -198,7 +234,9 @@ def queue_automatic(
     message["Auto-Submitted"] = "auto-replied"
     # Asks Exchange and Outlook not to answer an automatic email with another one.
     message["X-Auto-Response-Suppress"] = "All"
-    return store(session, ticket=ticket, kind=kind, key=key, message=message, automatic=True)
+    row = store(session, ticket=ticket, kind=kind, key=key, message=message, automatic=True)
+    caps.count(row)
+    return row
 
 
 def compose(

@@ -72,7 +72,7 @@ def attach_code_lookups(
             bodies = " ".join(message.body_text for message in messages)
             ticket.specialty = specialty_for(codes, ticket.subject + " " + bodies)
             session.add(ticket)
-    stored = _store(session, rows)
+    stored = _store(session, ticket_ids, rows)
     session.flush()
     return stored
 
@@ -188,15 +188,20 @@ def _lookup_row(
     }
 
 
-def _store(session: Session, rows: list[dict[str, object]]) -> int:
-    """Insert the rows, skipping those stored by an earlier run; how many were new.
+def _store(session: Session, ticket_ids: Sequence[int], rows: list[dict[str, object]]) -> int:
+    """Insert the rows an earlier run has not stored; how many that was.
 
-    Given as a list of parameter sets, the statement is compiled once and SQLAlchemy
-    sends the rows as a few multi-row inserts ("insertmanyvalues"), within SQLite's and
-    PostgreSQL's limits on bound values.
+    The rows are sent as one executemany (one prepared statement, one round trip in
+    psycopg's pipeline) rather than as a multi-row insert, whose text differs with every
+    row count and must be compiled and parsed anew each time. The unique key still
+    settles a race with another worker storing the same rows.
     """
-    if not rows:
-        return 0
     table = CodeLookup.__table__  # type: ignore[attr-defined]
-    statement = insert_ignoring_duplicates(session, table).returning(table.c.id)
-    return len(session.execute(statement, rows).all())
+    key_columns = (table.c.ticket_id, table.c.message_id, table.c.system, table.c.code)
+    stored_before = set(
+        session.execute(select(*key_columns).where(table.c.ticket_id.in_(ticket_ids))).all()
+    )
+    new = [row for row in rows if tuple(row[c.name] for c in key_columns) not in stored_before]
+    if new:
+        session.execute(insert_ignoring_duplicates(session, table), new)
+    return len(new)
