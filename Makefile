@@ -33,4 +33,5 @@ bench: $(VENV)/.test-installed
 	./scripts/test-services
 	$(BIN)/python bench/codes_bench.py
 	$(BIN)/python bench/outbox_bench.py
+	$(BIN)/python bench/worker_bench.py
 	$(BIN)/python bench/intake_bench.py

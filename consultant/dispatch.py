@@ -22,7 +22,7 @@ from consultant.config import get_settings
 PROCESS_INBOUND = "workers.tasks.process_inbound"
 SEND_OUTBOX = "workers.tasks.send_outbox"
 LOOK_UP_CODES = "workers.tasks.look_up_codes"
-IDS_PER_TASK = 10  # small enough that a poller's batch still spreads over every worker
+IDS_PER_TASK = 25  # one transaction in intake; a poller's batch of 200 still spreads widely
 
 _local_work = threading.Event()
 
