@@ -7,7 +7,8 @@ counter, so every number it shows can be explained line by line. Each entry has 
 A debit decides "is there room?" and writes its entry while holding the account's lock:
 ``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite every transaction already holds the
 database's write lock from its first statement (``BEGIN IMMEDIATE``, see consultant/db.py).
-So a burst of cases from one account is counted one at a time.
+So a burst of cases from one account is counted one at a time. An account on an unlimited
+plan has nothing to count and is not locked.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@ fast, never what happens to each email."""
 
 from __future__ import annotations
 
+import logging
+from concurrent.futures import ThreadPoolExecutor
 from email import message_from_bytes
 from pathlib import Path
 
@@ -12,9 +14,18 @@ from sqlmodel import col, func, select
 from consultant.config import get_settings
 from consultant.db import session_scope
 from consultant.intake import process_inbound_emails
-from consultant.models import Event, InboundEmail, Message, OutboxEmail, QuotaEntry, Ticket
+from consultant.models import (
+    Event,
+    InboundEmail,
+    Message,
+    OutboxEmail,
+    QuotaEntry,
+    Ticket,
+    TicketStatus,
+)
 from tests.cases import case_email, store
 from tests.conftest import Desk
+from tests.test_quota import add_account, debits, statuses
 
 
 def stored(*emails: bytes) -> list[int]:
@@ -107,3 +118,26 @@ def test_a_batch_holding_an_email_already_processed_leaves_that_one_alone(desk: 
     assert [o.status for o in outcomes] == ["processed"] * 3 + ["missing"]
     assert (outcomes[1].ticket_id, outcomes[1].outbox_ids) == (done.ticket_id, ())  # sent once
     assert (count(Ticket), count(OutboxEmail)) == (3, 3)
+
+
+def test_batches_running_at_once_count_each_accounts_quota_exactly_and_never_deadlock(
+    desk: Desk, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_account("@north.example", "free")  # 5 cases a month each
+    add_account("@south.example", "free")
+    clinics = ["north.example", "south.example"]
+    # Five batches of ten, half of them naming the clinics in the other order, so that
+    # locking accounts in the order the emails came would make batches wait in a circle.
+    batches = [
+        stored(*(case_email(f"b{n}.{i}@{clinics[(i + n) % 2]}") for i in range(10)))
+        for n in range(5)
+    ]
+
+    with caplog.at_level(logging.WARNING), ThreadPoolExecutor(max_workers=5) as pool:
+        outcomes = [o for batch in pool.map(process_inbound_emails, batches) for o in batch]
+
+    assert {o.status for o in outcomes} == {"processed"}
+    assert "processing each alone" not in caplog.text  # no batch failed, deadlocks included
+    assert statuses().count(TicketStatus.NEW) == 10  # five per clinic
+    assert statuses().count(TicketStatus.HELD_QUOTA) == 40
+    assert debits() == 10
