@@ -78,6 +78,19 @@ def test_a_new_uidvalidity_rescans_the_folder_without_duplicates(
     assert tickets() == 2
 
 
+def test_the_same_email_twice_in_one_fetched_batch_is_stored_once(
+    desk: Desk, mailbox: CaseMailbox
+) -> None:
+    case = read_email("case-home-infusion.eml")
+    mailbox.append(case, read_email("case-with-pdf-attachment.eml"), case)
+
+    report = poll_once(parse_mailbox_url(mailbox.url), settings=get_settings())
+    drain()
+
+    assert (report.seen, len(report.stored)) == (3, 2)
+    assert tickets() == 2
+
+
 def test_stored_emails_are_flagged_but_stay_unread(desk: Desk, mailbox: CaseMailbox) -> None:
     mailbox.append(read_email("case-home-infusion.eml"))
     poll_once(parse_mailbox_url(mailbox.url), settings=get_settings())
