@@ -26,10 +26,10 @@ sys.path.insert(0, str(REPO))
 from consultant import config, db  # noqa: E402
 from consultant.db import session_scope  # noqa: E402
 from consultant.inbound import Arrival, store_arrival  # noqa: E402
-from consultant.intake import process_inbound  # noqa: E402
 from consultant.mail import smtp  # noqa: E402
 from consultant.models import Account  # noqa: E402
 from consultant.outbox import due_outbox_ids, send_outbox_emails  # noqa: E402
+from consultant.pipeline import process_inbound  # noqa: E402
 from consultant.quota import plan_named  # noqa: E402
 from tests.cases import case_email  # noqa: E402
 from tests.conftest import empty_tables  # noqa: E402

@@ -44,8 +44,8 @@ from consultant.codes.store import warm_catalog  # noqa: E402
 from consultant.db import session_scope  # noqa: E402
 from consultant.dispatch import IDS_PER_TASK  # noqa: E402
 from consultant.inbound import Arrival, store_arrivals  # noqa: E402
-from consultant.intake import process_inbound_emails  # noqa: E402
 from consultant.outbox import send_outbox_emails  # noqa: E402
+from consultant.pipeline import process_inbound_emails  # noqa: E402
 from tests.servers.postgres import scratch_database  # noqa: E402
 from tests.servers.smtp_sink import SmtpSink  # noqa: E402
 

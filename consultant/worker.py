@@ -17,9 +17,9 @@ from consultant import dispatch
 from consultant.codes.lookup import look_up_codes
 from consultant.codes.store import warm_catalog
 from consultant.inbound import due_inbound_ids
-from consultant.intake import process_inbound_emails
 from consultant.models import InboundStatus, OutboxStatus
 from consultant.outbox import due_outbox_ids, send_outbox_emails
+from consultant.pipeline import process_inbound_emails
 
 log = logging.getLogger(__name__)
 

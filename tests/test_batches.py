@@ -13,7 +13,6 @@ from sqlmodel import col, func, select
 
 from consultant.config import get_settings
 from consultant.db import session_scope
-from consultant.intake import process_inbound_emails
 from consultant.models import (
     Event,
     InboundEmail,
@@ -23,6 +22,7 @@ from consultant.models import (
     Ticket,
     TicketStatus,
 )
+from consultant.pipeline import process_inbound_emails
 from tests.cases import case_email, store
 from tests.conftest import Desk
 from tests.test_quota import add_account, debits, statuses

@@ -8,8 +8,8 @@ from email.message import EmailMessage
 from sqlmodel import func, select
 
 from consultant.db import session_scope
-from consultant.intake import process_inbound
 from consultant.models import Attachment, Event, InboundEmail, Message, OutboxEmail, Ticket
+from consultant.pipeline import process_inbound
 from consultant.replies import new_message_id
 from consultant.worker import drain
 from tests.cases import case_email, store

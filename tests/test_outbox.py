@@ -12,9 +12,9 @@ from sqlmodel import select
 from consultant.config import get_settings
 from consultant.db import session_scope
 from consultant.inbound import due_inbound_ids
-from consultant.intake import process_inbound
 from consultant.models import Event, OutboxEmail, utcnow
 from consultant.outbox import LEASE, send_outbox_emails
+from consultant.pipeline import process_inbound
 from consultant.worker import drain
 from tests.cases import case_email, store
 from tests.conftest import Desk

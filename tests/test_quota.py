@@ -12,8 +12,8 @@ from sqlmodel import func, select
 
 from consultant import quota
 from consultant.db import session_scope
-from consultant.intake import process_inbound
 from consultant.models import Account, OutboxEmail, QuotaEntry, Ticket, TicketStatus
+from consultant.pipeline import process_inbound
 from consultant.worker import drain
 from tests.cases import case_email, store
 from tests.conftest import Desk

@@ -16,9 +16,9 @@ from consultant import dispatch
 from consultant.codes.lookup import look_up_codes
 from consultant.config import get_settings
 from consultant.inbound import due_inbound_ids
-from consultant.intake import process_inbound_emails
 from consultant.models import utcnow
 from consultant.outbox import due_outbox_ids, send_outbox_emails
+from consultant.pipeline import process_inbound_emails
 from workers.app import app
 
 RETRY = {

@@ -16,8 +16,8 @@ from consultant.codes.records import CodeRecord
 from consultant.codes.store import load_codes
 from consultant.db import session_scope
 from consultant.inbound import Arrival, due_inbound_ids, store_arrival
-from consultant.intake import process_inbound
 from consultant.models import Attachment, CodeLookup, Message, Ticket
+from consultant.pipeline import process_inbound
 from consultant.tickets import ticket_detail
 from consultant.worker import drain
 from tests.codes.conftest import AS_OF, hcpcs_fixture_bytes, make_pdf
