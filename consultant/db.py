@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.dml import Insert
@@ -86,6 +86,23 @@ def session_scope() -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def autocommit_connection() -> Iterator[Connection]:
+    """A connection on which each statement commits on its own, for a run of one-statement
+    writes such as the outbox marking every email sent the moment the relay took it.
+
+    On PostgreSQL that saves two of a one-statement transaction's three round trips
+    (psycopg sends BEGIN and COMMIT as commands of their own). SQLite keeps its usual
+    transactions, which cost no round trip, so callers still ``commit()`` after each
+    write: on PostgreSQL that is a no-op.
+    """
+    engine = get_engine()
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection
 
 
 def init_schema(engine: Engine | None = None) -> None:

@@ -19,12 +19,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, Row, bindparam, insert, update
 from sqlmodel import Session, col, func, select
 
 from consultant.config import Settings, get_settings
-from consultant.db import get_engine, session_scope
+from consultant.db import autocommit_connection, get_engine, session_scope
 from consultant.mail.smtp import PermanentDeliveryError, TemporaryDeliveryError, transport_for
 from consultant.models import Event, OutboxEmail, OutboxStatus, utcnow
 from consultant.retry import backoff
@@ -34,6 +35,15 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
 EMAILS_PER_CLAIM = 10  # few enough to deliver well within one lease
 MAX_BACKOFF = timedelta(hours=1)
+
+_OUTBOX = OutboxEmail.__table__  # type: ignore[attr-defined]
+_EVENTS = Event.__table__  # type: ignore[attr-defined]
+_CLAIMED_COLUMNS = [
+    _OUTBOX.c[name]
+    for name in ("id", "kind", "ticket_id", "recipient", "message_id", "raw", "attempts")
+]
+# Built once: it runs for every email sent.
+_MARK = update(_OUTBOX).where(_OUTBOX.c.id == bindparam("outbox_id"))
 
 
 @dataclass(frozen=True)
@@ -69,21 +79,19 @@ def send_outbox_emails(*, outbox_ids: Sequence[int]) -> list[SendResult]:
     limited = bool(settings.smtp_max_per_minute or settings.smtp_max_per_hour)
     per_claim = 1 if limited else EMAILS_PER_CLAIM
     results: dict[int, SendResult] = {}
-    for start in range(0, len(outbox_ids), per_claim):
-        ids = outbox_ids[start : start + per_claim]
-        limited_until = _rate_limited_until(settings) if limited else None
-        if limited_until is not None:
-            results.update({i: _defer(i, limited_until) for i in outbox_ids[start:]})
-            break
-        claimed = _claim(ids)
-        with get_engine().connect() as connection:  # one connection to mark them all
-            for email in claimed:
-                assert email.id is not None
+    with autocommit_connection() as connection:  # one connection to claim and mark them all
+        for start in range(0, len(outbox_ids), per_claim):
+            ids = outbox_ids[start : start + per_claim]
+            limited_until = _rate_limited_until(settings) if limited else None
+            if limited_until is not None:
+                results.update({i: _defer(i, limited_until) for i in outbox_ids[start:]})
+                break
+            for email in _claim(connection, ids):
                 results[email.id] = _deliver(email, settings, connection)
     return [results.get(outbox_id, SendResult(outbox_id, "skipped")) for outbox_id in outbox_ids]
 
 
-def _deliver(email: OutboxEmail, settings: Settings, connection: Connection) -> SendResult:
+def _deliver(email: Row[Any], settings: Settings, connection: Connection) -> SendResult:
     """Hand one claimed email to the relay and record how that went."""
     try:
         transport_for(settings).deliver(
@@ -144,30 +152,31 @@ def _defer(outbox_id: int, until: datetime) -> SendResult:
     return SendResult(outbox_id, "deferred", retry_at=until)
 
 
-def _claim(outbox_ids: Sequence[int]) -> list[OutboxEmail]:
-    """The due rows among these, now ``sending`` under this sender's lease (by id)."""
+def _claim(connection: Connection, outbox_ids: Sequence[int]) -> list[Row[Any]]:
+    """The due rows among these, now ``sending`` under this sender's lease (by id),
+    committed before the relay sees any of them."""
     now = utcnow()
-    with session_scope() as session:
-        claimed = session.exec(  # type: ignore[call-overload]
-            update(OutboxEmail)
-            .where(
-                col(OutboxEmail.id).in_(outbox_ids),
-                col(OutboxEmail.status).in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
-                col(OutboxEmail.next_attempt_at) <= now,
-            )
-            .values(
-                status=OutboxStatus.SENDING,
-                attempts=OutboxEmail.attempts + 1,
-                next_attempt_at=now + LEASE,
-            )
-            .returning(OutboxEmail)
-        ).all()
-        return sorted((row[0] for row in claimed), key=lambda email: email.id)
+    claimed = connection.execute(
+        update(_OUTBOX)
+        .where(
+            _OUTBOX.c.id.in_(outbox_ids),
+            _OUTBOX.c.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+            _OUTBOX.c.next_attempt_at <= now,
+        )
+        .values(
+            status=OutboxStatus.SENDING,
+            attempts=_OUTBOX.c.attempts + 1,
+            next_attempt_at=now + LEASE,
+        )
+        .returning(*_CLAIMED_COLUMNS)
+    ).all()
+    connection.commit()
+    return sorted(claimed, key=lambda email: email.id)
 
 
 def _finish(
     connection: Connection,
-    email: OutboxEmail,
+    email: Row[Any],
     status: OutboxStatus,
     *,
     error: str | None,
@@ -175,19 +184,20 @@ def _finish(
 ) -> SendResult:
     """Record how sending went, committed at once: a row marked ``sent`` is never sent again.
 
-    On the tables, not through the ORM: its machinery would cost more than the send.
+    On the tables, not through the ORM: its machinery would cost more than the send. A
+    failure is recorded on the ticket too, in the same transaction.
     """
-    assert email.id is not None
-    changes: dict[str, object] = {"status": status, "last_error": error}
+    changes: dict[str, object] = {"outbox_id": email.id, "status": status, "last_error": error}
     if retry_at is not None:
         changes["next_attempt_at"] = retry_at
     if status == OutboxStatus.SENT:
         changes["sent_at"] = utcnow()
-    outbox = OutboxEmail.__table__  # type: ignore[attr-defined]
-    connection.execute(update(outbox).where(outbox.c.id == email.id).values(changes))
     if status == OutboxStatus.FAILED:
         event = {"actor": "desk", "kind": "mail.failed", "detail": error, "created_at": utcnow()}
-        events = Event.__table__  # type: ignore[attr-defined]
-        connection.execute(insert(events).values(ticket_id=email.ticket_id, **event))
-    connection.commit()
+        with get_engine().begin() as transaction:
+            transaction.execute(_MARK, changes)
+            transaction.execute(insert(_EVENTS).values(ticket_id=email.ticket_id, **event))
+    else:
+        connection.execute(_MARK, changes)
+        connection.commit()
     return SendResult(email.id, status, retry_at=retry_at)
