@@ -24,7 +24,7 @@ from email.header import Header
 from email.message import Message as Email
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.policy import compat32
+from email.policy import Compat32
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
 from pathlib import Path
@@ -46,8 +46,27 @@ _OUR_MESSAGE_ID = re.compile(r"^<cc(\d+)\.([0-9a-f]+)\.([0-9a-f]+)@")
 # Bodies as UTF-8 in quoted-printable: 7-bit safe for any relay, readable in the raw.
 UTF8_QP = Charset("utf-8")
 UTF8_QP.body_encoding = QP
-# CRLF line ends, as on the wire: smtplib sends bytes as they are (RFC 5321 2.3.8).
-WIRE = compat32.clone(linesep="\r\n")
+
+
+class _Wire(Compat32):
+    """compat32 with CRLF line ends, as on the wire: smtplib sends bytes as they are
+    (RFC 5321 2.3.8).
+
+    A header that is short, one line and ASCII — nearly all of ours — is written as it
+    is: compat32 would pass it through the Header class's folding machinery, which then
+    changes nothing, at about a third of the cost of composing an acknowledgement.
+    """
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if isinstance(value, str):
+            line = f"{name}: {value}"
+            if len(line) <= self.max_line_length and line.isascii() and not _BREAK.search(line):
+                return (line + self.linesep).encode("ascii")
+        return super().fold_binary(name, value)
+
+
+_BREAK = re.compile(r"[\r\n]")
+WIRE = _Wire(linesep="\r\n")
 
 
 # --- templates ----------------------------------------------------------------------
@@ -256,11 +275,11 @@ def compose(
     part of acknowledging a case; these headers are ours and need neither.
     """
     settings = get_settings()
-    message = MIMEMultipart("alternative")
+    message = MIMEMultipart("alternative", boundary=_boundary())
     message["From"] = formataddr((settings.desk_name, settings.desk_address))
     message["To"] = recipient
     message["Reply-To"] = settings.desk_address
-    message["Subject"] = _encoded(subject)
+    message["Subject"] = _encoded(subject, name="Subject")
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = new_message_id(ticket_id)
     if in_reply_to:
@@ -273,9 +292,17 @@ def compose(
     return message
 
 
-def _encoded(value: str) -> str | Header:
-    """ASCII as it is; anything else as RFC 2047 encoded words."""
-    return value if value.isascii() else Header(value, "utf-8")
+def _boundary() -> str:
+    """A multipart boundary that cannot occur in the parts, so the generator need not
+    search them for it: they are quoted-printable, where ``=`` is always followed by two
+    hex digits or a line break (RFC 2045 6.7), so ``=_`` never appears in them."""
+    return f"=_cc{secrets.token_hex(12)}"
+
+
+def _encoded(value: str, *, name: str) -> str | Header:
+    """ASCII as it is; anything else as RFC 2047 encoded words, folded to fit after the
+    header's name (RFC 5322 2.1.1)."""
+    return value if value.isascii() else Header(value, "utf-8", header_name=name)
 
 
 def store(

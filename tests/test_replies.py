@@ -147,6 +147,32 @@ def test_hostile_subjects_render_as_plain_words(desk: Desk, smtp_sink: SmtpSink)
     assert "{{ 7*7 }} &lt;script&gt;" in first_html
 
 
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Can we bill 99213-25 with 20610 on the same day? " * 4,
+        "Kodierung: Grüße, 99213 und 25 " * 4,
+    ],
+    ids=["long-ascii", "long-non-ascii"],
+)
+def test_acknowledgements_keep_to_the_line_limit_and_read_back_as_written(
+    desk: Desk, smtp_sink: SmtpSink, subject: str
+) -> None:
+    store(case_email("dana@clinic.example", subject=subject))
+    drain()
+
+    [ack] = received(smtp_sink, 1)
+    raw = smtp_sink.messages[0].raw
+    assert raw.isascii()  # encoded words and quoted-printable: any relay carries it
+    header_lines = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert max(len(line) for line in header_lines) <= 78  # RFC 5322 2.1.1
+    assert " ".join(subject.split()) in " ".join(str(ack["Subject"]).split())
+    assert ack["In-Reply-To"] and ack["Message-ID"] and ack["Auto-Submitted"] == "auto-replied"
+    text = ack.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = ack.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "CC-1" in text and "CC-1" in html
+
+
 def test_an_admin_can_override_a_template(
     desk: Desk, smtp_sink: SmtpSink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
