@@ -71,7 +71,10 @@ def identify(raw: bytes) -> Identity:
     Delivered-To) sit in the header block, so the same email reaching us by IMAP and by
     the gateway gets the same fingerprint. Line endings are normalised for the same reason.
     """
-    headers = BytesHeaderParser(policy=compat32).parsebytes(raw, headersonly=True)
+    return _identity(_header_block(raw), raw)
+
+
+def _identity(headers: Message, raw: bytes) -> Identity:
     body = _body_bytes(raw).replace(b"\r\n", b"\n")
     body_hash = hashlib.sha256(body).hexdigest()
     message_id = _first_message_id(str(headers.get("Message-ID", "")))
@@ -79,6 +82,10 @@ def identify(raw: bytes) -> Identity:
         message_id = f"<{body_hash[:32]}@fingerprint.invalid>"
     fingerprint = hashlib.sha256(f"{message_id}\0{body_hash}".encode()).hexdigest()
     return Identity(message_id=message_id, fingerprint=fingerprint)
+
+
+def _header_block(raw: bytes) -> Message:
+    return BytesHeaderParser(policy=compat32).parsebytes(raw, headersonly=True)
 
 
 def _body_bytes(raw: bytes) -> bytes:
@@ -101,11 +108,8 @@ def parse_email(raw: bytes, *, headers_only: bool = False) -> ParsedEmail:
     whose encoded words are damaged. ``headers_only`` skips the body: for an email the
     desk will not take, parsing megabytes would be wasted.
     """
-    headers = raw_headers(raw)
-    if not headers:
-        raise ParseError("no header fields: this is not an email (RFC 5322 section 2.1)")
     if headers_only:
-        return _email(raw, headers)
+        return _email(raw, _header_block(raw))
     try:
         mail = mailparser.parse_from_bytes(raw)
     except Exception as exc:  # mail-parser raises many types; all mean "unreadable"
@@ -115,7 +119,7 @@ def parse_email(raw: bytes, *, headers_only: bool = False) -> ParsedEmail:
     text = "\n".join(plain) or (html_to_text(html_body) if html_body else "")
     return _email(
         raw,
-        headers,
+        mail.message,
         text=text,
         html=sanitise_html(html_body) if html_body else None,
         attachments=tuple(_attachment(part, raw) for part in mail.attachments),
@@ -125,16 +129,21 @@ def parse_email(raw: bytes, *, headers_only: bool = False) -> ParsedEmail:
 
 def _email(
     raw: bytes,
-    headers: dict[str, str],
+    message: Message,
     *,
     text: str = "",
     html: str | None = None,
     attachments: tuple[ParsedAttachment, ...] = (),
     returned_message_ids: tuple[str, ...] = (),
 ) -> ParsedEmail:
+    """The fields read from the headers of ``message`` (parsed from ``raw``), with the
+    body's, which the caller read."""
+    headers = _first_values(message)
+    if not headers:
+        raise ParseError("no header fields: this is not an email (RFC 5322 section 2.1)")
     sender_name, sender = _sender(header_text(headers.get("from", "")))
     return ParsedEmail(
-        message_id=identify(raw).message_id,
+        message_id=_identity(message, raw).message_id,
         sender=sender,
         sender_name=sender_name,
         subject=header_text(headers.get("subject", "")),
@@ -148,15 +157,14 @@ def _email(
     )
 
 
-def raw_headers(raw: bytes) -> dict[str, str]:
+def _first_values(message: Message) -> dict[str, str]:
     """Header names (lower-case) → their first value, undecoded.
 
     ``raw_items`` keeps undeclared 8-bit bytes as surrogate escapes, where ``get`` would
     already have replaced them with U+FFFD.
     """
-    parsed = BytesHeaderParser(policy=compat32).parsebytes(raw, headersonly=True)
     headers: dict[str, str] = {}
-    for name, value in parsed.raw_items():
+    for name, value in message.raw_items():
         headers.setdefault(name.lower(), str(value))
     return headers
 
@@ -244,7 +252,9 @@ def header_text(value: str) -> str:
     Each encoded word is decoded on its own terms, so one damaged word (bad base64, an
     unknown charset) costs that word, not the whole header. Line folding is undone.
     """
-    if any("\udc80" <= char <= "\udcff" for char in value):  # 8-bit bytes, undeclared
+    if value.isascii() and "=?" not in value:  # most headers: nothing to decode
+        decoded = value
+    elif any("\udc80" <= char <= "\udcff" for char in value):  # 8-bit bytes, undeclared
         decoded = decode_text(value.encode("utf-8", "surrogateescape"), None)
     else:
         try:
