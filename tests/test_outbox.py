@@ -163,6 +163,26 @@ def test_the_celery_worker_retries_a_temporary_failure_and_sends_once(
     assert message.rcpt_tos == ("biller@elsewhere.example",)
 
 
+def test_each_email_is_marked_sent_before_the_next_is_handed_to_the_relay(
+    quick_retries: Desk, smtp_sink: SmtpSink
+) -> None:
+    """So at most one email is ever with the relay but not marked sent: the one a crash
+    at that moment would make the desk send again."""
+    for n in range(4):
+        store(case_email(f"biller{n}@clinic.example"))
+    for inbound_id in due_inbound_ids():
+        process_inbound(inbound_id=inbound_id)
+    marked_at_each_handover: list[int] = []
+    smtp_sink.on_data(
+        lambda: marked_at_each_handover.append(sum(r.status == "sent" for r in outbox_rows()))
+    )
+
+    send_outbox_emails(outbox_ids=[row.id for row in outbox_rows()])  # type: ignore[misc]
+
+    assert marked_at_each_handover == [0, 1, 2, 3]
+    assert [row.status for row in outbox_rows()] == ["sent"] * 4
+
+
 def test_one_claim_of_several_emails_settles_each_on_its_own(
     quick_retries: Desk, smtp_sink: SmtpSink
 ) -> None:

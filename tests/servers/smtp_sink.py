@@ -38,8 +38,11 @@ class _Recorder:
         self.released = threading.Event()  # cleared: keep each email but hold the reply
         self.released.set()
         self.held = 0  # replies being held now
+        self.on_data: Callable[[], None] | None = None  # called as each email's data arrives
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Envelope) -> str:
+        if self.on_data is not None:
+            self.on_data()
         with self.lock:
             if self.drops:
                 self.drops -= 1
@@ -131,6 +134,7 @@ class SmtpSink:
             self._recorder.messages.clear()
             self._recorder.failures.clear()
             self._recorder.drops = 0
+        self._recorder.on_data = None
         self.release()
 
     def hold(self) -> None:
@@ -154,6 +158,11 @@ class SmtpSink:
         """Close the connection after the next ``count`` emails' data, without a reply."""
         with self._recorder.lock:
             self._recorder.drops += count
+
+    def on_data(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` as each email's data arrives, before it is kept or answered:
+        it sees the sender's state at the moment the relay takes the email."""
+        self._recorder.on_data = callback
 
     def start(self) -> SmtpSink:
         self._controller.start()
