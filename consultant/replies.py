@@ -60,12 +60,12 @@ class _Wire(Compat32):
     def fold_binary(self, name: str, value: Any) -> bytes:
         if isinstance(value, str):
             line = f"{name}: {value}"
-            if len(line) <= self.max_line_length and line.isascii() and not _BREAK.search(line):
+            unbroken = "\r" not in line and "\n" not in line
+            if len(line) <= self.max_line_length and line.isascii() and unbroken:
                 return (line + self.linesep).encode("ascii")
         return super().fold_binary(name, value)
 
 
-_BREAK = re.compile(r"[\r\n]")
 WIRE = _Wire(linesep="\r\n")
 
 
