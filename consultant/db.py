@@ -7,13 +7,13 @@ file; foreign keys are switched on there as PostgreSQL always has them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.dml import Insert
@@ -131,3 +131,16 @@ def insert_ignoring_duplicates(session: Session, table: Any) -> Insert:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(table).on_conflict_do_nothing()
+
+
+def insert_rows(session: Session, table: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert plain rows, all of one shape, in one ``executemany`` on the session's
+    connection (psycopg sends it as one pipeline).
+
+    For rows that nothing in the transaction reads back as objects, such as a batch's
+    events and messages: building a SQLModel object costs tens of microseconds and the
+    ORM's flush as much again, several times per email. Each row names every column it
+    sets, including ``created_at``, which is a Python-side default.
+    """
+    if rows:
+        session.connection().execute(insert(table), rows)

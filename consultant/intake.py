@@ -17,10 +17,12 @@ from datetime import timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
 from consultant import quota, replies
 from consultant.config import get_settings
+from consultant.db import insert_rows
 from consultant.mail.autoreply import NORMAL, Classification
 from consultant.mail.autoreply import classify as classify_sender
 from consultant.mail.parse import ParsedEmail, parse_email
@@ -42,6 +44,23 @@ from consultant.trust import Verdict, judge_from_address
 
 log = logging.getLogger(__name__)
 
+MESSAGES = Message.__table__  # type: ignore[attr-defined]
+ATTACHMENTS = Attachment.__table__  # type: ignore[attr-defined]
+EVENTS = Event.__table__  # type: ignore[attr-defined]
+_INBOUND = InboundEmail.__table__  # type: ignore[attr-defined]
+# Every email of a batch is marked in one executemany.
+_MARK_PROCESSED = (
+    update(_INBOUND)
+    .where(_INBOUND.c.id == bindparam("inbound_id"))
+    .values(
+        status=InboundStatus.PROCESSED,
+        stage=bindparam("new_stage"),
+        ticket_id=bindparam("new_ticket_id"),
+        processed_at=bindparam("done_at"),
+        attempts=_INBOUND.c.attempts + 1,
+    )
+)
+
 
 @dataclass
 class Intake:
@@ -61,7 +80,7 @@ class Intake:
     too_large: bool = False  # over CONSULTANT_MAX_MESSAGE_BYTES: kept, but not a case
     foreign_reference: int | None = None  # a ticket number in the subject not the sender's
     trust: Verdict | None = None  # None: the From address is trusted as it stands
-    message: Message | None = None
+    message_row: dict[str, object] | None = None  # inserted with the batch's others
     outbox: list[OutboxEmail] = field(default_factory=list)
     events: list[tuple[str, str]] = field(default_factory=list)  # written once all have ids
     deferred: bool = False  # answers another email of its batch: processed after it
@@ -306,31 +325,45 @@ def record_message(intake: Intake) -> None:
     if intake.ticket is None:
         return
     email = intake.email
-    intake.message = Message(
-        ticket_id=intake.ticket.id,
-        inbound_id=intake.inbound.id,
-        direction="in",
-        message_id=email.message_id,
-        sender=email.sender,
-        subject=email.subject,
-        body_text=email.text,
-        body_html=email.html,
-        is_automatic=intake.automatic is not None,
-    )
-    intake.session.add(intake.message)
-    if email.attachments:
-        intake.session.flush()  # the attachments' rows name the message's id
-    for part in email.attachments:
-        intake.session.add(
-            Attachment(
-                message_id=intake.message.id,
-                filename=part.filename,
-                content_type=part.content_type,
-                size=len(part.content),
-                sha256=part.sha256,
-                content=part.content,
-            )
-        )
+    intake.message_row = {
+        "ticket_id": intake.ticket.id,
+        "inbound_id": intake.inbound.id,
+        "direction": "in",
+        "message_id": email.message_id,
+        "sender": email.sender,
+        "subject": email.subject,
+        "body_text": email.text,
+        "body_html": email.html,
+        "is_automatic": intake.automatic is not None,
+        "created_at": utcnow(),
+    }
+
+
+def write_messages(batch: Batch) -> None:
+    """Insert the batch's messages as plain rows, then their attachments, which name
+    their message by id: read back by the inbound email each came from (unique)."""
+    session = batch[0].session
+    written = [i for i in batch if not i.deferred and i.message_row is not None]
+    insert_rows(session, MESSAGES, [i.message_row for i in written if i.message_row])
+    with_attachments = {i.inbound.id: i for i in written if i.email.attachments}
+    if not with_attachments:
+        return
+    message_ids = session.exec(
+        select(Message.inbound_id, Message.id).where(col(Message.inbound_id).in_(with_attachments))
+    ).all()
+    rows = [
+        {
+            "message_id": message_id,
+            "filename": part.filename,
+            "content_type": part.content_type,
+            "size": len(part.content),
+            "sha256": part.sha256,
+            "content": part.content,
+        }
+        for inbound_id, message_id in message_ids
+        for part in with_attachments[inbound_id].email.attachments
+    ]
+    insert_rows(session, ATTACHMENTS, rows)
 
 
 @dataclass(frozen=True)
@@ -407,24 +440,42 @@ def human_size(size: int) -> str:
 
 def finish(batch: Batch) -> None:
     """Record each email's events and mark it processed, now that every row has its id."""
-    batch[0].session.flush()
-    for intake in batch:
-        if intake.deferred:
-            continue
-        events = intake.events
-        if intake.is_new_ticket and intake.ticket is not None:
-            events = [("ticket.created", intake.ticket.reference), *events]
-        for kind, detail in events:
-            intake.session.add(
-                Event(
-                    ticket_id=intake.ticket.id if intake.ticket else None,
-                    inbound_id=intake.inbound.id,
-                    actor="desk",
-                    kind=kind,
-                    detail=detail,
-                )
-            )
-        _mark_processed(intake)
+    session = batch[0].session
+    session.flush()
+    done = [intake for intake in batch if not intake.deferred]
+    insert_rows(session, EVENTS, [row for intake in done for row in _event_rows(intake)])
+    now = utcnow()
+    session.connection().execute(
+        _MARK_PROCESSED,
+        [
+            {
+                "inbound_id": intake.inbound.id,
+                "new_stage": f"automatic: {intake.automatic}" if intake.automatic else None,
+                "new_ticket_id": intake.ticket.id if intake.ticket else None,
+                "done_at": now,
+            }
+            for intake in done
+        ],
+    )
+
+
+def _event_rows(intake: Intake) -> list[dict[str, object]]:
+    events = intake.events
+    if intake.is_new_ticket and intake.ticket is not None:
+        events = [("ticket.created", intake.ticket.reference), *events]
+    ticket_id = intake.ticket.id if intake.ticket else None
+    now = utcnow()
+    return [
+        {
+            "ticket_id": ticket_id,
+            "inbound_id": intake.inbound.id,
+            "actor": "desk",
+            "kind": kind,
+            "detail": detail,
+            "created_at": now,
+        }
+        for kind, detail in events
+    ]
 
 
 STAGES: tuple[Stage, ...] = (
@@ -440,19 +491,10 @@ STAGES: tuple[Stage, ...] = (
     number_tickets,
     charge,
     record_message,
+    write_messages,
     reply,
     finish,
 )
-
-
-def _mark_processed(intake: Intake) -> None:
-    inbound = intake.inbound
-    inbound.status = InboundStatus.PROCESSED
-    inbound.stage = f"automatic: {intake.automatic}" if intake.automatic else None
-    inbound.ticket_id = intake.ticket.id if intake.ticket else None
-    inbound.processed_at = utcnow()
-    inbound.attempts += 1
-    intake.session.add(inbound)
 
 
 def _record_event(intake: Intake, kind: str, detail: str) -> None:
