@@ -22,8 +22,6 @@ from datetime import timedelta
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message as Email
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 from email.policy import Compat32
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
@@ -43,7 +41,6 @@ MAX_SUBJECT_CHARS = 200
 MAX_REFERENCES = 20  # keep References bounded on very long threads (RFC 5322 3.6.4)
 SIGNATURE_CHARS = 16
 _OUR_MESSAGE_ID = re.compile(r"^<cc(\d+)\.([0-9a-f]+)\.([0-9a-f]+)@")
-# Bodies as UTF-8 in quoted-printable: 7-bit safe for any relay, readable in the raw.
 UTF8_QP = Charset("utf-8")
 UTF8_QP.body_encoding = QP
 
@@ -275,7 +272,9 @@ def compose(
     part of acknowledging a case; these headers are ours and need neither.
     """
     settings = get_settings()
-    message = MIMEMultipart("alternative", boundary=_boundary())
+    message = Email()
+    message["MIME-Version"] = "1.0"
+    message["Content-Type"] = f'multipart/alternative; boundary="{_boundary()}"'
     message["From"] = formataddr((settings.desk_name, settings.desk_address))
     message["To"] = recipient
     message["Reply-To"] = settings.desk_address
@@ -287,9 +286,22 @@ def compose(
     if references:
         message["References"] = " ".join(references[-MAX_REFERENCES:])
     message[LOOP_HEADER] = settings.desk_address
-    message.attach(MIMEText(text, "plain", UTF8_QP))
-    message.attach(MIMEText(html, "html", UTF8_QP))
+    message.attach(_text_part(text, "plain"))
+    message.attach(_text_part(html, "html"))
     return message
+
+
+def _text_part(body: str, subtype: str) -> Email:
+    """A body part in UTF-8 quoted-printable: 7-bit safe for any relay, readable raw.
+
+    Its two headers are written as they are; the MIME classes would add the charset by
+    parsing their own Content-Type again, a third of the cost of composing.
+    """
+    part = Email()
+    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    part.set_payload(UTF8_QP.body_encode(body))
+    return part
 
 
 def _boundary() -> str:
