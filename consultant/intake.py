@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from consultant import quota, replies
 from consultant.config import get_settings
-from consultant.db import insert_rows
+from consultant.db import insert_rows, insert_rows_returning_ids
 from consultant.mail.autoreply import NORMAL, Classification
 from consultant.mail.autoreply import classify as classify_sender
 from consultant.mail.parse import ParsedEmail, parse_email
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 MESSAGES = Message.__table__  # type: ignore[attr-defined]
 ATTACHMENTS = Attachment.__table__  # type: ignore[attr-defined]
 EVENTS = Event.__table__  # type: ignore[attr-defined]
+OUTBOX = OutboxEmail.__table__  # type: ignore[attr-defined]
 _INBOUND = InboundEmail.__table__  # type: ignore[attr-defined]
 # Every email of a batch is marked in one executemany.
 _MARK_PROCESSED = (
@@ -81,7 +82,7 @@ class Intake:
     foreign_reference: int | None = None  # a ticket number in the subject not the sender's
     trust: Verdict | None = None  # None: the From address is trusted as it stands
     message_row: dict[str, object] | None = None  # inserted with the batch's others
-    outbox: list[OutboxEmail] = field(default_factory=list)
+    outbox_ids: list[int] = field(default_factory=list)  # its automatic answer, if any
     events: list[tuple[str, str]] = field(default_factory=list)  # written once all have ids
     deferred: bool = False  # answers another email of its batch: processed after it
 
@@ -390,8 +391,9 @@ def reply(batch: Batch) -> None:
         recipients=[intake.email.sender for intake, _ in answers],
         keys=[answer.key for _, answer in answers],
     )
+    queued: list[tuple[Intake, dict[str, object]]] = []
     for intake, answer in answers:
-        outgoing = replies.queue_automatic(
+        row = replies.automatic_email(
             session,
             kind=answer.kind,
             key=answer.key,
@@ -400,8 +402,11 @@ def reply(batch: Batch) -> None:
             context={"name": intake.email.sender_name, **answer.context},
             caps=caps,
         )
-        if outgoing is not None:
-            intake.outbox.append(outgoing)
+        if row is not None:
+            queued.append((intake, row))
+    outbox_ids = insert_rows_returning_ids(session, OUTBOX, [row for _, row in queued])
+    for (intake, _), outbox_id in zip(queued, outbox_ids, strict=True):
+        intake.outbox_ids.append(outbox_id)
 
 
 def _answer_for(intake: Intake) -> Answer | None:

@@ -123,5 +123,5 @@ def _outcome(intake: Intake) -> Outcome:
         intake.inbound.id,  # type: ignore[arg-type]
         InboundStatus.PROCESSED,
         intake.ticket.id if intake.ticket else None,
-        tuple(row.id for row in intake.outbox if row.id is not None),
+        tuple(intake.outbox_ids),
     )

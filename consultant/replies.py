@@ -35,7 +35,15 @@ from sqlmodel import Session, col, select
 from consultant.config import get_settings
 from consultant.mail.autoreply import LOOP_HEADER
 from consultant.mail.parse import ParsedEmail
-from consultant.models import Event, Message, OutboxEmail, Ticket, TicketStatus, utcnow
+from consultant.models import (
+    Event,
+    Message,
+    OutboxEmail,
+    OutboxStatus,
+    Ticket,
+    TicketStatus,
+    utcnow,
+)
 
 MAX_SUBJECT_CHARS = 200
 MAX_REFERENCES = 20  # keep References bounded on very long threads (RFC 5322 3.6.4)
@@ -157,9 +165,9 @@ class AutomaticCaps:
             return f"{sent_today} automatic emails to this address in the last 24 hours"
         return None
 
-    def count(self, row: OutboxEmail) -> None:
-        self.queued_keys.add(row.key)
-        self.sent_today[row.recipient] += 1
+    def count(self, *, recipient: str, key: str) -> None:
+        self.queued_keys.add(key)
+        self.sent_today[recipient] += 1
 
 
 ALREADY_QUEUED = "already queued"
@@ -206,7 +214,7 @@ def automatic_caps(
     return caps
 
 
-def queue_automatic(
+def automatic_email(
     session: Session,
     *,
     kind: str,
@@ -215,8 +223,9 @@ def queue_automatic(
     answering: ParsedEmail,
     context: Mapping[str, Any],
     caps: AutomaticCaps,
-) -> OutboxEmail | None:
-    """Queue an automatic answer to ``answering``, unless the recipient's caps forbid it.
+) -> dict[str, Any] | None:
+    """The outbox row of an automatic answer to ``answering``, unless the recipient's
+    caps forbid it; the caller inserts a batch's rows together (:func:`outbox_row`).
 
     ``key`` makes it once per cause (one acknowledgement per ticket, one over-quota
     email per thread). A suppressed email is recorded as an event, never silently dropped.
@@ -250,8 +259,8 @@ def queue_automatic(
     message["Auto-Submitted"] = "auto-replied"
     # Asks Exchange and Outlook not to answer an automatic email with another one.
     message["X-Auto-Response-Suppress"] = "All"
-    row = store(session, ticket=ticket, kind=kind, key=key, message=message, automatic=True)
-    caps.count(row)
+    row = outbox_row(ticket=ticket, kind=kind, key=key, message=message, automatic=True)
+    caps.count(recipient=recipient, key=key)
     return row
 
 
@@ -317,6 +326,27 @@ def _encoded(value: str, *, name: str) -> str | Header:
     return value if value.isascii() else Header(value, "utf-8", header_name=name)
 
 
+def outbox_row(
+    *, ticket: Ticket | None, kind: str, key: str, message: Email, automatic: bool
+) -> dict[str, Any]:
+    """A composed email as a row of the outbox table, waiting to be sent."""
+    now = utcnow()
+    return {
+        "ticket_id": ticket.id if ticket else None,
+        "kind": kind,
+        "key": key,
+        "message_id": str(message["Message-ID"]),
+        "recipient": str(message["To"]),
+        "subject": str(message["Subject"]),
+        "raw": message.as_bytes(policy=WIRE),
+        "status": OutboxStatus.PENDING,
+        "is_automatic": automatic,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
 def store(
     session: Session,
     *,
@@ -326,17 +356,11 @@ def store(
     message: Email,
     automatic: bool,
 ) -> OutboxEmail:
+    """Queue one composed email; inserted with the transaction's other rows."""
     row = OutboxEmail(
-        ticket_id=ticket.id if ticket else None,
-        kind=kind,
-        key=key,
-        message_id=str(message["Message-ID"]),
-        recipient=str(message["To"]),
-        subject=str(message["Subject"]),
-        raw=message.as_bytes(policy=WIRE),
-        is_automatic=automatic,
+        **outbox_row(ticket=ticket, kind=kind, key=key, message=message, automatic=automatic)
     )
-    session.add(row)  # inserted with the transaction's other rows; it has its id after
+    session.add(row)
     return row
 
 
