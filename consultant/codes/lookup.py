@@ -13,8 +13,9 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import Row, bindparam, func, or_, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
@@ -29,6 +30,14 @@ from consultant.models import Attachment, CodeLookup, Message, Ticket, utcnow
 log = logging.getLogger(__name__)
 
 PDF_TYPES = {"application/pdf", "application/x-pdf"}
+_TICKETS = Ticket.__table__  # type: ignore[attr-defined]
+# A ticket's specialty, from its codes and words, unless something routed it meanwhile:
+# the batch's tickets in one executemany.
+_ROUTE = (
+    update(_TICKETS)
+    .where(_TICKETS.c.id == bindparam("ticket"), _TICKETS.c.specialty.is_(None))
+    .values(specialty=bindparam("routed_to"))
+)
 
 
 @dataclass(slots=True)
@@ -45,7 +54,9 @@ def attach_code_lookups(
     A handful of statements for the whole batch (tickets, their incoming messages, the
     PDFs among their attachments, one insert), however many tickets it holds.
     """
-    tickets = session.exec(select(Ticket).where(col(Ticket.id).in_(ticket_ids))).all()
+    tickets = session.exec(
+        select(Ticket.id, Ticket.subject, Ticket.specialty).where(col(Ticket.id).in_(ticket_ids))
+    ).all()
     missing = set(ticket_ids) - {ticket.id for ticket in tickets}
     if missing:
         raise LookupError(f"no ticket {', '.join(map(str, sorted(missing)))}")
@@ -54,6 +65,7 @@ def attach_code_lookups(
     incoming = _incoming(session, ticket_ids)
     pdfs = _pdfs(session, [message.id for message in incoming if message.id is not None])
     rows = []
+    routed: list[dict[str, object]] = []
     for ticket in tickets:
         messages = [message for message in incoming if message.ticket_id == ticket.id]
         per_message = [
@@ -70,11 +82,11 @@ def attach_code_lookups(
         if ticket.specialty is None:
             codes = [(f.system, f.code) for m in per_message for f in m.found]
             bodies = " ".join(message.body_text for message in messages)
-            ticket.specialty = specialty_for(codes, ticket.subject + " " + bodies)
-            session.add(ticket)
-    stored = _store(session, ticket_ids, rows)
-    session.flush()
-    return stored
+            specialty = specialty_for(codes, ticket.subject + " " + bodies)
+            routed.append({"ticket": ticket.id, "routed_to": specialty})
+    if routed:
+        session.connection().execute(_ROUTE, routed)
+    return _store(session, ticket_ids, rows)
 
 
 def look_up_codes(ticket_ids: Sequence[int]) -> int:
@@ -103,13 +115,14 @@ def look_up_codes(ticket_ids: Sequence[int]) -> int:
     return stored
 
 
-def _incoming(session: Session, ticket_ids: Sequence[int]) -> list[Message]:
+def _incoming(session: Session, ticket_ids: Sequence[int]) -> Sequence[Row[Any]]:
+    """The columns the lookups read of the tickets' incoming messages, oldest first."""
     query = (
-        select(Message)
+        select(Message.id, Message.ticket_id, Message.subject, Message.body_text)
         .where(col(Message.ticket_id).in_(ticket_ids), Message.direction == "in")
         .order_by(col(Message.id))
     )
-    return list(session.exec(query))
+    return session.exec(query).all()
 
 
 def _pdfs(session: Session, message_ids: list[int]) -> dict[int, list[Attachment]]:
@@ -129,7 +142,7 @@ def _pdfs(session: Session, message_ids: list[int]) -> dict[int, list[Attachment
     return by_message
 
 
-def _sources(message: Message, pdfs: dict[int, list[Attachment]]) -> list[tuple[str, str]]:
+def _sources(message: Row[Any], pdfs: dict[int, list[Attachment]]) -> list[tuple[str, str]]:
     return [
         ("subject", message.subject),
         ("body", message.body_text),
@@ -137,7 +150,7 @@ def _sources(message: Message, pdfs: dict[int, list[Attachment]]) -> list[tuple[
     ]
 
 
-def _pdf_sources(message: Message, attachments: list[Attachment]) -> Iterator[tuple[str, str]]:
+def _pdf_sources(message: Row[Any], attachments: list[Attachment]) -> Iterator[tuple[str, str]]:
     for attachment in attachments:
         try:
             yield (f"attachment:{attachment.filename}", pdf_text(attachment.content))
