@@ -132,8 +132,11 @@ def main() -> None:
 def desk_env(
     database: str, *, redis: RedisServer, sink: SmtpSink, data_dir: Path
 ) -> dict[str, str]:
+    """The desk's environment. Its processes keep their bytecode cache, as an installed
+    desk does: without it the poller compiles its modules anew at every start."""
+    inherited = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     return {
-        **os.environ,
+        **inherited,
         "CONSULTANT_DATABASE_URL": database,
         "CONSULTANT_BROKER_URL": redis.url,
         "CONSULTANT_SMTP_URL": sink.url,
