@@ -2,9 +2,11 @@
 
 Each stage takes a batch of emails (most look at one email at a time: ``each_email`` runs
 them over the batch). consultant/pipeline.py runs the stages in order inside one
-transaction, each stage over every email before the next starts, so the batch's new
-tickets, messages, events and acknowledgements reach the database as one multi-row insert
-each. A stage that needs the rows' ids flushes first (``number_tickets``, ``finish``).
+transaction, each stage over every email before the next starts, so the batch's new rows
+of each kind reach the database in one statement. Tickets and ledger entries are ORM
+objects, which later stages change, inserted when a stage needs their ids
+(``number_tickets``, ``finish``); messages, events and acknowledgements are written as
+plain rows, which costs a fraction of building and flushing objects.
 """
 
 from __future__ import annotations
@@ -44,10 +46,10 @@ from consultant.trust import Verdict, judge_from_address
 
 log = logging.getLogger(__name__)
 
-MESSAGES = Message.__table__  # type: ignore[attr-defined]
-ATTACHMENTS = Attachment.__table__  # type: ignore[attr-defined]
-EVENTS = Event.__table__  # type: ignore[attr-defined]
-OUTBOX = OutboxEmail.__table__  # type: ignore[attr-defined]
+_MESSAGES = Message.__table__  # type: ignore[attr-defined]
+_ATTACHMENTS = Attachment.__table__  # type: ignore[attr-defined]
+_EVENTS = Event.__table__  # type: ignore[attr-defined]
+_OUTBOX = OutboxEmail.__table__  # type: ignore[attr-defined]
 _INBOUND = InboundEmail.__table__  # type: ignore[attr-defined]
 # Every email of a batch is marked in one executemany.
 _MARK_PROCESSED = (
@@ -345,7 +347,7 @@ def write_messages(batch: Batch) -> None:
     their message by id: read back by the inbound email each came from (unique)."""
     session = batch[0].session
     written = [i for i in batch if not i.deferred and i.message_row is not None]
-    insert_rows(session, MESSAGES, [i.message_row for i in written if i.message_row])
+    insert_rows(session, _MESSAGES, [i.message_row for i in written if i.message_row])
     with_attachments = {i.inbound.id: i for i in written if i.email.attachments}
     if not with_attachments:
         return
@@ -364,7 +366,7 @@ def write_messages(batch: Batch) -> None:
         for inbound_id, message_id in message_ids
         for part in with_attachments[inbound_id].email.attachments
     ]
-    insert_rows(session, ATTACHMENTS, rows)
+    insert_rows(session, _ATTACHMENTS, rows)
 
 
 @dataclass(frozen=True)
@@ -404,7 +406,7 @@ def reply(batch: Batch) -> None:
         )
         if row is not None:
             queued.append((intake, row))
-    outbox_ids = insert_rows_returning_ids(session, OUTBOX, [row for _, row in queued])
+    outbox_ids = insert_rows_returning_ids(session, _OUTBOX, [row for _, row in queued])
     for (intake, _), outbox_id in zip(queued, outbox_ids, strict=True):
         intake.outbox_ids.append(outbox_id)
 
@@ -448,7 +450,7 @@ def finish(batch: Batch) -> None:
     session = batch[0].session
     session.flush()
     done = [intake for intake in batch if not intake.deferred]
-    insert_rows(session, EVENTS, [row for intake in done for row in _event_rows(intake)])
+    insert_rows(session, _EVENTS, [row for intake in done for row in _event_rows(intake)])
     now = utcnow()
     session.connection().execute(
         _MARK_PROCESSED,
