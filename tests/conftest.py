@@ -229,7 +229,7 @@ def running_celery_worker(
     stopped on the way out unless it is dead already.
     """
     command = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", *pool]
-    command += ["-Q", "intake,codes,mail", "--without-gossip", "--without-mingle"]
+    command += ["--without-gossip", "--without-mingle"]
     with log.open("wb") as output:
         process = subprocess.Popen(
             [*command, "--loglevel", "INFO"],
@@ -280,6 +280,33 @@ def _wait_for_log(
             raise RuntimeError(f"celery worker exited:\n{log.read_text(errors='replace')[-3000:]}")
         time.sleep(0.2)
     raise TimeoutError(f"celery worker not ready:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+@pytest.fixture
+def broker() -> Iterator[RedisServer]:
+    """A Redis of the test's own: no session-wide worker takes its tasks, and pausing or
+    killing its consumers disturbs no other test."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def celery_postgres_desk(
+    postgres_database: str,
+    broker: RedisServer,
+    smtp_sink: SmtpSink,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Desk]:
+    """The desk on PostgreSQL and Celery; each test starts (and kills) its own workers.
+
+    ``CONSULTANT_SWEEP_SECONDS=0``: a sweep the test runs announces whatever is pending.
+    """
+    empty_tables(postgres_database)
+    data_dir = tmp_path / "var"
+    env = celery_env(postgres_database, broker=broker.url, smtp_sink=smtp_sink, data_dir=data_dir)
+    env["CONSULTANT_SWEEP_SECONDS"] = "0"
+    yield from configured_desk(env, data_dir, monkeypatch)
 
 
 @pytest.fixture

@@ -34,9 +34,6 @@ from tests.conftest import (
     MAIL_USER,
     CaseMailbox,
     Desk,
-    celery_env,
-    configured_desk,
-    empty_tables,
     in_process_desk,
     running_celery_worker,
 )
@@ -106,33 +103,6 @@ def test_a_poller_killed_between_fetch_and_commit_loses_and_doubles_nothing(
     with session_scope() as session:
         assert session.exec(select(func.count()).select_from(Ticket)).one() == 3
         assert session.exec(select(func.count()).select_from(InboundEmail)).one() == 3
-
-
-@pytest.fixture
-def broker() -> Iterator[RedisServer]:
-    """A Redis of the test's own: no session-wide worker takes its tasks, and pausing or
-    killing its consumers disturbs no other test."""
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
-def celery_postgres_desk(
-    postgres_database: str,
-    broker: RedisServer,
-    smtp_sink: SmtpSink,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Desk]:
-    """The desk on PostgreSQL and Celery; each test starts (and kills) its own workers.
-
-    ``CONSULTANT_SWEEP_SECONDS=0``: a sweep the test runs announces whatever is pending.
-    """
-    empty_tables(postgres_database)
-    data_dir = tmp_path / "var"
-    env = celery_env(postgres_database, broker=broker.url, smtp_sink=smtp_sink, data_dir=data_dir)
-    env["CONSULTANT_SWEEP_SECONDS"] = "0"
-    yield from configured_desk(env, data_dir, monkeypatch)
 
 
 @pytest.mark.parametrize("processed_folder", ["", "Done"], ids=["flag", "move"])
