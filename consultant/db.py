@@ -144,14 +144,3 @@ def insert_rows(session: Session, table: Any, rows: Sequence[Mapping[str, Any]])
     """
     if rows:
         session.connection().execute(insert(table), rows)
-
-
-def insert_rows_returning_ids(
-    session: Session, table: Any, rows: Sequence[Mapping[str, Any]]
-) -> list[int]:
-    """:func:`insert_rows` for rows whose new ids the caller needs: one multi-row
-    ``INSERT … RETURNING``, the ids in the order of ``rows``."""
-    if not rows:
-        return []
-    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    return list(session.connection().execute(statement, rows).scalars())
