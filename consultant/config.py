@@ -208,6 +208,7 @@ class Settings(BaseSettings):
     imap_connect_timeout: float = Field(default=10.0, gt=0)
     imap_read_timeout: float = Field(default=60.0, gt=0)
     smtp_timeout: float = Field(default=30.0, gt=0)
+    smtp_connections: int = Field(default=3, ge=1, le=20)  # per worker process, at once
     poll_interval: float = Field(default=30.0, gt=0)  # for servers without IDLE
     imap_processed_folder: str = ""  # move stored emails there; empty: flag them only
     imap_idle_seconds: float = Field(default=540.0, gt=0)  # renew IDLE before servers drop it

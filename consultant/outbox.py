@@ -2,7 +2,8 @@
 
 A sender claims rows (``pending`` → ``sending``) with a conditional update in its own
 committed transaction before the relay sees them, so two workers never send the same
-row, and marks each ``sent`` right after the relay took it. The claim is a lease: it sets
+row, hands them to the relay over several connections at once, and marks each ``sent``
+right after the relay took it. The claim is a lease: it sets
 ``next_attempt_at`` a few minutes ahead, and a row still ``sending`` after that lost its
 sender (a killed worker) and is due again. That re-send carries the same bytes and
 Message-ID, so a receiver that got the first copy can tell — the only case where an email
@@ -15,8 +16,11 @@ the row ``failed`` with the relay's reply and records it on the ticket.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 from collections.abc import Sequence
+from concurrent import futures
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,26 +73,85 @@ def due_outbox_ids(*, limit: int = 1000, due_before: datetime | None = None) -> 
 
 
 def send_outbox_emails(*, outbox_ids: Sequence[int]) -> list[SendResult]:
-    """Send these emails in turn: claimed together in one statement, each delivered and
-    marked before the next. One result per id, in the order given.
+    """Send these emails: claimed up to :data:`EMAILS_PER_CLAIM` at a time in one
+    statement, then handed to the relay over ``CONSULTANT_SMTP_CONNECTIONS`` connections
+    at once, each marked as soon as the relay took it. One result per id, in the order
+    given.
 
-    With a relay limit configured, each email is claimed on its own, so the limit is
-    checked before every email and nothing claimed has to wait for the limit.
+    With a relay limit configured, each email is claimed and sent on its own, so the
+    limit is checked before every email and nothing claimed has to wait for the limit.
     """
     settings = get_settings()
-    limited = bool(settings.smtp_max_per_minute or settings.smtp_max_per_hour)
-    per_claim = 1 if limited else EMAILS_PER_CLAIM
-    results: dict[int, SendResult] = {}
-    with autocommit_connection() as connection:  # one connection to claim and mark them all
-        for start in range(0, len(outbox_ids), per_claim):
-            ids = outbox_ids[start : start + per_claim]
-            limited_until = _rate_limited_until(settings) if limited else None
-            if limited_until is not None:
-                results.update({i: _defer(i, limited_until) for i in outbox_ids[start:]})
-                break
-            for email in _claim(connection, ids):
-                results[email.id] = _deliver(email, settings, connection)
+    if settings.smtp_max_per_minute or settings.smtp_max_per_hour:
+        results = _send_one_by_one_within_limits(outbox_ids, settings)
+    else:
+        results = _send_in_claims(outbox_ids, settings)
     return [results.get(outbox_id, SendResult(outbox_id, "skipped")) for outbox_id in outbox_ids]
+
+
+def _send_in_claims(outbox_ids: Sequence[int], settings: Settings) -> dict[int, SendResult]:
+    results: dict[int, SendResult] = {}
+    with autocommit_connection() as connection:  # one connection to claim them all
+        for start in range(0, len(outbox_ids), EMAILS_PER_CLAIM):
+            claimed = _claim(connection, outbox_ids[start : start + EMAILS_PER_CLAIM])
+            results.update(_deliver_at_once(claimed, settings, connection))
+    return results
+
+
+def _send_one_by_one_within_limits(
+    outbox_ids: Sequence[int], settings: Settings
+) -> dict[int, SendResult]:
+    results: dict[int, SendResult] = {}
+    with autocommit_connection() as connection:
+        for position, outbox_id in enumerate(outbox_ids):
+            limited_until = _rate_limited_until(settings)
+            if limited_until is not None:
+                results.update({i: _defer(i, limited_until) for i in outbox_ids[position:]})
+                break
+            results.update(_deliver_lane(_claim(connection, [outbox_id]), settings, connection))
+    return results
+
+
+def _deliver_at_once(
+    claimed: list[Row[Any]], settings: Settings, connection: Connection
+) -> dict[int, SendResult]:
+    """Deliver the claimed emails over several relay connections at the same time.
+
+    Each lane is a thread with its own SMTP connection (kept open between tasks) and its
+    own database connection for the marks. A relay a network away answers each command
+    after a round trip, so one connection at a time would leave the worker waiting most
+    of the time; MTAs deliver in parallel for the same reason.
+    """
+    count = settings.smtp_connections if settings.smtp_url else 1  # files: no waiting
+    lanes = [claimed[n::count] for n in range(count)]
+    others = [
+        _relay_threads(os.getpid(), count).submit(_deliver_lane, lane, settings)
+        for lane in lanes[1:]
+        if lane
+    ]
+    results = _deliver_lane(lanes[0], settings, connection)
+    futures.wait(others)  # every lane finishes (or fails) before any error is raised
+    for lane in others:
+        results.update(lane.result())
+    return results
+
+
+def _deliver_lane(
+    lane: list[Row[Any]], settings: Settings, connection: Connection | None = None
+) -> dict[int, SendResult]:
+    """Deliver these emails one after another, marking each on ``connection`` (or on a
+    connection of the lane's own)."""
+    if connection is None:
+        with autocommit_connection() as own:
+            return _deliver_lane(lane, settings, own)
+    return {email.id: _deliver(email, settings, connection) for email in lane}
+
+
+@functools.cache
+def _relay_threads(pid: int, connections: int) -> futures.ThreadPoolExecutor:
+    """The threads of this process that deliver beside the calling one. Keyed by the
+    process id: a pool created before a fork has no threads in the child."""
+    return futures.ThreadPoolExecutor(max_workers=connections - 1, thread_name_prefix="relay")
 
 
 def _deliver(email: Row[Any], settings: Settings, connection: Connection) -> SendResult:

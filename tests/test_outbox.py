@@ -14,7 +14,7 @@ from consultant.db import session_scope
 from consultant.inbound import due_inbound_ids
 from consultant.models import Event, OutboxEmail, utcnow
 from consultant.outbox import LEASE, send_outbox_emails
-from consultant.pipeline import process_inbound
+from consultant.pipeline import process_inbound, process_inbound_emails
 from consultant.worker import drain
 from tests.cases import case_email, store
 from tests.conftest import Desk
@@ -163,24 +163,28 @@ def test_the_celery_worker_retries_a_temporary_failure_and_sends_once(
     assert message.rcpt_tos == ("biller@elsewhere.example",)
 
 
-def test_each_email_is_marked_sent_before_the_next_is_handed_to_the_relay(
+def test_each_email_is_marked_sent_before_its_connection_hands_over_the_next(
     quick_retries: Desk, smtp_sink: SmtpSink
 ) -> None:
-    """So at most one email is ever with the relay but not marked sent: the one a crash
-    at that moment would make the desk send again."""
-    for n in range(4):
+    """So at most one email per relay connection is ever with the relay but not marked
+    sent: the ones a crash at that moment would make the desk send again."""
+    connections = get_settings().smtp_connections
+    for n in range(6):
         store(case_email(f"biller{n}@clinic.example"))
     for inbound_id in due_inbound_ids():
         process_inbound(inbound_id=inbound_id)
-    marked_at_each_handover: list[int] = []
-    smtp_sink.on_data(
-        lambda: marked_at_each_handover.append(sum(r.status == "sent" for r in outbox_rows()))
-    )
+    unmarked_at_each_handover: list[int] = []
 
+    def count_unmarked() -> None:  # the relay has these, the desk does not know it yet
+        marked = sum(row.status == "sent" for row in outbox_rows())
+        unmarked_at_each_handover.append(len(smtp_sink.messages) - marked)
+
+    smtp_sink.on_data(count_unmarked)
     send_outbox_emails(outbox_ids=[row.id for row in outbox_rows()])  # type: ignore[misc]
 
-    assert marked_at_each_handover == [0, 1, 2, 3]
-    assert [row.status for row in outbox_rows()] == ["sent"] * 4
+    assert len(unmarked_at_each_handover) == 6
+    assert max(unmarked_at_each_handover) <= connections - 1, unmarked_at_each_handover
+    assert [row.status for row in outbox_rows()] == ["sent"] * 6
 
 
 def test_one_claim_of_several_emails_settles_each_on_its_own(
@@ -190,16 +194,43 @@ def test_one_claim_of_several_emails_settles_each_on_its_own(
         store(case_email(f"biller{n}@clinic.example"))
     for inbound_id in due_inbound_ids():
         process_inbound(inbound_id=inbound_id)
-    refused, deferred, accepted = outbox_rows()
     smtp_sink.fail_next(1, "550 5.1.1 no such mailbox")
     smtp_sink.fail_next(1, "451 4.3.0 try again later")
 
     results = send_outbox_emails(outbox_ids=[row.id for row in outbox_rows()])  # type: ignore[misc]
 
-    assert [result.status for result in results] == ["failed", "pending", "sent"]
-    assert results[1].retry_at is not None
+    # The three go to the relay at once: which one meets which reply is down to timing.
+    by_status = {result.status: result for result in results}
+    assert sorted(by_status) == ["failed", "pending", "sent"]
+    assert by_status["pending"].retry_at is not None
+    rows = {row.id: row for row in outbox_rows()}
+    refused, deferred, accepted = (
+        rows[by_status[status].outbox_id] for status in ("failed", "pending", "sent")
+    )
     assert received_ids(smtp_sink) == Counter({accepted.message_id: 1})
     drain_until_settled()
     assert received_ids(smtp_sink) == Counter({accepted.message_id: 1, deferred.message_id: 1})
-    assert [row.status for row in outbox_rows()] == ["failed", "sent", "sent"]
+    statuses = {row.id: row.status for row in outbox_rows()}
+    assert statuses == {refused.id: "failed", deferred.id: "sent", accepted.id: "sent"}
     assert refused.message_id not in received_ids(smtp_sink)
+
+
+def test_a_slow_relay_is_given_several_emails_at_once(
+    quick_retries: Desk, smtp_sink: SmtpSink
+) -> None:
+    """A relay that takes 0.3 s over each email: nine emails over three connections
+    take the time of three, not nine, and each is sent once."""
+    assert get_settings().smtp_connections == 3
+    for n in range(9):
+        store(case_email(f"biller{n}@clinic.example"))
+    outcomes = process_inbound_emails(due_inbound_ids())
+    outbox_ids = [row_id for outcome in outcomes for row_id in outcome.outbox_ids]
+    smtp_sink.answer_slowly(0.3)
+
+    started = time.monotonic()
+    results = send_outbox_emails(outbox_ids=outbox_ids)
+    elapsed = time.monotonic() - started
+
+    assert [result.status for result in results] == ["sent"] * 9
+    assert received_ids(smtp_sink) == Counter({row.message_id: 1 for row in outbox_rows()})
+    assert 0.9 <= elapsed < 1.8, elapsed  # one at a time: 2.7 s

@@ -198,10 +198,12 @@ def test_a_worker_killed_mid_send_sends_again_with_the_same_message_id(
         time.sleep(LATE_SECONDS)
     # An acknowledgement the relay took from the killed worker arrives twice, as the same
     # email, so the receiver can tell: at least once at the SMTP boundary, never more
-    # than once per lease.
+    # than once per lease. (The worker was delivering over several connections at once,
+    # so one to all three of them may have been held when it was killed.)
     answers = answers_by_email(emails, smtp_sink)
     assert all(len(set(copies)) == 1 for copies in answers.values()), answers
-    assert {len(copies) for copies in answers.values()} == {1, 2}, answers
+    copies_per_email = {len(copies) for copies in answers.values()}
+    assert 2 in copies_per_email and copies_per_email <= {1, 2}, answers
     with session_scope() as session:
         acks = session.exec(select(OutboxEmail)).all()
     assert [ack.status for ack in acks] == [OutboxStatus.SENT] * 3

@@ -39,6 +39,7 @@ class _Recorder:
         self.released.set()
         self.held = 0  # replies being held now
         self.on_data: Callable[[], None] | None = None  # called as each email's data arrives
+        self.reply_delay = 0.0  # seconds each reply to an email's data takes
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Envelope) -> str:
         if self.on_data is not None:
@@ -59,6 +60,7 @@ class _Recorder:
                 )
             )
             self.lock.notify_all()
+        await asyncio.sleep(self.reply_delay)  # only this connection waits
         await self._hold_reply()
         return "250 2.0.0 OK"
 
@@ -135,6 +137,7 @@ class SmtpSink:
             self._recorder.failures.clear()
             self._recorder.drops = 0
         self._recorder.on_data = None
+        self._recorder.reply_delay = 0.0
         self.release()
 
     def hold(self) -> None:
@@ -148,6 +151,11 @@ class SmtpSink:
     def release(self) -> None:
         """Answer the held emails' data (to whichever senders are still there)."""
         self._recorder.released.set()
+
+    def answer_slowly(self, seconds: float) -> None:
+        """Take ``seconds`` over each reply to an email's data, as a relay a network (or
+        a content scan) away does; its other connections are answered meanwhile."""
+        self._recorder.reply_delay = seconds
 
     def fail_next(self, count: int, reply: str) -> None:
         """Answer the next ``count`` DATA commands with ``reply`` (e.g. "451 4.3.0 later")."""
