@@ -136,15 +136,15 @@ def test_hostile_subjects_render_as_plain_words(desk: Desk, smtp_sink: SmtpSink)
     store(garbage)
     drain()
 
+    htmls = []
     for ack in received(smtp_sink, 2):
         subject = str(ack["Subject"])
         assert len(subject) < 260 and "\n" not in subject
         assert ack["Bcc"] is None
-        html = ack.get_body(("html",)).get_content()  # type: ignore[union-attr]
-        assert "<script>" not in html
+        htmls.append(ack.get_body(("html",)).get_content())  # type: ignore[union-attr]
+        assert "<script>" not in htmls[-1]
         assert "49" not in subject
-    first_html = received(smtp_sink, 2)[0].get_body(("html",)).get_content()  # type: ignore[union-attr]
-    assert "{{ 7*7 }} &lt;script&gt;" in first_html
+    assert any("{{ 7*7 }} &lt;script&gt;" in html for html in htmls)
 
 
 @pytest.mark.parametrize(
@@ -214,6 +214,7 @@ def test_a_coders_answer_threads_back_and_a_reply_reopens_the_solved_case(
         "Yes: 99213-25 <b>and</b> 20610.",
     )
     assert answered.returncode == 0, answered.stderr
+    drain()  # the answer goes out before the case is closed, as a coder works
     desk.consultant("tickets", "solve", "1", "--by", "coder@desk.example")
     drain()
     ack, answer, solved = received(smtp_sink, 3)
