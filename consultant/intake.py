@@ -3,7 +3,8 @@
 Each stage takes a batch of emails (most look at one email at a time: ``each_email`` runs
 them over the batch). consultant/pipeline.py runs the stages in order inside one
 transaction, each stage over every email before the next starts, so the batch's new rows
-of each kind reach the database in one statement. Tickets and ledger entries are ORM
+of each kind reach the database in one statement; the stage that queues the automatic
+answers lives in consultant/acknowledgements.py. Tickets and ledger entries are ORM
 objects, which later stages change, inserted when a stage needs their ids
 (``number_tickets``, ``finish``); messages, events and acknowledgements are written as
 plain rows, which costs a fraction of building and flushing objects.
@@ -22,7 +23,7 @@ from email.policy import compat32
 from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
-from consultant import quota, replies
+from consultant import quota
 from consultant.config import get_settings
 from consultant.db import insert_rows
 from consultant.mail.autoreply import NORMAL, Classification
@@ -193,7 +194,7 @@ def note_bounce(intake: Intake) -> None:
     for email in bounced:
         email.bounced_at = utcnow()
         intake.session.add(email)
-        _record_event(intake, "mail.bounced", f"{email.kind} to {email.recipient}")
+        record_event(intake, "mail.bounced", f"{email.kind} to {email.recipient}")
 
 
 def find_accounts(batch: Batch) -> None:
@@ -276,13 +277,13 @@ def open_ticket(intake: Intake) -> None:
     intake.is_new_ticket = True
     intake.session.add(intake.ticket)
     if intake.foreign_reference is not None:
-        _record_event(
+        record_event(
             intake,
             "thread.foreign_reference",
             f"the subject names CC-{intake.foreign_reference}, a case this sender is not part of",
         )
     if held and intake.trust is not None:
-        _record_event(intake, "sender.unverified", intake.trust.reason)
+        record_event(intake, "sender.unverified", intake.trust.reason)
 
 
 def number_tickets(batch: Batch) -> None:
@@ -305,7 +306,7 @@ def charge(intake: Intake) -> None:
         ticket.status = TicketStatus.HELD_QUOTA
         ticket.due_at = None  # no clock runs on a case the customer has not been charged for
         intake.session.add(ticket)
-        _record_event(intake, "quota.held", f"{account.address} has no cases left this period")
+        record_event(intake, "quota.held", f"{account.address} has no cases left this period")
 
 
 def charge_follow_up(intake: Intake) -> None:
@@ -323,7 +324,7 @@ def charge_follow_up(intake: Intake) -> None:
         return
     key = f"debit:inbound:{intake.inbound.id}"
     if not quota.debit_case(intake.session, account=account, ticket=ticket, key=key):
-        _record_event(intake, "quota.follow_up_over", f"{account.address} has no cases left")
+        record_event(intake, "quota.follow_up_over", f"{account.address} has no cases left")
 
 
 @each_email
@@ -372,97 +373,6 @@ def write_messages(batch: Batch) -> None:
     insert_rows(session, _ATTACHMENTS, rows)
 
 
-@dataclass(frozen=True)
-class Answer:
-    """An automatic email one stored email is to get: which template, why, with what."""
-
-    kind: str
-    key: str  # once per cause: the outbox refuses a second email with the same key
-    context: dict[str, object]
-
-
-def reply(batch: Batch) -> None:
-    """The one automatic answer a new case gets, if any; never to a machine (RFC 3834).
-
-    What each email gets is decided first; the recipients' caps are then read for the
-    whole batch in one query and kept up to date as the batch's answers are queued.
-    """
-    answers = [(i, answer) for i in batch if not i.deferred and (answer := _answer_for(i))]
-    if not answers:
-        return
-    session = batch[0].session
-    caps = replies.automatic_caps(
-        session,
-        recipients=[intake.email.sender for intake, _ in answers],
-        keys=[answer.key for _, answer in answers],
-    )
-    queued: list[tuple[Intake, dict[str, object]]] = []
-    for intake, answer in answers:
-        row = replies.automatic_email(
-            session,
-            kind=answer.kind,
-            key=answer.key,
-            ticket=intake.ticket,
-            answering=intake.email,
-            context={"name": intake.email.sender_name, **answer.context},
-            caps=caps,
-        )
-        if row is not None:
-            queued.append((intake, row))
-    rows = [row for _, row in queued]
-    insert_rows(session, _OUTBOX, rows)
-    outbox_ids = _outbox_ids_by_key(session, [str(row["key"]) for row in rows])
-    for intake, row in queued:
-        intake.outbox_ids.append(outbox_ids[str(row["key"])])
-
-
-def _outbox_ids_by_key(session: Session, keys: list[str]) -> dict[str, int]:
-    """The new outbox rows' ids, read back by their unique keys.
-
-    A multi-row ``INSERT … RETURNING`` would give them at once, but it cost 7 % of
-    processing, mostly in psycopg parsing its statement anew for every batch (with a
-    placeholder per value, it is too long for psycopg's query cache).
-    """
-    if not keys:
-        return {}
-    query = select(OutboxEmail.key, OutboxEmail.id).where(col(OutboxEmail.key).in_(keys))
-    return {key: outbox_id for key, outbox_id in session.exec(query) if outbox_id is not None}
-
-
-def _answer_for(intake: Intake) -> Answer | None:
-    if intake.automatic or not intake.email.sender:
-        if intake.is_new_ticket:
-            _record_event(intake, "reply.skipped", "no person's address to answer")
-        return None
-    if intake.rejected:
-        return Answer("not_registered", f"not_registered:{intake.inbound.id}", {})
-    if intake.too_large and intake.ticket is None:
-        limit = human_size(get_settings().max_message_bytes)
-        return Answer("too_large", f"too_large:{intake.inbound.id}", {"limit": limit})
-    ticket, account = intake.ticket, intake.account
-    plan = intake.plan
-    if not intake.is_new_ticket or ticket is None or account is None or plan is None:
-        return None
-    resets_on = f"{quota.period_resets_at(account, ticket.created_at):%B %-d, %Y}"
-    if ticket.status == TicketStatus.NEW:
-        remaining = quota.remaining(intake.session, account)
-        context = {"sla_hours": plan.sla_hours, "remaining": remaining, "resets_on": resets_on}
-        return Answer("ack", f"ack:{ticket.id}", context)
-    if ticket.status == TicketStatus.HELD_QUOTA:
-        context = {"plan": plan.name, "limit": plan.cases_per_period, "resets_on": resets_on}
-        return Answer("over_quota", f"over_quota:{ticket.id}", context)
-    return None  # held_unverified: the From address may be forged, so its owner hears nothing
-
-
-def human_size(size: int) -> str:
-    """``31457280`` → ``30 MB``: what a customer reads in the too-large email."""
-    if size < 1024:
-        return f"{size} bytes"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.3g} KB"
-    return f"{size / (1024 * 1024):.3g} MB"
-
-
 def finish(batch: Batch) -> None:
     """Record each email's events and mark it processed, now that every row has its id."""
     session = batch[0].session
@@ -503,24 +413,6 @@ def _event_rows(intake: Intake) -> list[dict[str, object]]:
     ]
 
 
-STAGES: tuple[Stage, ...] = (
-    check_size,
-    parse,
-    classify,
-    defer_answers_to_batch_mates,
-    thread,
-    note_bounce,
-    find_accounts,
-    verify_sender,
-    open_ticket,
-    number_tickets,
-    charge,
-    record_message,
-    write_messages,
-    reply,
-    finish,
-)
-
-
-def _record_event(intake: Intake, kind: str, detail: str) -> None:
+def record_event(intake: Intake, kind: str, detail: str) -> None:
+    """Note what happened to the email; written with the batch's events in :func:`finish`."""
     intake.events.append((kind, detail))

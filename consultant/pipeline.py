@@ -20,12 +20,50 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from consultant.acknowledgements import reply
 from consultant.db import session_scope
 from consultant.inbound import record_failure
-from consultant.intake import STAGES, Batch, Intake
+from consultant.intake import (
+    Batch,
+    Intake,
+    Stage,
+    charge,
+    check_size,
+    classify,
+    defer_answers_to_batch_mates,
+    find_accounts,
+    finish,
+    note_bounce,
+    number_tickets,
+    open_ticket,
+    parse,
+    record_message,
+    thread,
+    verify_sender,
+    write_messages,
+)
 from consultant.models import InboundEmail, InboundStatus
 
 log = logging.getLogger(__name__)
+
+# In this order; each stage runs over every email of the batch before the next starts.
+STAGES: tuple[Stage, ...] = (
+    check_size,
+    parse,
+    classify,
+    defer_answers_to_batch_mates,
+    thread,
+    note_bounce,
+    find_accounts,
+    verify_sender,
+    open_ticket,
+    number_tickets,
+    charge,
+    record_message,
+    write_messages,
+    reply,
+    finish,
+)
 
 
 @dataclass(frozen=True)
