@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session, col, select
-
 from consultant import quota, replies
 from consultant.config import get_settings
-from consultant.db import insert_rows
+from consultant.db import ids_by_unique, insert_rows
 from consultant.intake import Batch, Intake, record_event
 from consultant.models import OutboxEmail, TicketStatus
 
@@ -60,22 +58,9 @@ def reply(batch: Batch) -> None:
             queued.append((intake, row))
     rows = [row for _, row in queued]
     insert_rows(session, _OUTBOX, rows)
-    outbox_ids = _outbox_ids_by_key(session, [str(row["key"]) for row in rows])
+    outbox_ids = ids_by_unique(session, _OUTBOX.c.key, [row["key"] for row in rows])
     for intake, row in queued:
-        intake.outbox_ids.append(outbox_ids[str(row["key"])])
-
-
-def _outbox_ids_by_key(session: Session, keys: list[str]) -> dict[str, int]:
-    """The new outbox rows' ids, read back by their unique keys.
-
-    A multi-row ``INSERT … RETURNING`` would give them at once, but it cost 7 % of
-    processing, mostly in psycopg parsing its statement anew for every batch (with a
-    placeholder per value, it is too long for psycopg's query cache).
-    """
-    if not keys:
-        return {}
-    query = select(OutboxEmail.key, OutboxEmail.id).where(col(OutboxEmail.key).in_(keys))
-    return {key: outbox_id for key, outbox_id in session.exec(query) if outbox_id is not None}
+        intake.outbox_ids.append(outbox_ids[row["key"]])
 
 
 def _answer_for(intake: Intake) -> Answer | None:

@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 
 from consultant import quota
 from consultant.config import get_settings
-from consultant.db import insert_rows
+from consultant.db import ids_by_unique, insert_rows
 from consultant.mail.autoreply import NORMAL, Classification
 from consultant.mail.autoreply import classify as classify_sender
 from consultant.mail.parse import ParsedEmail, parse_email
@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 _MESSAGES = Message.__table__  # type: ignore[attr-defined]
 _ATTACHMENTS = Attachment.__table__  # type: ignore[attr-defined]
 _EVENTS = Event.__table__  # type: ignore[attr-defined]
-_OUTBOX = OutboxEmail.__table__  # type: ignore[attr-defined]
 _INBOUND = InboundEmail.__table__  # type: ignore[attr-defined]
 # Every email of a batch is marked in one executemany.
 _MARK_PROCESSED = (
@@ -355,9 +354,7 @@ def write_messages(batch: Batch) -> None:
     with_attachments = {i.inbound.id: i for i in written if i.email.attachments}
     if not with_attachments:
         return
-    message_ids = session.exec(
-        select(Message.inbound_id, Message.id).where(col(Message.inbound_id).in_(with_attachments))
-    ).all()
+    message_ids = ids_by_unique(session, _MESSAGES.c.inbound_id, with_attachments)
     rows = [
         {
             "message_id": message_id,
@@ -367,7 +364,7 @@ def write_messages(batch: Batch) -> None:
             "sha256": part.sha256,
             "content": part.content,
         }
-        for inbound_id, message_id in message_ids
+        for inbound_id, message_id in message_ids.items()
         for part in with_attachments[inbound_id].email.attachments
     ]
     insert_rows(session, _ATTACHMENTS, rows)

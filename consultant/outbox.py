@@ -125,7 +125,7 @@ def _deliver_at_once(
     count = settings.smtp_connections if settings.smtp_url else 1  # files: no waiting
     lanes = [claimed[n::count] for n in range(count)]
     others = [
-        _relay_threads(os.getpid(), count).submit(_deliver_lane, lane, settings)
+        _relay_threads(os.getpid(), count).submit(_deliver_lane_alone, lane, settings)
         for lane in lanes[1:]
         if lane
     ]
@@ -137,14 +137,16 @@ def _deliver_at_once(
 
 
 def _deliver_lane(
-    lane: list[Row[Any]], settings: Settings, connection: Connection | None = None
+    lane: list[Row[Any]], settings: Settings, connection: Connection
 ) -> dict[int, SendResult]:
-    """Deliver these emails one after another, marking each on ``connection`` (or on a
-    connection of the lane's own)."""
-    if connection is None:
-        with autocommit_connection() as own:
-            return _deliver_lane(lane, settings, own)
+    """Deliver these emails one after another, marking each on ``connection``."""
     return {email.id: _deliver(email, settings, connection) for email in lane}
+
+
+def _deliver_lane_alone(lane: list[Row[Any]], settings: Settings) -> dict[int, SendResult]:
+    """:func:`_deliver_lane` in a relay thread, on a database connection of its own."""
+    with autocommit_connection() as connection:
+        return _deliver_lane(lane, settings, connection)
 
 
 @functools.cache
