@@ -4,10 +4,10 @@ Each stage takes a batch of emails (most look at one email at a time: ``each_ema
 them over the batch). consultant/pipeline.py runs the stages in order inside one
 transaction, each stage over every email before the next starts, so the batch's new rows
 of each kind reach the database in one statement; the stage that queues the automatic
-answers lives in consultant/acknowledgements.py. Tickets and ledger entries are ORM
-objects, which later stages change, inserted when a stage needs their ids
-(``number_tickets``, ``finish``); messages, events and acknowledgements are written as
-plain rows, which costs a fraction of building and flushing objects.
+answers lives in consultant/acknowledgements.py. Tickets are ORM objects, which later
+stages change, inserted when a stage needs their numbers (``number_tickets``); ledger
+entries, messages, events and acknowledgements are written as plain rows, which costs a
+fraction of building and flushing objects.
 """
 
 from __future__ import annotations
@@ -290,26 +290,35 @@ def number_tickets(batch: Batch) -> None:
     batch[0].session.flush()
 
 
-@each_email
-def charge(intake: Intake) -> None:
-    """Debit the new case from the account's quota, or hold it when none is left."""
+def charge(batch: Batch) -> None:
+    """Debit each new case from its account's quota, or hold it when none is left; on
+    plans where follow-ups count, a follow-up too. The batch's entries go in together."""
+    debits = quota.Debits(batch[0].session)
+    for intake in batch:
+        if intake.deferred:
+            continue
+        if intake.is_new_ticket:
+            charge_case(intake, debits)
+        else:
+            charge_follow_up(intake, debits)
+    debits.write()
+
+
+def charge_case(intake: Intake, debits: quota.Debits) -> None:
     ticket, account = intake.ticket, intake.account
-    if not intake.is_new_ticket:
-        charge_follow_up(intake)
-        return
     if ticket is None or account is None:
         return
     if ticket.status != TicketStatus.NEW:
         return  # held unverified: nothing is charged
-    if not quota.debit_case(intake.session, account=account, ticket=ticket):
+    if not debits.charge(account=account, ticket=ticket):
         ticket.status = TicketStatus.HELD_QUOTA
         ticket.due_at = None  # no clock runs on a case the customer has not been charged for
         intake.session.add(ticket)
         record_event(intake, "quota.held", f"{account.address} has no cases left this period")
 
 
-def charge_follow_up(intake: Intake) -> None:
-    """On plans where follow-ups count, a customer's email in an open case is a debit.
+def charge_follow_up(intake: Intake, debits: quota.Debits) -> None:
+    """A customer's email in an open case, on a plan where follow-ups count.
 
     It still joins its case when the quota is used up — a thread is never split — and
     the overrun is recorded for the admin.
@@ -322,7 +331,7 @@ def charge_follow_up(intake: Intake) -> None:
     if account is None or plan is None or not plan.followups_count:
         return
     key = f"debit:inbound:{intake.inbound.id}"
-    if not quota.debit_case(intake.session, account=account, ticket=ticket, key=key):
+    if not debits.charge(account=account, ticket=ticket, key=key):
         record_event(intake, "quota.follow_up_over", f"{account.address} has no cases left")
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, func, select
 
-from consultant.db import insert_ignoring_duplicates
+from consultant.db import insert_ignoring_duplicates, insert_rows
 from consultant.models import (
     Account,
     Plan,
@@ -220,22 +220,46 @@ def _is_counted(session: Session, account: Account) -> bool:
     return plan is None or plan.cases_per_period is not None
 
 
-def debit_case(
-    session: Session, *, account: Account, ticket: Ticket, key: str | None = None
-) -> bool:
-    """Charge one case to the account; ``False`` when the period's quota is used up.
+class Debits:
+    """A batch's charges, decided one at a time and written together.
 
-    The entry is added to the session, not written at once, so that a batch's charges
-    are inserted together. The ledger's unique key refuses a second charge of the same
-    case: the transaction trying it fails rather than charging twice.
+    Each is decided under the account's lock, counting this batch's charges that are not
+    written yet, so several cases of one account in one batch are counted as if each had
+    been written at once; the entries then go in as plain rows, one statement for the
+    batch, which costs a tenth of what an ORM object per entry cost to build and flush.
+    The ledger's unique key refuses a second charge of the same case: the transaction
+    trying it fails rather than charging twice.
     """
-    account = lock_account(session, account)
-    if remaining(session, account) == 0:
-        return False
-    key = key or f"debit:ticket:{ticket.id}"
-    entry = _entry_fields(account=account, ticket=ticket, kind=QuotaEntryKind.DEBIT, key=key)
-    session.add(QuotaEntry(**entry))
-    return True
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.rows: list[dict[str, Any]] = []
+
+    def charge(self, *, account: Account, ticket: Ticket, key: str | None = None) -> bool:
+        """Charge one case to the account; ``False`` when the period's quota is used up."""
+        account = lock_account(self.session, account)
+        left = remaining(self.session, account)
+        entry = _entry_fields(
+            account=account,
+            ticket=ticket,
+            kind=QuotaEntryKind.DEBIT,
+            key=key or f"debit:ticket:{ticket.id}",
+        )
+        if left is not None and left <= self._unwritten(account.id, entry["period"]):
+            return False
+        self.rows.append(entry)
+        return True
+
+    def write(self) -> None:
+        insert_rows(self.session, QuotaEntry.__table__, self.rows)
+        self.rows = []
+
+    def _unwritten(self, account_id: int | None, period: str) -> int:
+        return sum(
+            row["amount"]
+            for row in self.rows
+            if row["account_id"] == account_id and row["period"] == period
+        )
 
 
 def _add_entry(session: Session, fields: dict[str, Any]) -> QuotaEntry:
