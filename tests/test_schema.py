@@ -66,6 +66,23 @@ def test_db_init_creates_the_schema_and_can_run_again(desk: Desk, tmp_path: Path
     assert tables == set(SQLModel.metadata.tables)
 
 
+def test_db_init_adds_a_table_the_database_lacks(desk: Desk, tmp_path: Path) -> None:
+    """A database made by an older desk, one table short, gets it at the next start."""
+    with empty_database_like(desk.env["CONSULTANT_DATABASE_URL"], tmp_path) as url:
+        desk.env["CONSULTANT_DATABASE_URL"] = url
+        assert desk.consultant("db", "init").returncode == 0
+        engine = db.make_engine(url)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE events")
+
+        result = desk.consultant("db", "init")
+
+        tables = set(inspect(engine).get_table_names())
+        engine.dispose()
+    assert result.returncode == 0, result.stderr
+    assert "events" in tables
+
+
 @contextmanager
 def empty_database_like(url: str, tmp_path: Path) -> Iterator[str]:
     """A new, empty database of the same kind as ``url``."""
