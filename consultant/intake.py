@@ -3,11 +3,12 @@
 Each stage takes a batch of emails (most look at one email at a time: ``each_email`` runs
 them over the batch). consultant/pipeline.py runs the stages in order inside one
 transaction, each stage over every email before the next starts, so the batch's new rows
-of each kind reach the database in one statement; the stage that queues the automatic
-answers lives in consultant/acknowledgements.py. New tickets are inserted from plain rows
-when a stage needs their numbers (``number_tickets``) and read back as ORM objects, which
-later stages change; ledger entries, messages, events and acknowledgements are written
-as plain rows, which costs a fraction of building and flushing objects.
+of each kind reach the database in one statement. The stage that charges quota lives in
+consultant/charges.py, the one that queues the automatic answers in
+consultant/acknowledgements.py. New tickets are inserted from plain rows when a stage
+needs their numbers (``number_tickets``) and read back as ORM objects, which later stages
+change; ledger entries, messages, events and acknowledgements are written as plain rows,
+which costs a fraction of building and flushing objects.
 """
 
 from __future__ import annotations
@@ -74,7 +75,6 @@ class Intake:
     parsed: ParsedEmail | None = None
     classification: Classification = NORMAL  # a person, or which kind of machine
     ticket: Ticket | None = None
-    is_new_ticket: bool = False
     account: Account | None = None
     # Held here, the plan stays in the session's identity map (which keeps only weak
     # references), so quota's lookups of it cost no further query.
@@ -83,7 +83,7 @@ class Intake:
     too_large: bool = False  # over CONSULTANT_MAX_MESSAGE_BYTES: kept, but not a case
     foreign_reference: int | None = None  # a ticket number in the subject not the sender's
     trust: Verdict | None = None  # None: the From address is trusted as it stands
-    ticket_row: dict[str, object] | None = None  # a new case's ticket, until it is inserted
+    ticket_row: dict[str, object] | None = None  # the ticket this email opens, as inserted
     message_row: dict[str, object] | None = None  # inserted with the batch's others
     outbox_ids: list[int] = field(default_factory=list)  # its automatic answer, if any
     events: list[tuple[str, str]] = field(default_factory=list)  # written once all have ids
@@ -98,6 +98,11 @@ class Intake:
     def automatic(self) -> Classification | None:
         """What kind of machine wrote the email, ``None`` for a person's email."""
         return self.classification if self.classification.is_automatic else None
+
+    @property
+    def is_new_ticket(self) -> bool:
+        """This email opened a ticket (inserted by ``number_tickets``)."""
+        return self.ticket_row is not None
 
     @property
     def is_new_case(self) -> bool:
@@ -274,7 +279,6 @@ def open_ticket(intake: Intake) -> None:
         "created_at": now,
         "updated_at": now,
     }
-    intake.is_new_ticket = True
     if intake.foreign_reference is not None:
         record_event(
             intake,
@@ -299,51 +303,6 @@ def number_tickets(batch: Batch) -> None:
     inserted = batch[0].session.scalars(statement, rows).all()
     for intake, ticket in zip(opened, inserted, strict=True):
         intake.ticket = ticket
-
-
-def charge(batch: Batch) -> None:
-    """Debit each new case from its account's quota, or hold it when none is left; on
-    plans where follow-ups count, a follow-up too. The batch's entries go in together."""
-    debits = quota.Debits(batch[0].session)
-    for intake in batch:
-        if intake.deferred:
-            continue
-        if intake.is_new_ticket:
-            charge_case(intake, debits)
-        else:
-            charge_follow_up(intake, debits)
-    debits.write()
-
-
-def charge_case(intake: Intake, debits: quota.Debits) -> None:
-    ticket, account = intake.ticket, intake.account
-    if ticket is None or account is None:
-        return
-    if ticket.status != TicketStatus.NEW:
-        return  # held unverified: nothing is charged
-    if not debits.charge(account=account, ticket=ticket):
-        ticket.status = TicketStatus.HELD_QUOTA
-        ticket.due_at = None  # no clock runs on a case the customer has not been charged for
-        intake.session.add(ticket)
-        record_event(intake, "quota.held", f"{account.address} has no cases left this period")
-
-
-def charge_follow_up(intake: Intake, debits: quota.Debits) -> None:
-    """A customer's email in an open case, on a plan where follow-ups count.
-
-    It still joins its case when the quota is used up — a thread is never split — and
-    the overrun is recorded for the admin.
-    """
-    ticket = intake.ticket
-    if ticket is None or ticket.account_id is None or intake.automatic:
-        return
-    account = intake.session.get(Account, ticket.account_id)
-    plan = intake.session.get(Plan, account.plan_id) if account else None
-    if account is None or plan is None or not plan.followups_count:
-        return
-    key = f"debit:inbound:{intake.inbound.id}"
-    if not debits.charge(account=account, ticket=ticket, key=key):
-        record_event(intake, "quota.follow_up_over", f"{account.address} has no cases left")
 
 
 @each_email

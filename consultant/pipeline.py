@@ -21,13 +21,13 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from consultant.acknowledgements import reply
+from consultant.charges import charge
 from consultant.db import session_scope
 from consultant.inbound import record_failure
 from consultant.intake import (
     Batch,
     Intake,
     Stage,
-    charge,
     check_size,
     classify,
     defer_answers_to_batch_mates,
