@@ -14,6 +14,8 @@ import hashlib
 import html
 import mimetypes
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.errors import HeaderParseError
 from email.header import decode_header
@@ -130,17 +132,9 @@ def parse_email(raw: bytes, *, headers_only: bool = False) -> ParsedEmail:
 
 
 def _message(raw: bytes) -> Message:
-    """The email's structure, without the trace fields nothing here reads.
-
-    The email package recurses once per level of multipart nesting, so a crafted email
-    can exhaust the stack: that is an unreadable email, not a crash.
-    """
-    try:
+    """The email's structure, without the trace fields nothing here reads."""
+    with _unreadable_as_parse_error():
         message = email.message_from_bytes(raw)
-    except RecursionError as exc:
-        raise ParseError("cannot parse: multipart nesting too deep") from exc
-    except Exception as exc:  # the email package registers defects; anything else is fatal
-        raise ParseError(f"cannot parse: {exc}") from exc
     for name in _UNREAD_TRACE_FIELDS:
         del message[name]
     return message
@@ -155,13 +149,24 @@ def _attachments(message: Message, raw: bytes) -> tuple[ParsedAttachment, ...]:
     """
     if _holds_only_text(message):
         return ()
-    try:
+    with _unreadable_as_parse_error():
         found = mailparser.MailParser(message).attachments
+    return tuple(_attachment(part, raw) for part in found)
+
+
+@contextmanager
+def _unreadable_as_parse_error() -> Iterator[None]:
+    """What the parsers raise means an unreadable email, not a crash.
+
+    The email package recurses once per level of multipart nesting, so a crafted email
+    can exhaust the stack; mail-parser raises many types of its own.
+    """
+    try:
+        yield
     except RecursionError as exc:
         raise ParseError("cannot parse: multipart nesting too deep") from exc
-    except Exception as exc:  # mail-parser raises many types; all mean "unreadable"
+    except Exception as exc:
         raise ParseError(f"cannot parse: {exc}") from exc
-    return tuple(_attachment(part, raw) for part in found)
 
 
 def _holds_only_text(message: Message) -> bool:
