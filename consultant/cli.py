@@ -292,8 +292,11 @@ def _ticket_or_exit(session: Session, number: int) -> Ticket:
 
 @app.command()
 def status(as_json: JsonOption = False) -> None:
-    """Each mailbox (reachable, emails waiting, cursor, last poll, last error, failed polls)
-    and the queues. Exits 1 when a mailbox cannot be reached, for monitoring scripts."""
+    """How the mailboxes and the queues are doing.
+
+    Per mailbox: reachable or not, emails waiting, cursor, last poll, last error, failed
+    polls. Exits 1 when a mailbox cannot be reached, for monitoring scripts.
+    """
     from consultant.status import desk_status
 
     report = desk_status(ready())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from consultant import dispatch
 from consultant.cli_support import JsonOption, print_json, ready
@@ -49,6 +49,8 @@ def inbound_list(
     if as_json:
         print_json(rows)
         return
+    if not rows:
+        typer.echo(f"no {status.value} emails" if status else "no emails received yet")
     for row in rows:
         where = f" at {row['stage']}: {row['error']}" if row["error"] else ""
         typer.echo(f"{row['id']:>6}  {row['status']:<11} {row['message_id']}{where}")
@@ -68,5 +70,28 @@ def inbound_retry(
     ready()
     with session_scope() as session:
         retried = retry_inbound(session, inbound_ids=None if all_ else list(ids or []))
+        refused = [] if all_ else _not_retried(session, sorted(set(ids or []) - set(retried)))
     dispatch.inbound_stored(retried)
     typer.echo(f"{len(retried)} email(s) queued again")
+    for reason in refused:
+        typer.echo(reason, err=True)
+    if refused:
+        raise typer.Exit(1)
+
+
+def _not_retried(session: Session, inbound_ids: list[int]) -> list[str]:
+    """Why each of these named emails was left alone: it does not exist, or it is not
+    failed or quarantined (a processed email is never processed twice)."""
+    statuses = dict(
+        session.exec(
+            select(InboundEmail.id, InboundEmail.status).where(
+                col(InboundEmail.id).in_(inbound_ids)
+            )
+        ).all()
+    )
+    return [
+        f"email {inbound_id}: {statuses[inbound_id]}, nothing to retry"
+        if inbound_id in statuses
+        else f"email {inbound_id}: no such email"
+        for inbound_id in inbound_ids
+    ]

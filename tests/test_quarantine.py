@@ -79,3 +79,23 @@ def test_retry_needs_ids_or_all(desk: Desk) -> None:
     result = desk.consultant("inbound", "retry")
     assert result.returncode == 1
     assert "--all" in result.stderr
+
+
+def test_retry_says_which_named_emails_it_left_alone(desk: Desk) -> None:
+    processed = store(case_email("dana@clinic.example"))
+    drain()
+    assert only_email().status == "processed"
+
+    result = desk.consultant("inbound", "retry", str(processed), "999")
+
+    assert result.returncode == 1
+    assert "0 email(s) queued again" in result.stdout
+    assert f"email {processed}: processed, nothing to retry" in result.stderr
+    assert "email 999: no such email" in result.stderr
+    assert only_email().status == "processed"  # never processed twice
+
+
+def test_an_empty_list_says_so(desk: Desk) -> None:
+    assert desk.consultant("inbound", "list").stdout == "no emails received yet\n"
+    quarantined = desk.consultant("inbound", "list", "--status", "quarantined")
+    assert quarantined.stdout == "no quarantined emails\n"
