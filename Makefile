@@ -34,4 +34,5 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/codes_bench.py
 	$(BIN)/python bench/outbox_bench.py
 	$(BIN)/python bench/worker_bench.py
+	$(BIN)/python bench/send_parts_bench.py
 	$(BIN)/python bench/intake_bench.py
