@@ -55,7 +55,7 @@ from tests.servers.postgres import scratch_database  # noqa: E402
 PARTS = ("sink", "smtplib", "send", "send: PostgreSQL", "mark", "mark: PostgreSQL")
 _TICKS = os.sysconf("SC_CLK_TCK")
 _SINK = (
-    "import signal, sys\n"
+    "import signal\n"
     "from tests.servers.smtp_sink import SmtpSink\n"
     "sink = SmtpSink().__enter__()\n"
     "print(sink.port, flush=True)\n"
