@@ -11,19 +11,11 @@ no misbehaving robot — can make the desk send an unbounded stream of mail.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
-import secrets
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from email.charset import QP, Charset
-from email.header import Header
 from email.message import Message as Email
-from email.policy import Compat32
-from email.utils import format_datetime, formataddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -33,7 +25,7 @@ from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from consultant.config import get_settings
-from consultant.mail.autoreply import LOOP_HEADER
+from consultant.mail.compose import WIRE, compose
 from consultant.mail.parse import ParsedEmail
 from consultant.models import (
     Event,
@@ -46,32 +38,6 @@ from consultant.models import (
 )
 
 MAX_SUBJECT_CHARS = 200
-MAX_REFERENCES = 20  # keep References bounded on very long threads (RFC 5322 3.6.4)
-SIGNATURE_CHARS = 16
-_OUR_MESSAGE_ID = re.compile(r"^<cc(\d+)\.([0-9a-f]+)\.([0-9a-f]+)@")
-UTF8_QP = Charset("utf-8")
-UTF8_QP.body_encoding = QP
-
-
-class _Wire(Compat32):
-    """compat32 with CRLF line ends, as on the wire: smtplib sends bytes as they are
-    (RFC 5321 2.3.8).
-
-    A header that is short, one line and ASCII — nearly all of ours — is written as it
-    is: compat32 would pass it through the Header class's folding machinery, which then
-    changes nothing, at about a third of the cost of composing an acknowledgement.
-    """
-
-    def fold_binary(self, name: str, value: Any) -> bytes:
-        if isinstance(value, str):
-            line = f"{name}: {value}"
-            unbroken = "\r" not in line and "\n" not in line
-            if len(line) <= self.max_line_length and line.isascii() and unbroken:
-                return (line + self.linesep).encode("ascii")
-        return super().fold_binary(name, value)
-
-
-WIRE = _Wire(linesep="\r\n")
 
 
 # --- templates ----------------------------------------------------------------------
@@ -113,32 +79,6 @@ def subject_with_token(reference: str, subject: str) -> str:
     if token in clean:
         return clean if clean.lower().startswith("re:") else f"Re: {clean}"
     return f"Re: {clean} {token}"
-
-
-# --- Message-IDs that carry a signed ticket number ------------------------------------
-
-
-def new_message_id(ticket_id: int | None) -> str:
-    """``<cc7.<random>.<signature>@desk-domain>``: the ticket survives a lost thread."""
-    number = str(ticket_id or 0)
-    nonce = secrets.token_hex(8)
-    return f"<cc{number}.{nonce}.{_signature(number, nonce)}@{get_settings().desk_domain}>"
-
-
-def ticket_number_in(message_id: str) -> int | None:
-    """The ticket number one of our Message-IDs carries, if its signature holds."""
-    match = _OUR_MESSAGE_ID.match(message_id)
-    if match is None:
-        return None
-    number, nonce, signature = match.groups()
-    if not hmac.compare_digest(signature, _signature(number, nonce)) or number == "0":
-        return None
-    return int(number)
-
-
-def _signature(number: str, nonce: str) -> str:
-    digest = hmac.new(get_settings().signing_key(), f"{number}.{nonce}".encode(), hashlib.sha256)
-    return digest.hexdigest()[:SIGNATURE_CHARS]
 
 
 # --- automatic emails ---------------------------------------------------------------
@@ -262,68 +202,6 @@ def automatic_email(
     row = outbox_row(ticket=ticket, kind=kind, key=key, message=message, automatic=True)
     caps.count(recipient=recipient, key=key)
     return row
-
-
-def compose(
-    *,
-    ticket_id: int | None,
-    recipient: str,
-    subject: str,
-    text: str,
-    html: str,
-    in_reply_to: str | None,
-    references: Sequence[str],
-) -> Email:
-    """An email from the desk, threaded under ``in_reply_to`` (RFC 5322 3.6.4).
-
-    Built with the email package's classic (compat32) classes: the modern API re-parses
-    every header it is given and again to fold it, which made composing the costliest
-    part of acknowledging a case; these headers are ours and need neither.
-    """
-    settings = get_settings()
-    message = Email()
-    message["MIME-Version"] = "1.0"
-    message["Content-Type"] = f'multipart/alternative; boundary="{_boundary()}"'
-    message["From"] = formataddr((settings.desk_name, settings.desk_address))
-    message["To"] = recipient
-    message["Reply-To"] = settings.desk_address
-    message["Subject"] = _encoded(subject, name="Subject")
-    message["Date"] = format_datetime(utcnow())
-    message["Message-ID"] = new_message_id(ticket_id)
-    if in_reply_to:
-        message["In-Reply-To"] = in_reply_to
-    if references:
-        message["References"] = " ".join(references[-MAX_REFERENCES:])
-    message[LOOP_HEADER] = settings.desk_address
-    message.attach(_text_part(text, "plain"))
-    message.attach(_text_part(html, "html"))
-    return message
-
-
-def _text_part(body: str, subtype: str) -> Email:
-    """A body part in UTF-8 quoted-printable: 7-bit safe for any relay, readable raw.
-
-    Its two headers are written as they are; the MIME classes would add the charset by
-    parsing their own Content-Type again, a third of the cost of composing.
-    """
-    part = Email()
-    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
-    part["Content-Transfer-Encoding"] = "quoted-printable"
-    part.set_payload(UTF8_QP.body_encode(body))
-    return part
-
-
-def _boundary() -> str:
-    """A multipart boundary that cannot occur in the parts, so the generator need not
-    search them for it: they are quoted-printable, where ``=`` is always followed by two
-    hex digits or a line break (RFC 2045 6.7), so ``=_`` never appears in them."""
-    return f"=_cc{secrets.token_hex(12)}"
-
-
-def _encoded(value: str, *, name: str) -> str | Header:
-    """ASCII as it is; anything else as RFC 2047 encoded words, folded to fit after the
-    header's name (RFC 5322 2.1.1)."""
-    return value if value.isascii() else Header(value, "utf-8", header_name=name)
 
 
 def outbox_row(

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from consultant.mail.compose import ticket_number_in
 from consultant.models import Message, OutboxEmail, Ticket
-from consultant.replies import ticket_number_in
 
 SUBJECT_TOKEN = re.compile(r"\[#CC-(\d+)\]")
 

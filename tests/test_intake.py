@@ -8,9 +8,9 @@ from email.message import EmailMessage
 from sqlmodel import func, select
 
 from consultant.db import session_scope
+from consultant.mail.compose import new_message_id
 from consultant.models import Attachment, Event, InboundEmail, Message, OutboxEmail, Ticket
 from consultant.pipeline import process_inbound
-from consultant.replies import new_message_id
 from consultant.worker import drain
 from tests.cases import case_email, store
 from tests.conftest import DESK_ADDRESS, Desk, read_email

@@ -11,8 +11,8 @@ from sqlmodel import select
 
 from consultant.config import get_settings
 from consultant.db import session_scope
+from consultant.mail.compose import new_message_id, ticket_number_in
 from consultant.models import Event, OutboxEmail, QuotaEntry, Ticket, utcnow
-from consultant.replies import new_message_id, ticket_number_in
 from consultant.worker import drain
 from tests.cases import case_email, store
 from tests.conftest import Desk
