@@ -8,7 +8,7 @@ import typer
 from sqlmodel import Session, col, select
 
 from consultant import quota
-from consultant.cli_support import JsonOption, print_json, ready
+from consultant.cli.support import JsonOption, print_json, ready
 from consultant.db import session_scope
 from consultant.models import Account, Plan, Ticket
 from consultant.quota import QuotaError

@@ -9,21 +9,18 @@ import threading
 from typing import Annotated, Any
 
 import typer
-from sqlmodel import Session
 
-from consultant.cli_support import JsonOption, print_json, ready
-from consultant.codes.cli import app as codes_app
+from consultant.cli.codes import app as codes_app
+from consultant.cli.db import db_app
+from consultant.cli.inbound import inbound_app
+from consultant.cli.quota import accounts_app, plans_app, quota_app
+from consultant.cli.support import JsonOption, print_json, ready
+from consultant.cli.tickets import tickets_app
 from consultant.config import ConfigError, Settings
-from consultant.db import session_scope
-from consultant.inbound_cli import inbound_app
-from consultant.models import Ticket
-from consultant.quota_cli import accounts_app, plans_app, quota_app
 
 app = typer.Typer(
     help="CaseConsultant: an email consulting desk for medical coding.", no_args_is_help=True
 )
-db_app = typer.Typer(help="Create the database schema.", no_args_is_help=True)
-tickets_app = typer.Typer(help="List and show tickets.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tickets_app, name="tickets")
 app.add_typer(plans_app, name="plans")
@@ -45,13 +42,6 @@ def _configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-
-
-@db_app.command("init")
-def db_init() -> None:
-    """Create every table that does not exist yet (safe to run again)."""
-    settings = ready()
-    typer.echo(f"database ready: {settings.database.split('@')[-1]}")
 
 
 @app.command()
@@ -195,99 +185,6 @@ def gateway(
     stop = threading.Event()
     _wait_for_signal(stop)
     controller.stop()
-
-
-@tickets_app.command("list")
-def tickets_list(
-    as_json: JsonOption = False,
-    status: Annotated[str | None, typer.Option(help="Only tickets in this status.")] = None,
-) -> None:
-    """List tickets, oldest first."""
-    from consultant.tickets import list_tickets
-
-    ready()
-    with session_scope() as session:
-        rows = list_tickets(session, status=status)
-    if as_json:
-        print_json(rows)
-        return
-    for row in rows:
-        typer.echo(
-            f"{row['reference']:>8}  {row['status']:<10} {row['requester']:<30} {row['subject']}"
-        )
-
-
-@tickets_app.command("show")
-def tickets_show(number: int, as_json: JsonOption = False) -> None:
-    """Show one ticket: its thread, its outgoing mail and the codes found."""
-    from consultant.tickets import ticket_detail
-
-    ready()
-    with session_scope() as session:
-        detail = ticket_detail(session, number)
-    if detail is None:
-        typer.echo(f"no ticket CC-{number}", err=True)
-        raise typer.Exit(1)
-    if as_json:
-        print_json(detail)
-        return
-    typer.echo(f"{detail['reference']} [{detail['status']}] {detail['subject']}")
-    typer.echo(f"from {detail['requester']}")
-    for message in detail["messages"]:
-        typer.echo(f"\n--- {message['direction']} {message['sender']} {message['created_at']}")
-        typer.echo(message["body_text"])
-    for email in detail["outbox"]:
-        typer.echo(f"\n>>> {email['kind']} to {email['recipient']}: {email['status']}")
-
-
-@tickets_app.command("answer")
-def tickets_answer(
-    number: int,
-    by: Annotated[str, typer.Option("--by", help="The coder answering (an email address).")],
-    text: Annotated[str | None, typer.Option(help="The answer; or use --file.")] = None,
-    file: Annotated[
-        typer.FileText | None, typer.Option(help="Read the answer from a file (- for stdin).")
-    ] = None,
-) -> None:
-    """Send a coder's answer to the customer, in the ticket's thread."""
-    from consultant import dispatch
-    from consultant.replies import queue_answer
-
-    answer = text if text is not None else (file.read() if file else "")
-    if not answer.strip():
-        typer.echo("give the answer with --text or --file", err=True)
-        raise typer.Exit(1)
-    ready()
-    with session_scope() as session:
-        ticket = _ticket_or_exit(session, number)
-        outgoing = queue_answer(session, ticket=ticket, text=answer, coder=by)
-    dispatch.outbox_queued([outgoing.id] if outgoing.id else [])
-    typer.echo(f"answer to CC-{number} queued as {outgoing.message_id}")
-
-
-@tickets_app.command("solve")
-def tickets_solve(
-    number: int,
-    by: Annotated[str, typer.Option("--by", help="Who closes the case.")],
-) -> None:
-    """Mark a ticket solved and tell the customer that a reply reopens it."""
-    from consultant import dispatch
-    from consultant.replies import queue_solved
-
-    ready()
-    with session_scope() as session:
-        ticket = _ticket_or_exit(session, number)
-        outgoing = queue_solved(session, ticket=ticket, actor=by)
-    dispatch.outbox_queued([outgoing.id] if outgoing.id else [])
-    typer.echo(f"CC-{number} solved")
-
-
-def _ticket_or_exit(session: Session, number: int) -> Ticket:
-    ticket = session.get(Ticket, number)
-    if ticket is None:
-        typer.echo(f"no ticket CC-{number}", err=True)
-        raise typer.Exit(1)
-    return ticket
 
 
 @app.command()

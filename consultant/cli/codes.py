@@ -18,7 +18,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from sqlmodel import Session
 
-from consultant.cli_support import JsonOption, print_json, ready
+from consultant.cli.support import JsonOption, print_json, ready
 from consultant.codes.formats import CPT, HCPCS, ICD10CM
 from consultant.codes.records import CodeRecord, FileFormatError
 from consultant.db import session_scope

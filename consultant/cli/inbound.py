@@ -8,7 +8,7 @@ import typer
 from sqlmodel import Session, col, select
 
 from consultant import dispatch
-from consultant.cli_support import JsonOption, print_json, ready
+from consultant.cli.support import JsonOption, print_json, ready
 from consultant.db import session_scope
 from consultant.inbound import retry_inbound
 from consultant.models import InboundEmail, InboundStatus
