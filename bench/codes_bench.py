@@ -41,7 +41,8 @@ from consultant.codes.icd10cm import icd10cm_release, iter_icd10cm  # noqa: E402
 from consultant.codes.records import CodeRecord  # noqa: E402
 from consultant.codes.search import search_codes  # noqa: E402
 from consultant.codes.store import load_codes, read_catalog  # noqa: E402
-from consultant.db import init_schema, make_engine  # noqa: E402
+from consultant.db import make_engine  # noqa: E402
+from consultant.migrate import upgrade  # noqa: E402
 from tests.servers.postgres import scratch_engine  # noqa: E402
 
 CASES = REPO / "tests" / "codes" / "data" / "labeled_cases.jsonl"
@@ -87,7 +88,7 @@ def timed(action: Callable[[], object]) -> float:
 
 
 def load_catalog(engine: Engine, icd: list[CodeRecord], hcpcs: list[CodeRecord]) -> float:
-    init_schema(engine)
+    upgrade(engine)
     start = time.perf_counter()
     with Session(engine) as session:
         load_codes(session, ICD10CM, icd10cm_release(), icd)

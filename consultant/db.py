@@ -1,4 +1,4 @@
-"""The database: one engine per process, sessions, schema creation.
+"""The database: one engine per process, sessions, bulk-write helpers.
 
 SQLite (embedded) and PostgreSQL (production) are both first-class. SQLite runs in WAL
 mode with a busy timeout so the gateway, the poller and a worker process can share the
@@ -13,11 +13,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, inspect, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.dml import Insert
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from consultant import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from consultant.config import ConfigError, get_settings
@@ -103,20 +103,6 @@ def autocommit_connection() -> Iterator[Connection]:
         if engine.dialect.name == "postgresql":
             connection.execution_options(isolation_level="AUTOCOMMIT")
         yield connection
-
-
-def init_schema(engine: Engine | None = None) -> None:
-    """Create every table that does not exist yet; safe to run again.
-
-    Every command runs this as it starts, and nearly always every table is there: one
-    query listing the tables says so, where ``create_all`` asks after each table in turn
-    (a tenth of a second of the poller's start on PostgreSQL).
-    """
-    engine = engine or get_engine()
-    with engine.connect() as connection:
-        existing = set(inspect(connection).get_table_names())
-    if not existing.issuperset(SQLModel.metadata.tables):
-        SQLModel.metadata.create_all(engine)
 
 
 def check_database() -> None:

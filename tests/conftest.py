@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel
 
-from consultant import config, db
+from consultant import config, db, migrate
 from tests.servers.dovecot import DovecotServer
 from tests.servers.postgres import scratch_database
 from tests.servers.redis_server import RedisServer
@@ -60,8 +60,10 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 
 def empty_tables(url: str) -> None:
+    """The schema at the newest revision, through the migrations as a desk gets it, with
+    no rows in any table."""
     engine = db.make_engine(url)
-    SQLModel.metadata.create_all(engine)
+    migrate.upgrade(engine)
     tables = list(reversed(SQLModel.metadata.sorted_tables))
     with Session(engine) as session:
         if engine.dialect.name == "postgresql":

@@ -17,6 +17,7 @@ from consultant.cli.quota import accounts_app, plans_app, quota_app
 from consultant.cli.support import JsonOption, print_json, ready
 from consultant.cli.tickets import tickets_app
 from consultant.config import ConfigError, Settings
+from consultant.migrate import MigrationError
 
 app = typer.Typer(
     help="CaseConsultant: an email consulting desk for medical coding.", no_args_is_help=True
@@ -36,6 +37,9 @@ def main() -> None:
     except ConfigError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         sys.exit(2)
+    except MigrationError as exc:
+        typer.echo(f"database schema: {exc}", err=True)
+        sys.exit(3)
 
 
 def _configure_logging() -> None:

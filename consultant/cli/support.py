@@ -8,16 +8,24 @@ from typing import Annotated, Any
 import typer
 
 from consultant.config import Settings, get_settings
-from consultant.db import check_database, init_schema
+from consultant.db import check_database, get_engine
+from consultant.migrate import prepare_for_start
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def ready() -> Settings:
-    """Settings checked, database reachable, schema in place: what every command needs."""
+    """Settings checked, database reachable, schema current: what every command needs.
+
+    An embedded SQLite database is upgraded here, with one line on stderr saying so
+    (stdout stays clean for ``--json``); a PostgreSQL database with pending migrations
+    stops the command with the one to run (:class:`consultant.migrate.MigrationError`).
+    """
     settings = get_settings()
     check_database()
-    init_schema()
+    upgraded = prepare_for_start(get_engine())
+    if upgraded:
+        typer.echo(upgraded, err=True)
     return settings
 
 

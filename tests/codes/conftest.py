@@ -14,7 +14,7 @@ from consultant.codes.formats import HCPCS, ICD10CM
 from consultant.codes.hcpcs import parse_hcpcs
 from consultant.codes.icd10cm import icd10cm_release, iter_icd10cm
 from consultant.codes.records import CodeRecord
-from consultant.db import init_schema, make_engine
+from consultant.db import make_engine
 from tests.conftest import empty_tables
 
 AS_OF = date(2026, 11, 26)
@@ -98,7 +98,6 @@ def code_engine(backend: str) -> Iterator[Engine]:
     """An engine on the test's backend (SQLite, then PostgreSQL), schema in place, empty."""
     empty_tables(backend)
     engine = make_engine(backend)
-    init_schema(engine)
     yield engine
     engine.dispose()
 
