@@ -206,7 +206,8 @@ def upgrade(
 
 
 def downgrade(engine: Engine, *, revision: str, script_location: Path = MIGRATIONS) -> str:
-    """Take the database back to ``revision``; the revision it is at afterwards.
+    """Take the database back to ``revision`` (an id, or ``-1`` for one step); the
+    revision it is at afterwards.
 
     Only revisions whose downgrade can keep the data go back; the baseline does not
     (it would drop every table: restore a backup instead).
@@ -216,10 +217,9 @@ def downgrade(engine: Engine, *, revision: str, script_location: Path = MIGRATIO
         status = _status(connection, scripts)
         if status.state != "versioned" or status.unknown:
             raise MigrationError(f"nothing to downgrade: the database is {status.state}")
-        target = _resolve(scripts, revision)
         connection.rollback()
-        _run(command.downgrade, _config(connection, script_location), target)
-        return target
+        _run(command.downgrade, _config(connection, script_location), revision)
+        return _current_revision(connection) or "base"
 
 
 def prepare_for_start(engine: Engine) -> str | None:
@@ -241,6 +241,8 @@ def prepare_for_start(engine: Engine) -> str | None:
             f"the database is empty; create the schema with: {UPGRADE_COMMAND}"
         )
     if status.state == "unversioned":
+        with engine.connect() as connection:
+            _refuse_unless_baseline(connection)
         raise PendingMigrationsError(
             "the database was made before the desk had migrations; have it recognised "
             f"(nothing is dropped) with: {UPGRADE_COMMAND}"
@@ -297,8 +299,12 @@ def check_sqlite_foreign_keys(connection: Connection) -> None:
 
 def _refuse_unless_baseline(connection: Connection) -> None:
     expected, actual = _baseline_shape(), _shape(connection)
-    problems = [f"table {t} is missing" for t in sorted(expected.keys() - actual.keys())]
-    problems += [f"table {t} is not the desk's" for t in sorted(actual.keys() - expected.keys())]
+    problems = [f"table {t} is not the desk's" for t in sorted(actual.keys() - expected.keys())]
+    missing = sorted(expected.keys() - actual.keys())
+    if len(missing) > 3:
+        problems.append(f"{len(missing)} of the desk's {len(expected)} tables are missing")
+    else:
+        problems += [f"table {t} is missing" for t in missing]
     for table in sorted(expected.keys() & actual.keys()):
         problems += [f"{table}.{c} is missing" for c in sorted(expected[table] - actual[table])]
         problems += [f"{table}.{c} is unknown" for c in sorted(actual[table] - expected[table])]

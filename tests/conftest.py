@@ -76,6 +76,16 @@ def empty_tables(url: str) -> None:
     engine.dispose()
 
 
+@contextmanager
+def empty_database_like(url: str, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database of the same kind as ``url``."""
+    if url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    with scratch_database("cc_empty") as url:
+        yield url
+
+
 # --- the desk -----------------------------------------------------------------------
 
 
