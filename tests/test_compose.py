@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+import yaml
+
 from tests.conftest import REPO
 
 REQUIRED = {
@@ -35,3 +37,16 @@ def test_compose_refuses_to_start_without_the_secrets() -> None:
     result = compose("config", "-q", env={})
     assert result.returncode != 0
     assert "POSTGRES_PASSWORD" in result.stderr
+
+
+def test_every_process_of_the_desk_starts_after_the_one_migration() -> None:
+    """Processes refuse a schema that is behind, so the migration runs once, first."""
+    resolved = yaml.safe_load(compose("config", env=REQUIRED).stdout)["services"]
+    desk = {"poller", "gateway", "worker", "beat"}
+
+    assert resolved["migrate"]["command"] == ["consultant", "db", "upgrade"]
+    assert resolved["migrate"]["restart"] == "no"
+    for name in desk:
+        assert resolved[name]["depends_on"]["migrate"] == {
+            "condition": "service_completed_successfully"
+        }
