@@ -1,7 +1,8 @@
 """The desk's tables, all in one place.
 
-``schema.sql`` is the same schema written by hand for PostgreSQL; a test builds a
-database from each and compares them, so a change here needs the same change there.
+A change here needs a migration (consultant/migrations/versions/) that makes the same
+change in a live database; a test checks that the newest revision and these models
+agree, and ``schema.sql`` is that revision rendered as SQL.
 Timestamps are stored in UTC and always come back timezone-aware.
 """
 
