@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from consultant.cli import backup as _backup  # noqa: F401  (registers db backup/restore)
 from consultant.cli.codes import app as codes_app
 from consultant.cli.db import db_app
 from consultant.cli.inbound import inbound_app
