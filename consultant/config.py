@@ -12,16 +12,21 @@ import contextlib
 import os
 import secrets
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "CONSULTANT_"
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["text", "json"]
+LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
+LOG_FORMATS: tuple[str, ...] = get_args(LogFormat)
 _KNOWN_DEFAULTS = {"changeme", "changethis", "secret", "password"}
 
 
@@ -227,6 +232,8 @@ class Settings(BaseSettings):
     max_process_attempts: int = Field(default=5, ge=1)  # then an email is quarantined
     process_retry_seconds: float = Field(default=30.0, gt=0)
     smtp_retry_seconds: float = Field(default=30.0, gt=0)  # first retry; doubles each time
+    log_level: LogLevel = "INFO"  # the desk's own loggers; libraries stay at WARNING
+    log_format: LogFormat = "text"  # json: one object per line, for a log shipper
 
     @field_validator("imap_url", mode="before")
     @classmethod
@@ -263,6 +270,16 @@ class Settings(BaseSettings):
         if value and (len(value) < 32 or value.lower() in _KNOWN_DEFAULTS):
             raise ValueError("must be at least 32 random characters (or unset, to generate one)")
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _check_log_level(cls, value: object) -> object:
+        return _one_of(value, LOG_LEVELS, normalise=str.upper)
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _check_log_format(cls, value: object) -> object:
+        return _one_of(value, LOG_FORMATS, normalise=str.lower)
 
     @field_validator("gateway")
     @classmethod
@@ -311,6 +328,15 @@ class Settings(BaseSettings):
     @property
     def gateway_port(self) -> int:
         return int(self.gateway.rpartition(":")[2])
+
+
+def _one_of(value: object, allowed: tuple[str, ...], *, normalise: Callable[[str], str]) -> object:
+    """``value`` as one of ``allowed`` (any case), or a message that lists them."""
+    if not isinstance(value, str):
+        return value
+    if normalise(value.strip()) not in allowed:
+        raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
+    return normalise(value.strip())
 
 
 def load_settings() -> Settings:

@@ -17,8 +17,17 @@ from consultant.cli.inbound import inbound_app
 from consultant.cli.quota import accounts_app, plans_app, quota_app
 from consultant.cli.support import JsonOption, print_json, ready
 from consultant.cli.tickets import tickets_app
-from consultant.config import ConfigError, Settings
+from consultant.config import ConfigError, Settings, get_settings
 from consultant.migrate import MigrationError
+
+log = logging.getLogger(__name__)
+
+VerboseOption = Annotated[
+    bool,
+    typer.Option(
+        "--verbose", "-v", help="More detail: the desk's DEBUG lines and the libraries' INFO."
+    ),
+]
 
 app = typer.Typer(
     help="CaseConsultant: an email consulting desk for medical coding.", no_args_is_help=True
@@ -43,10 +52,23 @@ def main() -> None:
         sys.exit(3)
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _configure_logging(*, verbose: bool) -> None:
+    """Before the command does anything: the desk's lines at CONSULTANT_LOG_LEVEL, in
+    CONSULTANT_LOG_FORMAT, libraries at WARNING (consultant/logs.py says what each shows).
+    A bad value of either stops here with the setting's name (:class:`ConfigError`)."""
+    from consultant import logs
+
+    settings = get_settings()
+    logs.configure(level=settings.log_level, fmt=settings.log_format, verbose=verbose)
+
+
+def _announce(settings: Settings, text: str, **fields: object) -> None:
+    """Tell the person at the terminal; with CONSULTANT_LOG_FORMAT=json, a log line with
+    the same facts as fields instead, so that every line a shipper reads is JSON."""
+    if settings.log_format == "json":
+        log.info(text.splitlines()[0], extra=fields)
+    else:
+        typer.echo(text)
 
 
 @app.command()
@@ -57,12 +79,13 @@ def run(
             "--once", help="Poll every mailbox, process and send all pending work, then exit."
         ),
     ] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Run the whole desk in one process: gateway, pollers and a worker."""
     from consultant.worker import drain
 
+    _configure_logging(verbose=verbose)
     settings = ready()
-    _configure_logging()
     if once:
         mailboxes_ok = _poll_all_once(settings)
         report = drain()
@@ -124,7 +147,8 @@ def _print_banner(settings: Settings) -> None:
         else f"saved as .eml files under {settings.outbox_dir}/"
     )
     mailboxes = ", ".join(m.name for m in settings.imap_url) or "none (set CONSULTANT_IMAP_URL)"
-    typer.echo(
+    _announce(
+        settings,
         "CaseConsultant desk is running.\n"
         f"  inbound SMTP gateway: {settings.gateway}\n"
         f"  mailboxes polled:     {mailboxes}\n"
@@ -134,7 +158,11 @@ def _print_banner(settings: Settings) -> None:
         f"  curl smtp://{settings.gateway} --mail-from you@example.com "
         f"--mail-rcpt {settings.desk_address} --upload-file examples/first-case.eml\n"
         "  consultant tickets list\n"
-        "Stop with Ctrl-C."
+        "Stop with Ctrl-C.",
+        gateway=settings.gateway,
+        mailboxes=[m.name for m in settings.imap_url],
+        outgoing=outgoing,
+        database=settings.database.split("@")[-1],
     )
 
 
@@ -150,12 +178,13 @@ def _wait_for_signal(stop: threading.Event) -> None:
 @app.command()
 def poll(
     once: Annotated[bool, typer.Option("--once", help="Poll every mailbox once and exit.")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Copy new email from every configured IMAP mailbox into the desk."""
     from consultant.mail.imap import watch
 
+    _configure_logging(verbose=verbose)
     settings = ready()
-    _configure_logging()
     if not settings.imap_url:
         raise ConfigError("CONSULTANT_IMAP_URL: no mailbox configured")
     if once:
@@ -179,14 +208,21 @@ def gateway(
     lmtp: Annotated[
         bool, typer.Option("--lmtp", help="Speak LMTP (behind Postfix) instead of SMTP.")
     ] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Receive email over SMTP or LMTP on CONSULTANT_GATEWAY."""
     from consultant.mail.gateway import start_gateway
 
+    _configure_logging(verbose=verbose)
     settings = ready()
-    _configure_logging()
     controller = start_gateway(settings, lmtp=lmtp)
-    typer.echo(f"{'LMTP' if lmtp else 'SMTP'} gateway listening on {settings.gateway}")
+    protocol = "LMTP" if lmtp else "SMTP"
+    _announce(
+        settings,
+        f"{protocol} gateway listening on {settings.gateway}",
+        gateway=settings.gateway,
+        protocol=protocol,
+    )
     stop = threading.Event()
     _wait_for_signal(stop)
     controller.stop()
