@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from consultant.config import MailboxURL, Settings
 from consultant.db import session_scope
 from consultant.mail.imap import ImapError, count_waiting
-from consultant.models import InboundEmail, Mailbox, OutboxEmail
+from consultant.models import InboundEmail, Mailbox, OutboxEmail, OutboxStatus, Ticket
+
+LATEST_FAILURES = 5
+MAX_REASON_CHARS = 200
 
 
 def desk_status(settings: Settings) -> dict[str, Any]:
     """Each configured mailbox, asked live, and the queues' counts by status.
 
-    ``failures`` counts the poller's failed connects and polls since its last good one.
+    ``failures`` counts the poller's failed connects and polls since its last good one;
+    ``outbox_failures`` are the latest emails that will not be sent, with the reason.
 
     No session is held while a mailbox is asked: on SQLite an open transaction holds the
     write lock that the poller's own bookkeeping needs.
@@ -24,7 +28,13 @@ def desk_status(settings: Settings) -> dict[str, Any]:
     with session_scope() as session:
         inbound = _counts(session, InboundEmail.status)
         outbox = _counts(session, OutboxEmail.status)
-    return {"mailboxes": mailboxes, "inbound": inbound, "outbox": outbox}
+        failures = _latest_outbox_failures(session) if outbox.get(OutboxStatus.FAILED) else []
+    return {
+        "mailboxes": mailboxes,
+        "inbound": inbound,
+        "outbox": outbox,
+        "outbox_failures": failures,
+    }
 
 
 def _mailbox_status(settings: Settings, mailbox: MailboxURL) -> dict[str, Any]:
@@ -50,3 +60,29 @@ def _mailbox_status(settings: Settings, mailbox: MailboxURL) -> dict[str, Any]:
 def _counts(session: Session, column: Any) -> dict[str, int]:
     rows = session.exec(select(column, func.count()).group_by(column)).all()
     return {status: count for status, count in rows}
+
+
+def _latest_outbox_failures(session: Session) -> list[dict[str, Any]]:
+    """The emails that failed last: to whom, for which ticket, and why — never what
+    they say, so the report can go wherever monitoring output goes.
+
+    A failed row's ``next_attempt_at`` is the lease of its last attempt, so it orders
+    them by when they failed.
+    """
+    columns = (OutboxEmail.id, OutboxEmail.ticket_id, OutboxEmail.kind, OutboxEmail.recipient)
+    rows = session.exec(
+        select(*columns, OutboxEmail.last_error)  # not raw: the email itself stays out
+        .where(OutboxEmail.status == OutboxStatus.FAILED)
+        .order_by(col(OutboxEmail.next_attempt_at).desc(), col(OutboxEmail.id).desc())
+        .limit(LATEST_FAILURES)
+    ).all()
+    return [
+        {
+            "outbox_id": outbox_id,
+            "ticket": Ticket(id=ticket_id).reference if ticket_id is not None else None,
+            "kind": kind,
+            "recipient": recipient,
+            "reason": (reason or "unknown")[:MAX_REASON_CHARS],
+        }
+        for outbox_id, ticket_id, kind, recipient, reason in rows
+    ]

@@ -262,6 +262,11 @@ def _print_status(report: dict[str, Any]) -> None:
         typer.echo("no mailboxes configured (CONSULTANT_IMAP_URL)")
     typer.echo(f"inbound: {_counted(report['inbound'])}")
     typer.echo(f"outbox:  {_counted(report['outbox'])}")
+    if report["outbox_failures"]:
+        typer.echo("  latest emails not sent:")
+    for failure in report["outbox_failures"]:
+        about = f" ({failure['ticket']})" if failure["ticket"] else ""
+        typer.echo(f"    {failure['kind']} to {failure['recipient']}{about}: {failure['reason']}")
 
 
 def _counted(counts: dict[str, int]) -> str:
