@@ -177,7 +177,14 @@ def _deliver(email: Row[Any], settings: Settings, connection: Connection) -> Sen
     except PermanentDeliveryError as exc:
         log.error("outbox %s: refused by the relay: %s", email.id, exc)
         return _finish(connection, email, OutboxStatus.FAILED, error=str(exc))
-    log.info("outbox %s: sent %s", email.id, email.message_id)
+    ticket = f"CC-{email.ticket_id}" if email.ticket_id is not None else None
+    log.info(  # ids only: never the recipient, subject or body (PHI)
+        "sent outbox %s (%s, ticket %s)",
+        email.id,
+        email.kind,
+        ticket or "none",
+        extra={"outbox_id": email.id, "kind": email.kind, "ticket": ticket},
+    )
     return _finish(connection, email, OutboxStatus.SENT, error=None)
 
 
