@@ -63,15 +63,14 @@ def _counts(session: Session, column: Any) -> dict[str, int]:
 
 
 def _latest_outbox_failures(session: Session) -> list[dict[str, Any]]:
-    """The emails that failed last: to whom, for which ticket, and why — never what
-    they say, so the report can go wherever monitoring output goes.
+    """The emails that failed last: which kind, for which ticket, and why — never whom
+    to or what they say, so the report can go wherever monitoring output goes.
 
     A failed row's ``next_attempt_at`` is the lease of its last attempt, so it orders
     them by when they failed.
     """
-    columns = (OutboxEmail.id, OutboxEmail.ticket_id, OutboxEmail.kind, OutboxEmail.recipient)
     rows = session.exec(
-        select(*columns, OutboxEmail.last_error)  # not raw: the email itself stays out
+        select(OutboxEmail.id, OutboxEmail.ticket_id, OutboxEmail.kind, OutboxEmail.last_error)
         .where(OutboxEmail.status == OutboxStatus.FAILED)
         .order_by(col(OutboxEmail.next_attempt_at).desc(), col(OutboxEmail.id).desc())
         .limit(LATEST_FAILURES)
@@ -81,8 +80,7 @@ def _latest_outbox_failures(session: Session) -> list[dict[str, Any]]:
             "outbox_id": outbox_id,
             "ticket": Ticket(id=ticket_id).reference if ticket_id is not None else None,
             "kind": kind,
-            "recipient": recipient,
             "reason": (reason or "unknown")[:MAX_REASON_CHARS],
         }
-        for outbox_id, ticket_id, kind, recipient, reason in rows
+        for outbox_id, ticket_id, kind, reason in rows
     ]

@@ -265,8 +265,8 @@ def _print_status(report: dict[str, Any]) -> None:
     if report["outbox_failures"]:
         typer.echo("  latest emails not sent:")
     for failure in report["outbox_failures"]:
-        about = f" ({failure['ticket']})" if failure["ticket"] else ""
-        typer.echo(f"    {failure['kind']} to {failure['recipient']}{about}: {failure['reason']}")
+        about = f" of {failure['ticket']}" if failure["ticket"] else ""
+        typer.echo(f"    {failure['kind']}{about}: {failure['reason']}")
 
 
 def _counted(counts: dict[str, int]) -> str:
