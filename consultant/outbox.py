@@ -11,7 +11,9 @@ may arrive twice.
 
 A temporary failure (4xx, dropped connection, timeout) pushes ``next_attempt_at`` back
 with exponential backoff and jitter; a permanent one (5xx), or too many attempts, marks
-the row ``failed`` with the relay's reply and records it on the ticket.
+the row ``failed`` with the relay's reply and records it on the ticket. So does any other
+error while handing an email over (a row no relay could take, a bug): it is logged, the
+row is never left ``sending``, and the emails after it are still sent.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
 EMAILS_PER_CLAIM = 10  # few enough to deliver well within one lease
 MAX_BACKOFF = timedelta(hours=1)
+MAX_ERROR_CHARS = 500  # an unexpected error's text may quote whole commands
 
 _OUTBOX = OutboxEmail.__table__  # type: ignore[attr-defined]
 _EVENTS = Event.__table__  # type: ignore[attr-defined]
@@ -177,6 +180,15 @@ def _deliver(email: Row[Any], settings: Settings, connection: Connection) -> Sen
     except PermanentDeliveryError as exc:
         log.error("outbox %s: refused by the relay: %s", email.id, exc)
         return _finish(connection, email, OutboxStatus.FAILED, error=str(exc))
+    except Exception as exc:  # one bad row must not stop the outbox
+        # Not the relay's answer but something about this row or our code: the same
+        # bytes would meet it again on every attempt, so retrying cannot help.
+        # The row and the error's type only: its text may quote the recipient (PHI); the
+        # whole of it goes on the row and the ticket, the traceback to the debug log.
+        log.error("outbox %s: unexpected %s while sending", email.id, type(exc).__name__)
+        log.debug("outbox %s: unexpected error while sending", email.id, exc_info=True)
+        error = f"unexpected error: {type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        return _finish(connection, email, OutboxStatus.FAILED, error=error)
     ticket = f"CC-{email.ticket_id}" if email.ticket_id is not None else None
     log.info(  # ids only: never the recipient, subject or body (PHI)
         "sent outbox %s (%s, ticket %s)",

@@ -3,6 +3,11 @@
 Failures come in two kinds, because they call for different actions: a
 :class:`TemporaryDeliveryError` (4xx, a dropped connection, a timeout) is tried again
 later; a :class:`PermanentDeliveryError` (5xx) will fail the same way every time.
+
+An internationalised address (``jörg@example.de``, RFC 6531) or header field (RFC 6532)
+travels only over SMTPUTF8: the relay is asked for it when the envelope or the header
+block is not ASCII, and a relay that does not offer it fails the email permanently, with
+the reason — a later attempt would meet the same relay.
 """
 
 from __future__ import annotations
@@ -53,7 +58,9 @@ class SmtpRelay:
 
     def deliver(self, raw: bytes, *, sender: str, recipient: str, name: str) -> None:
         try:
-            refused = self._client().sendmail(sender, [recipient], raw)
+            client = self._client()
+            options = _mail_options(client, raw, sender=sender, recipient=recipient)
+            refused = client.sendmail(sender, [recipient], raw, mail_options=options)
             _connections.last_used = time.monotonic()
         except smtplib.SMTPResponseException as exc:
             _drop_connection()
@@ -67,6 +74,11 @@ class SmtpRelay:
             # A connection lost after the final "." may mean the relay has the email; the
             # retry carries the same Message-ID, so the receiver can tell.
             raise TemporaryDeliveryError(f"relay unreachable or connection lost: {exc}") from exc
+        except Exception:
+            # Whatever went wrong on our side may have left the session halfway through
+            # an email; the next one starts on a new connection.
+            _drop_connection()
+            raise
         if refused:
             code, text = refused[recipient]
             raise _classified(code, text)
@@ -100,6 +112,45 @@ class SmtpRelay:
         if relay.username:
             client.login(relay.username, relay.password)
         return client
+
+
+def _mail_options(client: smtplib.SMTP, raw: bytes, *, sender: str, recipient: str) -> list[str]:
+    """``MAIL FROM`` parameters this email needs, or a permanent failure when it needs
+    SMTPUTF8 and the relay does not offer it.
+
+    smtplib's ``sendmail`` writes commands in ASCII unless ``SMTPUTF8`` is among the
+    options (then in UTF-8), so a non-ASCII address without it raises
+    ``UnicodeEncodeError`` on our side instead of anything the relay could answer.
+    """
+    needs = _needs_smtputf8(raw, sender=sender, recipient=recipient)
+    if needs is None:
+        return []
+    client.ehlo_or_helo_if_needed()  # what the relay offers is known only after EHLO
+    if not client.has_extn("smtputf8"):
+        raise PermanentDeliveryError(
+            f"{needs} needs SMTPUTF8 (RFC 6531), which the relay does not offer"
+        )
+    # An SMTPUTF8 email's 8-bit bytes are 8BITMIME content, declared as such (RFC 6152).
+    eight_bit = not raw.isascii() and client.has_extn("8bitmime")
+    return ["SMTPUTF8", "BODY=8BITMIME"] if eight_bit else ["SMTPUTF8"]
+
+
+def _needs_smtputf8(raw: bytes, *, sender: str, recipient: str) -> str | None:
+    """What of this email cannot travel in ASCII (RFC 6531 section 3.2), ``None`` when
+    all of it can: addresses and header fields; a body is MIME's business (8BITMIME)."""
+    if not recipient.isascii():
+        return "the recipient's address"
+    if not sender.isascii():
+        return "the sender's address"
+    if not _header_block(raw).isascii():
+        return "a header field"
+    return None
+
+
+def _header_block(raw: bytes) -> bytes:
+    """The email's header fields: everything before the first empty line."""
+    ends = [end for end in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if end >= 0]
+    return raw[: min(ends)] if ends else raw
 
 
 def _drop_connection() -> None:

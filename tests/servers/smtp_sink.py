@@ -80,16 +80,24 @@ class _Recorder:
 
 class SmtpSink:
     """Records every email it accepts; ``fail_next``/``drop_next`` script its failures,
-    ``hold``/``release`` stall its replies."""
+    ``hold``/``release`` stall its replies.
+
+    ``smtputf8=False`` makes it a relay that does not offer SMTPUTF8 (RFC 6531) and
+    refuses non-ASCII addresses, as many still do; by default it offers it.
+    """
 
     host = "127.0.0.1"
 
-    def __init__(self) -> None:
+    def __init__(self, *, smtputf8: bool = True) -> None:
         self.port = free_port()
         self._recorder = _Recorder()
         # server_hostname: aiosmtpd would otherwise ask DNS (getfqdn) on every connection.
         self._controller = Controller(
-            self._recorder, hostname=self.host, port=self.port, server_hostname="sink.test"
+            self._recorder,
+            hostname=self.host,
+            port=self.port,
+            server_hostname="sink.test",
+            enable_SMTPUTF8=smtputf8,
         )
 
     @property
