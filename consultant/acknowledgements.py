@@ -64,9 +64,13 @@ def reply(batch: Batch) -> None:
 
 
 def _answer_for(intake: Intake) -> Answer | None:
-    if intake.automatic or not intake.email.sender:
+    if intake.automatic:
         if intake.is_new_ticket:
             record_event(intake, "reply.skipped", "no person's address to answer")
+        return None
+    if intake.unanswerable is not None:
+        if intake.is_new_ticket or intake.ticket is None:  # it would have had an answer
+            record_event(intake, "reply.skipped", f"{intake.unanswerable}: no automatic email")
         return None
     if intake.rejected:
         return Answer("not_registered", f"not_registered:{intake.inbound.id}", {})

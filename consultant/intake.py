@@ -18,8 +18,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from email.errors import HeaderParseError, NonASCIILocalPartDefect
 from email.parser import BytesHeaderParser
-from email.policy import compat32
+from email.policy import SMTPUTF8, compat32
 
 from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, select
@@ -88,6 +89,8 @@ class Intake:
     outbox_ids: list[int] = field(default_factory=list)  # its automatic answer, if any
     events: list[tuple[str, str]] = field(default_factory=list)  # written once all have ids
     deferred: bool = False  # answers another email of its batch: processed after it
+    # Why the From field gives no address to write to (None: it does); read at parse.
+    unanswerable: str | None = None
 
     @property
     def email(self) -> ParsedEmail:
@@ -111,7 +114,7 @@ class Intake:
             self.ticket is None
             and not self.automatic
             and not self.too_large
-            and bool(self.email.sender)
+            and self.unanswerable is None
         )
 
 
@@ -134,6 +137,48 @@ def each_email(step: Callable[[Intake], None]) -> Stage:
 @each_email
 def parse(intake: Intake) -> None:
     intake.parsed = parse_email(intake.inbound.raw, headers_only=intake.too_large)
+    intake.unanswerable = unanswerable_sender(intake.parsed)
+
+
+MAX_SHOWN_FROM_CHARS = 100
+
+
+def unanswerable_sender(email: ParsedEmail) -> str | None:
+    """Why no email can be written to this email's sender, ``None`` when one can.
+
+    Said in words a person at the desk understands, quoting the From field: it is all
+    the desk will ever know of such a sender, and nothing automatic goes to them.
+    """
+    if "from" not in email.headers:
+        return "the email has no From field"
+    shown = " ".join(email.headers["from"].split())[:MAX_SHOWN_FROM_CHARS]
+    if not shown:
+        return "the From field is empty"
+    if not email.sender:
+        return f"the From field ({shown}) holds no email address"
+    if not is_mail_address(email.sender):
+        return f"the From field ({shown}) holds no valid email address"
+    return None
+
+
+def is_mail_address(address: str) -> bool:
+    """Is ``address`` one addr-spec mail can be sent to (RFC 5322 section 3.4.1), with
+    UTF-8 allowed (RFC 6531: ``jörg@example.de`` is a customer's address)?
+
+    The email package's address parser judges it, rather than a pattern of our own;
+    its complaint about a non-ASCII local part is RFC 6531's point, not a fault.
+    """
+    if not address or "\r" in address or "\n" in address:
+        return False
+    try:
+        field = SMTPUTF8.header_factory("To", address)
+    except (HeaderParseError, LookupError, ValueError):  # the parser gives up on some
+        return False
+    faults = [d for d in field.defects if not isinstance(d, NonASCIILocalPartDefect)]
+    if faults or len(field.addresses) != 1:
+        return False
+    [parsed] = field.addresses
+    return bool(parsed.username) and bool(parsed.domain)
 
 
 @each_email
