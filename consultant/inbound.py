@@ -29,7 +29,7 @@ class Arrival:
     """An email as the edge received it, before anything is known about it."""
 
     raw: bytes
-    source: str  # "imap" or "smtp"
+    source: str  # "imap", "smtp" or "file"
     mailbox_id: int | None = None
     uidvalidity: int | None = None
     uid: int | None = None

@@ -133,8 +133,10 @@ class InboundStatus(StrEnum):
 class InboundEmail(SQLModel, table=True):
     """An email exactly as it arrived, stored before anything else happens to it.
 
-    ``fingerprint`` (Message-ID plus a hash of the body) is unique, so the same email seen
-    again — a re-poll, a new UIDVALIDITY, the gateway and the mailbox both — is stored once.
+    ``fingerprint`` (a hash of the fields its author wrote and of its body, see
+    ``mail.parse.identify``) is unique, so the same email seen again — a re-poll, a new
+    UIDVALIDITY, the gateway and the mailbox both — is stored once, and two different
+    emails are never taken for one.
     """
 
     __tablename__ = "inbound_emails"
@@ -144,7 +146,7 @@ class InboundEmail(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    source: str = Field(sa_type=Text)  # "imap" or "smtp"
+    source: str = Field(sa_type=Text)  # "imap", "smtp" or "file" (consultant inbound add)
     mailbox_id: int | None = Field(default=None, foreign_key="mailboxes.id")
     uidvalidity: int | None = Field(default=None, sa_type=BigInteger)
     uid: int | None = Field(default=None, sa_type=BigInteger)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,7 +12,7 @@ from sqlmodel import Session, col, select
 from consultant import dispatch
 from consultant.cli.support import JsonOption, print_json, ready
 from consultant.db import session_scope
-from consultant.inbound import retry_inbound
+from consultant.inbound import Arrival, retry_inbound, store_arrival
 from consultant.models import InboundEmail, InboundStatus
 
 inbound_app = typer.Typer(
@@ -54,6 +56,38 @@ def inbound_list(
     for row in rows:
         where = f" at {row['stage']}: {row['error']}" if row["error"] else ""
         typer.echo(f"{row['id']:>6}  {row['status']:<11} {row['message_id']}{where}")
+
+
+@inbound_app.command("add")
+def inbound_add(
+    files: Annotated[
+        list[Path], typer.Argument(help="Emails as .eml files (RFC 5322 bytes), - for stdin.")
+    ],
+) -> None:
+    """Take emails from files, as if they had arrived by mail (a case forwarded to an
+    admin, mail saved from another system). The same email twice is stored once."""
+    ready()
+    arrivals = [Arrival(raw=_read_email_file(path), source="file") for path in files]
+    with session_scope() as session:
+        stored = [store_arrival(session, arrival) for arrival in arrivals]
+    dispatch.inbound_stored([inbound_id for inbound_id in stored if inbound_id is not None])
+    for path, inbound_id in zip(files, stored, strict=True):
+        if inbound_id is None:
+            typer.echo(f"{path}: stored before (the same email), left alone")
+        else:
+            typer.echo(f"{path}: stored as email {inbound_id}")
+
+
+def _read_email_file(path: Path) -> bytes:
+    try:
+        raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    except OSError as exc:
+        typer.echo(f"{path}: cannot read: {exc.strerror}", err=True)
+        raise typer.Exit(1) from None
+    if not raw.strip():
+        typer.echo(f"{path}: empty, not an email", err=True)
+        raise typer.Exit(1)
+    return raw
 
 
 @inbound_app.command("retry")

@@ -72,21 +72,54 @@ class ParsedEmail:
 def identify(raw: bytes) -> Identity:
     """The email's Message-ID and fingerprint, from its headers and body bytes.
 
-    Message-IDs repeat in the wild, and some mail has none, so the fingerprint hashes the
-    Message-ID with the body. Trace headers that relays add (Received, Return-Path,
-    Delivered-To) sit in the header block, so the same email reaching us by IMAP and by
-    the gateway gets the same fingerprint. Line endings are normalised for the same reason.
+    The fingerprint is what makes two arrivals the same email, so that only a real
+    repeat is refused: the same bytes, a mailbox fetched again, a relay delivering twice
+    or the same email reaching us by IMAP and by the gateway. It hashes the fields the
+    author's program wrote (:data:`_ORIGINATOR_FIELDS`) with the body. Message-IDs
+    repeat in the wild and some mail has none, so they alone cannot tell two emails
+    apart, and neither can a body: "see attached", sent by two people, is two cases.
+    Trace fields that relays add on the way (Received, Return-Path, Delivered-To,
+    Authentication-Results, ARC-*) are left out, and so are line endings, the empty
+    lines at the very end and folding, which transports may change.
     """
     return _identity(_header_block(raw), raw)
 
 
+# What the author's program wrote (RFC 5322 sections 3.6.1-3.6.5, and RFC 2045's MIME
+# fields, which say how the body reads); none of them is added or changed in transit.
+_ORIGINATOR_FIELDS = (
+    "from",
+    "sender",
+    "reply-to",
+    "to",
+    "cc",
+    "subject",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+)
+_FOLDING_WHITESPACE = re.compile(r"\s+")
+
+
 def _identity(headers: Message, raw: bytes) -> Identity:
-    body = _body_bytes(raw).replace(b"\r\n", b"\n")
-    body_hash = hashlib.sha256(body).hexdigest()
+    # A hop may hand LF-only mail on with a CRLF added at the end (smtplib does), so the
+    # line ends at the end of the body are not part of the email either.
+    body = _body_bytes(raw).replace(b"\r\n", b"\n").rstrip(b"\r\n")
+    digest = hashlib.sha256()
+    for name in _ORIGINATOR_FIELDS:
+        for value in headers.get_all(name, []):
+            unfolded = _FOLDING_WHITESPACE.sub(" ", str(value)).strip()
+            digest.update(f"{name}:{unfolded}\n".encode(errors="surrogateescape"))
+    digest.update(b"\n")
+    digest.update(body)
+    fingerprint = digest.hexdigest()
     message_id = _first_message_id(str(headers.get("Message-ID", "")))
-    if not message_id:
-        message_id = f"<{body_hash[:32]}@fingerprint.invalid>"
-    fingerprint = hashlib.sha256(f"{message_id}\0{body_hash}".encode()).hexdigest()
+    if not message_id:  # stable for the same email, distinct for every other
+        message_id = f"<{fingerprint[:32]}@fingerprint.invalid>"
     return Identity(message_id=message_id, fingerprint=fingerprint)
 
 
