@@ -69,6 +69,7 @@ def test_an_internationalised_sender_is_acknowledged_over_smtputf8(
     assert "sent 1 email(s), 0 not sent" in run.stdout
     [ack] = smtp_sink.wait_for(1, timeout=10)
     assert ack.rcpt_tos == (INTERNATIONAL,)
+    assert f"To: {INTERNATIONAL}\r\n".encode() in ack.raw  # UTF-8, as RFC 6532 has it
     [row] = outbox_rows()
     assert (row.kind, row.recipient, row.status, row.attempts) == ("ack", INTERNATIONAL, "sent", 1)
     with session_scope() as session:

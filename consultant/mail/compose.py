@@ -37,6 +37,10 @@ class _Wire(Compat32):
     A header that is short, one line and ASCII — nearly all of ours — is written as it
     is: compat32 would pass it through the Header class's folding machinery, which then
     changes nothing, at about a third of the cost of composing an acknowledgement.
+
+    An internationalised address (``To: jörg@example.de``) is written in UTF-8, as RFC
+    6532 section 3.2 has it: an encoded word may not stand in an address (RFC 2047
+    section 5), and such an email travels only over SMTPUTF8 anyway.
     """
 
     def fold_binary(self, name: str, value: Any) -> bytes:
@@ -45,6 +49,8 @@ class _Wire(Compat32):
             unbroken = "\r" not in line and "\n" not in line
             if len(line) <= self.max_line_length and line.isascii() and unbroken:
                 return (line + self.linesep).encode("ascii")
+            if name == "To" and unbroken:
+                return (line + self.linesep).encode("utf-8")
         return super().fold_binary(name, value)
 
 
