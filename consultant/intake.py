@@ -22,7 +22,7 @@ from email.errors import HeaderParseError, NonASCIILocalPartDefect
 from email.parser import BytesHeaderParser
 from email.policy import SMTPUTF8, compat32
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, event, insert, update
 from sqlmodel import Session, col, select
 
 from consultant import quota
@@ -413,6 +413,45 @@ def finish(batch: Batch) -> None:
             for intake in done
         ],
     )
+    received = [_received(intake) for intake in done]
+    event.listen(session, "after_commit", lambda _: _log_received(received), once=True)
+
+
+def _received(intake: Intake) -> tuple[str, dict[str, object]]:
+    """The line that tells the console an email came in and what became of it: ids,
+    size and counts only, never its sender, subject, body or attachments (PHI)."""
+    inbound = intake.inbound
+    ticket = intake.ticket.reference if intake.ticket else None
+    if intake.is_new_ticket and intake.ticket is not None:
+        held = "" if intake.ticket.status == TicketStatus.NEW else f" ({intake.ticket.status})"
+        became = f"new ticket {ticket}{held}"
+    elif ticket is not None:
+        became = f"ticket {ticket}"
+    else:
+        became = f"no ticket ({_why_no_ticket(intake)})"
+    if intake.automatic is not None:
+        became += f", {intake.automatic.kind}" if ticket else ""
+    attachments = len(intake.parsed.attachments) if intake.parsed else 0
+    counted = f", {attachments} attachment{'s' if attachments != 1 else ''}" if attachments else ""
+    line = f"received email {inbound.id} by {inbound.source} ({inbound.size} bytes{counted}) → "
+    fields = {"inbound_id": inbound.id, "source": inbound.source, "size": inbound.size}
+    return line + became, {**fields, "attachments": attachments, "ticket": ticket}
+
+
+def _why_no_ticket(intake: Intake) -> str:
+    if intake.automatic is not None:
+        return intake.automatic.kind
+    if intake.rejected:
+        return "unknown sender refused"
+    if intake.too_large:
+        return "too large"
+    return "no address to answer"
+
+
+def _log_received(received: list[tuple[str, dict[str, object]]]) -> None:
+    """Run once the batch is committed: only an email really taken in is announced."""
+    for line, fields in received:
+        log.info(line, extra=fields)
 
 
 def _event_rows(intake: Intake) -> list[dict[str, object]]:
