@@ -253,15 +253,14 @@ def test_backup_refuses_an_existing_file_unless_forced(desk: Desk, tmp_path: Pat
     assert list(tmp_path.glob(".*")) == []
 
 
-def only_postgresql(desk: Desk) -> None:
-    if not desk.env["CONSULTANT_DATABASE_URL"].startswith("postgresql"):
-        pytest.skip("SQLite is backed up and restored by the sqlite3 module itself")
+# SQLite is backed up and restored by the sqlite3 module itself: no client to miss.
+ONLY_POSTGRESQL = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 
+@ONLY_POSTGRESQL
 def test_without_the_postgresql_client_backup_and_restore_say_what_to_install(
     desk: Desk, tmp_path: Path
 ) -> None:
-    only_postgresql(desk)
     store(case_email("dana@clinic.example"))
     drain()
     backup = tmp_path / "desk.backup"
@@ -286,10 +285,10 @@ def test_without_the_postgresql_client_backup_and_restore_say_what_to_install(
     assert left == []
 
 
+@ONLY_POSTGRESQL
 def test_pg_dump_gets_the_password_from_the_environment_and_its_failure_in_one_line(
     desk: Desk, tmp_path: Path
 ) -> None:
-    only_postgresql(desk)
     password = f"pw-{secrets.token_hex(8)}"  # the test server trusts the socket: unused
     desk.env["CONSULTANT_DATABASE_URL"] = (
         make_url(desk.env["CONSULTANT_DATABASE_URL"])

@@ -187,11 +187,10 @@ def test_a_release_01_database_with_data_is_upgraded_in_place_and_keeps_every_ro
             assert bytes(next(iter(raws))[0]) == read_email("case-home-infusion.eml")
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_the_embedded_desk_upgrades_its_release_01_database_as_it_starts(
     desk: Desk, tmp_path: Path
 ) -> None:
-    if not desk.env["CONSULTANT_DATABASE_URL"].startswith("sqlite"):
-        pytest.skip("the embedded desk is SQLite; PostgreSQL waits for db upgrade")
     old = f"sqlite:///{tmp_path / 'release-01.db'}"
     make_release_01_database(old)
 
@@ -204,11 +203,10 @@ def test_the_embedded_desk_upgrades_its_release_01_database_as_it_starts(
     assert "upgraded" not in second.stderr
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_on_postgresql_every_command_but_db_upgrade_waits_for_the_migration(
     desk: Desk, tmp_path: Path
 ) -> None:
-    if not desk.env["CONSULTANT_DATABASE_URL"].startswith("postgresql"):
-        pytest.skip("SQLite is upgraded by the desk that owns it")
     with empty_database_like(desk.env["CONSULTANT_DATABASE_URL"], tmp_path) as empty:
         for command in (("run", "--once"), ("tickets", "list"), ("status",)):
             refused = at(desk, empty, *command)
@@ -220,11 +218,10 @@ def test_on_postgresql_every_command_but_db_upgrade_waits_for_the_migration(
         assert at(desk, empty, "tickets", "list").returncode == 0
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_two_upgrades_at_once_on_postgresql_apply_each_revision_once(
     desk: Desk, tmp_path: Path
 ) -> None:
-    if not desk.env["CONSULTANT_DATABASE_URL"].startswith("postgresql"):
-        pytest.skip("a PostgreSQL deployment may start two migrating processes")
     with empty_database_like(desk.env["CONSULTANT_DATABASE_URL"], tmp_path) as empty:
         env = {**desk.env, "CONSULTANT_DATABASE_URL": empty}
         command = [sys.executable, "-m", "consultant", "db", "upgrade"]
