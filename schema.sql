@@ -289,5 +289,114 @@ CREATE INDEX ix_code_lookups_ticket_id ON code_lookups (ticket_id);
 
 INSERT INTO alembic_version (version_num) VALUES ('0001') RETURNING alembic_version.version_num;
 
+-- Running upgrade 0001 -> 0002
+
+ALTER TABLE coders ADD COLUMN role TEXT DEFAULT 'coder' NOT NULL;
+
+ALTER TABLE coders ADD COLUMN capacity INTEGER DEFAULT '10' NOT NULL;
+
+ALTER TABLE coders ADD COLUMN timezone TEXT DEFAULT 'UTC' NOT NULL;
+
+ALTER TABLE coders ADD COLUMN working_hours TEXT DEFAULT '' NOT NULL;
+
+ALTER TABLE coders ADD COLUMN away_from TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE coders ADD COLUMN away_until TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE coders ADD COLUMN last_assigned_at TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE coders ADD COLUMN last_notified_at TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE plans ADD COLUMN resolution_hours INTEGER;
+
+ALTER TABLE messages ADD COLUMN coder_id INTEGER;
+
+ALTER TABLE messages ADD CONSTRAINT fk_messages_coder_id FOREIGN KEY(coder_id) REFERENCES coders (id);
+
+ALTER TABLE tickets ADD COLUMN claimed_by_id INTEGER;
+
+ALTER TABLE tickets ADD COLUMN claim_expires_at TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE tickets ADD COLUMN first_response_at TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE tickets ADD COLUMN solved_at TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE tickets ADD CONSTRAINT fk_tickets_claimed_by_id FOREIGN KEY(claimed_by_id) REFERENCES coders (id);
+
+CREATE INDEX ix_tickets_coder_status ON tickets (coder_id, status);
+
+CREATE INDEX ix_tickets_status_due ON tickets (status, due_at);
+
+CREATE TABLE assignments (
+    id SERIAL NOT NULL, 
+    ticket_id INTEGER NOT NULL, 
+    coder_id INTEGER NOT NULL, 
+    reason TEXT NOT NULL, 
+    actor TEXT NOT NULL, 
+    started_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    ended_at TIMESTAMP WITH TIME ZONE, 
+    ended_reason TEXT, 
+    PRIMARY KEY (id), 
+    FOREIGN KEY(coder_id) REFERENCES coders (id), 
+    FOREIGN KEY(ticket_id) REFERENCES tickets (id)
+);
+
+CREATE INDEX ix_assignments_coder_started ON assignments (coder_id, started_at);
+
+CREATE INDEX ix_assignments_ticket_id ON assignments (ticket_id);
+
+CREATE TABLE sla_clocks (
+    id SERIAL NOT NULL, 
+    ticket_id INTEGER NOT NULL, 
+    target TEXT NOT NULL, 
+    target_seconds INTEGER NOT NULL, 
+    used_seconds FLOAT NOT NULL, 
+    running_since TIMESTAMP WITH TIME ZONE, 
+    due_at TIMESTAMP WITH TIME ZONE, 
+    next_check_at TIMESTAMP WITH TIME ZONE, 
+    warned_at TIMESTAMP WITH TIME ZONE, 
+    breached_at TIMESTAMP WITH TIME ZONE, 
+    stopped_at TIMESTAMP WITH TIME ZONE, 
+    PRIMARY KEY (id), 
+    FOREIGN KEY(ticket_id) REFERENCES tickets (id), 
+    UNIQUE (ticket_id, target)
+);
+
+CREATE INDEX ix_sla_clocks_next_check ON sla_clocks (next_check_at);
+
+CREATE TABLE notifications (
+    id SERIAL NOT NULL, 
+    coder_id INTEGER NOT NULL, 
+    ticket_id INTEGER, 
+    kind TEXT NOT NULL, 
+    key TEXT NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    sent_at TIMESTAMP WITH TIME ZONE, 
+    outbox_id INTEGER, 
+    PRIMARY KEY (id), 
+    FOREIGN KEY(coder_id) REFERENCES coders (id), 
+    FOREIGN KEY(outbox_id) REFERENCES outbox (id), 
+    FOREIGN KEY(ticket_id) REFERENCES tickets (id), 
+    UNIQUE (key)
+);
+
+CREATE INDEX ix_notifications_unsent ON notifications (sent_at, coder_id);
+
+CREATE TABLE closed_dates (
+    id SERIAL NOT NULL, 
+    day DATE NOT NULL, 
+    name TEXT NOT NULL, 
+    actor TEXT NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (id), 
+    UNIQUE (day)
+);
+
+UPDATE tickets SET status = 'pending' WHERE status = 'answered';
+
+UPDATE tickets SET first_response_at = ( SELECT min(messages.created_at) FROM messages WHERE messages.ticket_id = tickets.id AND messages.direction = 'out' AND NOT messages.is_automatic);
+
+UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
+
 COMMIT;
 

@@ -63,7 +63,8 @@ class Plan(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(sa_type=Text, unique=True)
     cases_per_period: int | None = None  # None: unlimited
-    sla_hours: int = 24
+    sla_hours: int = 24  # first response, in business hours
+    resolution_hours: int | None = None  # None: no resolution target
     followups_count: bool = False
     created_at: datetime = created_at_field()
 
@@ -170,32 +171,71 @@ class InboundEmail(SQLModel, table=True):
 
 
 class TicketStatus(StrEnum):
-    NEW = "new"
-    OPEN = "open"
-    ANSWERED = "answered"
-    SOLVED = "solved"
+    """Where a case stands; consultant/states.py says which moves are allowed."""
+
+    NEW = "new"  # nobody owns it yet
+    OPEN = "open"  # a coder owns it and owes the customer an answer
+    PENDING = "pending"  # waiting on the customer; the resolution clock pauses
+    SOLVED = "solved"  # a customer reply reopens it
+    CLOSED = "closed"  # solved long enough ago (CONSULTANT_AUTO_CLOSE_DAYS); final
     HELD_QUOTA = "held_quota"
     HELD_UNVERIFIED = "held_unverified"
 
 
+class CoderRole(StrEnum):
+    CODER = "coder"
+    LEAD = "lead"  # also assigns cases and hears of breaches and unroutable cases
+    ADMIN = "admin"
+
+
 class Coder(SQLModel, table=True):
-    """An expert who answers cases; ``specialties`` is a comma-separated list."""
+    """A person who answers cases. Never deleted: deactivating keeps their history.
+
+    ``specialties`` is a comma-separated list of the names code intelligence assigns
+    (``consultant codes specialties``), or ``generalist``; ``working_hours`` is a schedule
+    in the coder's own zone (``Mon-Fri 08:00-17:00``, empty: any time).
+    """
 
     __tablename__ = "coders"
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(sa_type=Text, unique=True)
     name: str = Field(sa_type=Text)
+    role: str = Field(
+        default=CoderRole.CODER, sa_type=Text, sa_column_kwargs={"server_default": "coder"}
+    )
     specialties: str = Field(default="", sa_type=Text)
+    capacity: int = Field(default=10, sa_column_kwargs={"server_default": "10"})
+    timezone: str = Field(default="UTC", sa_type=Text, sa_column_kwargs={"server_default": "UTC"})
+    working_hours: str = Field(default="", sa_type=Text, sa_column_kwargs={"server_default": ""})
     active: bool = True
+    away_from: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    away_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = created_at_field()
+
+    def specialty_list(self) -> list[str]:
+        return [name for name in self.specialties.split(",") if name]
+
+    def is_away(self, at: datetime) -> bool:
+        """Out of office at ``at``: from ``away_from`` (or now) until ``away_until`` (or back)."""
+        if self.away_from is None and self.away_until is None:
+            return False
+        starts = self.away_from is None or self.away_from <= at
+        ends = self.away_until is not None and self.away_until <= at
+        return starts and not ends
 
 
 class Ticket(SQLModel, table=True):
     """One case. Its id is the number customers see as ``CC-<id>``."""
 
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_status", "status"),)
+    __table_args__ = (
+        Index("ix_tickets_status", "status"),
+        Index("ix_tickets_coder_status", "coder_id", "status"),
+        Index("ix_tickets_status_due", "status", "due_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     subject: str = Field(sa_type=Text)
@@ -204,8 +244,13 @@ class Ticket(SQLModel, table=True):
     account_id: int | None = Field(default=None, foreign_key="accounts.id")
     status: str = Field(default=TicketStatus.NEW, sa_type=Text)
     specialty: str | None = Field(default=None, sa_type=Text)
-    coder_id: int | None = Field(default=None, foreign_key="coders.id")
-    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    coder_id: int | None = Field(default=None, foreign_key="coders.id")  # the owner
+    # A claim: the coder working on it now, until the lease runs out.
+    claimed_by_id: int | None = Field(default=None, foreign_key="coders.id")
+    claim_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the nearest SLA due
+    first_response_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    solved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
 
@@ -229,6 +274,7 @@ class Message(SQLModel, table=True):
     body_text: str = Field(sa_type=Text)
     body_html: str | None = Field(default=None, sa_type=Text)
     is_automatic: bool = False
+    coder_id: int | None = Field(default=None, foreign_key="coders.id")  # who wrote an answer
     created_at: datetime = created_at_field()
 
 
@@ -283,6 +329,89 @@ class Event(SQLModel, table=True):
     actor: str = Field(sa_type=Text)
     kind: str = Field(sa_type=Text)
     detail: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = created_at_field()
+
+
+# --- owners and clocks --------------------------------------------------------------
+
+
+class Assignment(SQLModel, table=True):
+    """One stretch of a coder owning a case: who, from when, why, and why it ended."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (Index("ix_assignments_coder_started", "coder_id", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id", index=True)
+    coder_id: int = Field(foreign_key="coders.id")
+    reason: str = Field(sa_type=Text)  # "routed", "claimed", "assigned by lead@…"
+    actor: str = Field(sa_type=Text)
+    started_at: datetime = created_at_field()
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ended_reason: str | None = Field(default=None, sa_type=Text)
+
+
+class SlaTarget(StrEnum):
+    FIRST_RESPONSE = "first_response"
+    RESOLUTION = "resolution"
+
+
+class SlaClock(SQLModel, table=True):
+    """One SLA target of one ticket, counted in business hours (consultant/sla.py).
+
+    The clock runs from ``running_since``; a pause adds what ran to ``used_seconds``.
+    ``next_check_at`` is the next instant the escalation sweep must look at it (the
+    75 % mark, then the due time; none while paused or stopped), so a sweep reads only
+    the clocks that need it, whatever the number of open tickets.
+    """
+
+    __tablename__ = "sla_clocks"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "target"),
+        Index("ix_sla_clocks_next_check", "next_check_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="tickets.id")
+    target: str = Field(sa_type=Text)
+    target_seconds: int
+    used_seconds: float = 0.0
+    running_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # while running
+    next_check_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    warned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # 75 % reminder
+    breached_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # met or ended
+
+
+class Notification(SQLModel, table=True):
+    """A line for a coder or lead (never a customer), sent in their working hours.
+
+    Lines waiting for the same person go out together as one digest email.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_unsent", "sent_at", "coder_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    coder_id: int = Field(foreign_key="coders.id")
+    ticket_id: int | None = Field(default=None, foreign_key="tickets.id")
+    kind: str = Field(sa_type=Text)  # "sla.at_risk", "sla.breached", "routing.waiting"
+    key: str = Field(sa_type=Text, unique=True)  # one line per cause and person
+    created_at: datetime = created_at_field()
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
+
+
+class ClosedDate(SQLModel, table=True):
+    """A day the desk is closed besides CONSULTANT_HOLIDAYS: its SLA clocks stand still."""
+
+    __tablename__ = "closed_dates"
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date = Field(unique=True)
+    name: str = Field(default="", sa_type=Text)
+    actor: str = Field(sa_type=Text)
     created_at: datetime = created_at_field()
 
 

@@ -39,6 +39,9 @@ def run_online(connection: Connection) -> None:
         compare_type=True,
         # SQLite alters most things only by copying the table: alembic's batch mode.
         render_as_batch=sqlite,
+        # Alembic takes SQLite's DDL for non-transactional and would commit each revision
+        # on its own; it is transactional, so a run that fails part-way changes nothing.
+        transactional_ddl=True,
     )
     with context.begin_transaction():
         if not sqlite:
