@@ -321,11 +321,15 @@ ALTER TABLE tickets ADD COLUMN first_response_at TIMESTAMP WITH TIME ZONE;
 
 ALTER TABLE tickets ADD COLUMN solved_at TIMESTAMP WITH TIME ZONE;
 
+ALTER TABLE tickets ADD COLUMN waiting_since TIMESTAMP WITH TIME ZONE;
+
 ALTER TABLE tickets ADD CONSTRAINT fk_tickets_claimed_by_id FOREIGN KEY(claimed_by_id) REFERENCES coders (id);
 
 CREATE INDEX ix_tickets_coder_status ON tickets (coder_id, status);
 
 CREATE INDEX ix_tickets_status_due ON tickets (status, due_at);
+
+CREATE INDEX ix_tickets_claim_expires ON tickets (claim_expires_at);
 
 CREATE TABLE assignments (
     id SERIAL NOT NULL, 

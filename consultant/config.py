@@ -27,6 +27,11 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LogFormat = Literal["text", "json"]
 LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
 LOG_FORMATS: tuple[str, ...] = get_args(LogFormat)
+# Routing policy words (consultant/routing/policy.py says what each means).
+RoutingTier = Literal["specialty", "generalist", "family", "anyone"]
+RoutingPreference = Literal["on_shift", "load", "last_assigned"]
+ROUTING_TIERS: tuple[str, ...] = get_args(RoutingTier)
+ROUTING_PREFERENCES: tuple[str, ...] = get_args(RoutingPreference)
 _KNOWN_DEFAULTS = {"changeme", "changethis", "secret", "password"}
 
 
@@ -234,6 +239,24 @@ class Settings(BaseSettings):
     smtp_retry_seconds: float = Field(default=30.0, gt=0)  # first retry; doubles each time
     log_level: LogLevel = "INFO"  # the desk's own loggers; libraries stay at WARNING
     log_format: LogFormat = "text"  # json: one object per line, for a log shipper
+    # Routing and SLA clocks.
+    routing_tiers: Annotated[tuple[RoutingTier, ...], NoDecode] = (
+        "specialty",
+        "generalist",
+        "family",
+    )
+    routing_prefer: Annotated[tuple[RoutingPreference, ...], NoDecode] = (
+        "on_shift",
+        "load",
+        "last_assigned",
+    )
+    claim_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    business_hours: str = ""  # "Mon-Fri 08:00-18:00 America/New_York"; empty: 24x7
+    holidays: str = ""  # "US", "US-NY": the holidays package's country[-subdivision]
+    auto_close_days: int = Field(default=7, ge=1)  # solved this long: closed
+    escalation_seconds: float = Field(default=60.0, gt=0)  # how often SLA clocks are checked
+    notify_minutes: float = Field(default=30.0, ge=0)  # one email per person per interval
+    web_url: str = "http://127.0.0.1:8000"  # links in coders' notifications
 
     @field_validator("imap_url", mode="before")
     @classmethod
@@ -255,6 +278,44 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return parse_relay_url(value) if value.strip() else None
         return value
+
+    @field_validator("routing_tiers", "routing_prefer", mode="before")
+    @classmethod
+    def _split_words(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("routing_tiers", "routing_prefer")
+    @classmethod
+    def _no_repeats(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("needs at least one word")
+        if len(set(value)) != len(value):
+            raise ValueError(f"names a word twice: {', '.join(value)}")
+        return value
+
+    @field_validator("business_hours")
+    @classmethod
+    def _check_business_hours(cls, value: str) -> str:
+        from consultant.hours import parse_schedule
+
+        parse_schedule(value)  # a ScheduleError is a ValueError, which names the setting
+        return value.strip()
+
+    @field_validator("holidays")
+    @classmethod
+    def _check_holidays(cls, value: str) -> str:
+        from consultant.hours import check_holidays_spec
+
+        return check_holidays_spec(value)
+
+    @field_validator("web_url")
+    @classmethod
+    def _check_web_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname:
+            raise ValueError(f"{value!r} is not an http:// or https:// address")
+        return value.rstrip("/")
 
     @field_validator("desk_address")
     @classmethod

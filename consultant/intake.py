@@ -17,7 +17,6 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from email.errors import HeaderParseError, NonASCIILocalPartDefect
 from email.parser import BytesHeaderParser
 from email.policy import SMTPUTF8, compat32
@@ -25,7 +24,7 @@ from email.policy import SMTPUTF8, compat32
 from sqlalchemy import bindparam, event, insert, update
 from sqlmodel import Session, col, select
 
-from consultant import quota
+from consultant import quota, sla, states
 from consultant.config import get_settings
 from consultant.db import ids_by_unique, insert_rows
 from consultant.mail.autoreply import NORMAL, Classification
@@ -40,6 +39,7 @@ from consultant.models import (
     Message,
     OutboxEmail,
     Plan,
+    SlaClock,
     Ticket,
     TicketStatus,
     utcnow,
@@ -217,10 +217,16 @@ def thread(intake: Intake) -> None:
         sender=intake.email.sender,
     )
     intake.foreign_reference = match.foreign_reference
-    if match.ticket_id is not None:
-        intake.ticket = intake.session.get(Ticket, match.ticket_id)
-        if intake.too_large:  # joins its case whatever its size, so read it whole after all
-            intake.parsed = parse_email(intake.inbound.raw)
+    if match.ticket_id is None:
+        return
+    ticket = intake.session.get(Ticket, match.ticket_id)
+    if ticket is not None and ticket.status == TicketStatus.CLOSED and not intake.automatic:
+        # A closed case is final: the customer's new question is a new case.
+        record_event(intake, "thread.closed_case", f"follows up {ticket.reference}, closed")
+        return
+    intake.ticket = ticket
+    if intake.too_large:  # joins its case whatever its size, so read it whole after all
+        intake.parsed = parse_email(intake.inbound.raw)
 
 
 def _referenced_ids(intake: Intake) -> list[str]:
@@ -299,12 +305,28 @@ def verify_sender(intake: Intake) -> None:
     )
 
 
+def reopen(intake: Intake, ticket: Ticket) -> None:
+    """The customer wrote again in a case waiting on them or solved: a coder owes them an
+    answer again, its owner if it has one (routing checks they can still take it)."""
+    if ticket.status not in (TicketStatus.PENDING, TicketStatus.SOLVED):
+        return
+    to = TicketStatus.OPEN if ticket.coder_id is not None else TicketStatus.NEW
+    states.move(
+        intake.session,
+        ticket,
+        to,
+        actor=intake.email.sender or "customer",
+        now=utcnow(),
+        reason="the customer replied",
+    )
+
+
 @each_email
 def open_ticket(intake: Intake) -> None:
     """A new ticket for a person's email that answers none; machine mail makes none."""
     if intake.ticket is not None:
-        if not intake.automatic and intake.ticket.status == TicketStatus.SOLVED:
-            intake.ticket.status = TicketStatus.OPEN  # the customer came back
+        if not intake.automatic:
+            reopen(intake, intake.ticket)
         intake.ticket.updated_at = utcnow()
         return
     if intake.automatic or intake.rejected or intake.too_large:
@@ -312,15 +334,13 @@ def open_ticket(intake: Intake) -> None:
     email = intake.email
     held = intake.trust is not None and not intake.trust.trusted
     now = utcnow()
-    # Due by the plan's SLA; charge() clears it if the case is held for quota.
-    sla = None if intake.plan is None or held else timedelta(hours=intake.plan.sla_hours)
     intake.ticket_row = {
         "subject": email.subject or "(no subject)",
         "requester": email.sender or (intake.inbound.envelope_from or ""),
         "requester_name": email.sender_name,
         "account_id": intake.account.id if intake.account else None,
         "status": TicketStatus.HELD_UNVERIFIED if held else TicketStatus.NEW,
-        "due_at": now + sla if sla else None,
+        "due_at": None,  # start_sla_clocks sets it, once charge() has not held the case
         "created_at": now,
         "updated_at": now,
     }
@@ -348,6 +368,33 @@ def number_tickets(batch: Batch) -> None:
     inserted = batch[0].session.scalars(statement, rows).all()
     for intake, ticket in zip(opened, inserted, strict=True):
         intake.ticket = ticket
+
+
+def start_sla_clocks(batch: Batch) -> None:
+    """Each new case the customer was charged for gets its plan's SLA clocks, counted in
+    business hours from now; a held case gets them when it is released."""
+    started = [
+        i
+        for i in batch
+        if not i.deferred
+        and i.is_new_ticket
+        and i.plan is not None
+        and i.ticket is not None
+        and i.ticket.status == TicketStatus.NEW
+    ]
+    if not started:
+        return
+    session = batch[0].session
+    schedule = sla.desk_schedule(session)
+    now = utcnow()
+    rows = []
+    for intake in started:
+        assert intake.ticket is not None and intake.plan is not None
+        clocks = sla.new_clocks(intake.ticket.id, intake.plan, now=now, schedule=schedule)  # type: ignore[arg-type]
+        intake.ticket.due_at = min(clock["due_at"] for clock in clocks)
+        session.add(intake.ticket)
+        rows.extend(clocks)
+    insert_rows(session, SlaClock.__table__, rows)  # type: ignore[attr-defined]
 
 
 @each_email

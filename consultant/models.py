@@ -235,6 +235,7 @@ class Ticket(SQLModel, table=True):
         Index("ix_tickets_status", "status"),
         Index("ix_tickets_coder_status", "coder_id", "status"),
         Index("ix_tickets_status_due", "status", "due_at"),
+        Index("ix_tickets_claim_expires", "claim_expires_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -249,6 +250,7 @@ class Ticket(SQLModel, table=True):
     claimed_by_id: int | None = Field(default=None, foreign_key="coders.id")
     claim_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the nearest SLA due
+    waiting_since: datetime | None = Field(default=None, sa_type=UTCDateTime)  # no one to take it
     first_response_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     solved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = created_at_field()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import Message as Email
 from functools import lru_cache
 from pathlib import Path
@@ -24,10 +24,12 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
+from consultant import sla, states
 from consultant.config import get_settings
 from consultant.mail.compose import WIRE, compose
 from consultant.mail.parse import ParsedEmail
 from consultant.models import (
+    Coder,
     Event,
     Message,
     OutboxEmail,
@@ -245,8 +247,28 @@ def store(
 # --- a coder's answer and the solved notice ------------------------------------------
 
 
-def queue_answer(session: Session, *, ticket: Ticket, text: str, coder: str) -> OutboxEmail:
-    """Send a coder's answer into the ticket's thread; the ticket becomes ``answered``."""
+def queue_answer(
+    session: Session,
+    *,
+    ticket: Ticket,
+    text: str,
+    coder: Coder,
+    now: datetime,
+    then: str = TicketStatus.PENDING,
+) -> OutboxEmail:
+    """Send a coder's answer into the ticket's thread.
+
+    The answer is the ticket's first response if it has none yet (the SLA clock stops as
+    it is queued), ends the coder's claim, makes the coder the owner, and moves the case
+    to ``then``: ``pending`` (waiting on the customer, the default), ``solved`` or
+    ``open``. Refused while another coder holds the case, and on a closed case.
+    """
+    from consultant.routing.assign import assign
+    from consultant.routing.claims import end_claim, refuse_if_held_by_another
+
+    states.check_move(ticket, then)
+    refuse_if_held_by_another(session, ticket, coder, now)
+    assign(session, ticket, coder, reason=f"answered by {coder.email}", actor=coder.email, now=now)
     outgoing = _compose_in_thread(session, ticket, "answer", {"answer": text})
     message_id = str(outgoing["Message-ID"])
     session.add(
@@ -254,15 +276,19 @@ def queue_answer(session: Session, *, ticket: Ticket, text: str, coder: str) -> 
             ticket_id=ticket.id,  # type: ignore[arg-type]
             direction="out",
             message_id=message_id,
-            sender=coder,
+            sender=coder.email,
             subject=str(outgoing["Subject"]),
             body_text=text,
+            coder_id=coder.id,
+            created_at=now,
         )
     )
-    ticket.status = TicketStatus.ANSWERED
-    ticket.updated_at = utcnow()
-    session.add(ticket)
-    session.add(Event(ticket_id=ticket.id, actor=coder, kind="ticket.answered"))
+    if ticket.first_response_at is None:
+        ticket.first_response_at = now
+    end_claim(session, ticket, kind="claim.ended", actor=coder.email, reason="answered")
+    session.add(Event(ticket_id=ticket.id, actor=coder.email, kind="ticket.answered"))
+    states.move(session, ticket, then, actor=coder.email, now=now, reason="answered")
+    sla.sync(session, ticket, now=now)  # the first response stops its clock, whatever ``then``
     return store(
         session,
         ticket=ticket,
@@ -273,12 +299,11 @@ def queue_answer(session: Session, *, ticket: Ticket, text: str, coder: str) -> 
     )
 
 
-def queue_solved(session: Session, *, ticket: Ticket, actor: str) -> OutboxEmail:
-    """Close the ticket and tell the customer that a reply reopens it."""
+def queue_solved(session: Session, *, ticket: Ticket, actor: str, now: datetime) -> OutboxEmail:
+    """Mark the ticket solved and tell the customer that a reply reopens it."""
+    states.check_move(ticket, TicketStatus.SOLVED)
     outgoing = _compose_in_thread(session, ticket, "solved", {})
-    ticket.status = TicketStatus.SOLVED
-    ticket.updated_at = utcnow()
-    session.add(ticket)
+    states.move(session, ticket, TicketStatus.SOLVED, actor=actor, now=now)
     session.add(Event(ticket_id=ticket.id, actor=actor, kind="ticket.solved"))
     key = f"solved:{ticket.id}:{outgoing['Message-ID']}"
     return store(session, ticket=ticket, kind="solved", key=key, message=outgoing, automatic=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,10 +17,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from consultant import dispatch
 from consultant.codes.lookup import look_up_codes
 from consultant.codes.store import warm_catalog
+from consultant.config import get_settings
+from consultant.escalation import sweep
 from consultant.inbound import due_inbound_ids
 from consultant.models import InboundStatus, OutboxStatus
 from consultant.outbox import due_outbox_ids, send_outbox_emails
 from consultant.pipeline import process_inbound_emails
+from consultant.routing.assign import route
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +54,9 @@ def drain() -> DrainReport:
                     report.failed += 1
                 else:
                     report.processed += 1
-            look_up_codes([o.ticket_id for o in outcomes if o.ticket_id is not None])
+            ticketed = [o.ticket_id for o in outcomes if o.ticket_id is not None]
+            look_up_codes(ticketed)
+            route(ticketed)
         tried_outbox.update(outbox_ids)  # a temporary failure waits for a later drain
         for result in send_outbox_emails(outbox_ids=outbox_ids):
             if result.status == OutboxStatus.SENT:
@@ -66,6 +72,7 @@ class LocalWorker(threading.Thread):
         super().__init__(name="local-worker", daemon=True)
         self.interval = interval
         self._stopping = threading.Event()
+        self._next_sweep = 0.0  # monotonic time of the next escalation sweep
 
     def run(self) -> None:
         try:
@@ -75,9 +82,18 @@ class LocalWorker(threading.Thread):
         while not self._stopping.is_set():
             try:
                 drain()
+                self._sweep_when_due()
             except Exception:  # the database may be down for a moment; try again later
                 log.exception("local worker: drain failed")
-            dispatch.wait_for_local_work(self.interval)
+            dispatch.wait_for_local_work(min(self.interval, get_settings().escalation_seconds))
+
+    def _sweep_when_due(self) -> None:
+        """The escalation sweep, every CONSULTANT_ESCALATION_SECONDS, as beat runs it."""
+        if time.monotonic() < self._next_sweep:
+            return
+        self._next_sweep = time.monotonic() + get_settings().escalation_seconds
+        if sweep().notices:
+            drain()  # the notifications it queued go out now
 
     def stop(self) -> None:
         self._stopping.set()

@@ -47,11 +47,17 @@ def make_app() -> Celery:
         task_routes={
             "workers.tasks.process_inbound": {"queue": "intake"},
             "workers.tasks.sweep": {"queue": "intake"},
+            "workers.tasks.escalate": {"queue": "intake"},
             "workers.tasks.send_outbox": {"queue": "mail"},
             "workers.tasks.look_up_codes": {"queue": "codes"},
         },
         beat_schedule={
             "sweep": {"task": "workers.tasks.sweep", "schedule": settings.sweep_seconds},
+            "escalate": {
+                "task": "workers.tasks.escalate",
+                "schedule": settings.escalation_seconds,
+                "options": {"expires": settings.escalation_seconds},  # a late one is skipped
+            },
         },
         broker_connection_retry_on_startup=True,
     )

@@ -15,10 +15,12 @@ from sqlalchemy.exc import OperationalError
 from consultant import dispatch
 from consultant.codes.lookup import look_up_codes
 from consultant.config import get_settings
+from consultant.escalation import sweep as escalation_sweep
 from consultant.inbound import due_inbound_ids
 from consultant.models import utcnow
 from consultant.outbox import due_outbox_ids, send_outbox_emails
 from consultant.pipeline import process_inbound_emails
+from consultant.routing.assign import route
 from workers.app import app
 
 RETRY = {
@@ -59,4 +61,14 @@ def sweep() -> None:
 
 @app.task(name=dispatch.LOOK_UP_CODES, **RETRY)
 def look_up_codes_task(ticket_ids: list[int]) -> int:
-    return look_up_codes(ticket_ids)
+    """Look the codes up, then route: the specialty they give decides who gets the case."""
+    stored = look_up_codes(ticket_ids)
+    route(ticket_ids)
+    return stored
+
+
+@app.task(name="workers.tasks.escalate", **RETRY)
+def escalate() -> dict[str, int]:
+    """The minute sweep (consultant/escalation.py); the notices it queues are sent."""
+    report = escalation_sweep()
+    return {"warned": report.warned, "breached": report.breached, "routed": report.routed}

@@ -30,9 +30,11 @@ def upgrade() -> None:
         batch.add_column(sa.Column("claim_expires_at", TIMESTAMPTZ, nullable=True))
         batch.add_column(sa.Column("first_response_at", TIMESTAMPTZ, nullable=True))
         batch.add_column(sa.Column("solved_at", TIMESTAMPTZ, nullable=True))
+        batch.add_column(sa.Column("waiting_since", TIMESTAMPTZ, nullable=True))
         batch.create_foreign_key("fk_tickets_claimed_by_id", "coders", ["claimed_by_id"], ["id"])
         batch.create_index("ix_tickets_coder_status", ["coder_id", "status"])
         batch.create_index("ix_tickets_status_due", ["status", "due_at"])
+        batch.create_index("ix_tickets_claim_expires", ["claim_expires_at"])
     _create_assignments()
     _create_sla_clocks()
     _create_notifications()
@@ -136,10 +138,13 @@ def downgrade() -> None:
     for table in ("closed_dates", "notifications", "sla_clocks", "assignments"):
         op.drop_table(table)
     with op.batch_alter_table("tickets") as batch:
+        batch.drop_index("ix_tickets_claim_expires")
         batch.drop_index("ix_tickets_status_due")
         batch.drop_index("ix_tickets_coder_status")
         batch.drop_constraint("fk_tickets_claimed_by_id", type_="foreignkey")
-        for name in ("solved_at", "first_response_at", "claim_expires_at", "claimed_by_id"):
+        for name in ("waiting_since", "solved_at", "first_response_at"):
+            batch.drop_column(name)
+        for name in ("claim_expires_at", "claimed_by_id"):
             batch.drop_column(name)
     with op.batch_alter_table("messages") as batch:
         batch.drop_constraint("fk_messages_coder_id", type_="foreignkey")

@@ -1,0 +1,174 @@
+"""The minute sweep: SLA steps, ended leases, auto-close, waiting cases, notifications.
+
+Run every ``CONSULTANT_ESCALATION_SECONDS`` (60) by Celery beat, or by the embedded
+worker. Each step is its own transaction, so one that fails leaves the others done.
+
+A clock's steps — the at-risk reminder to the owner at 75 %, the breach (the leads are
+told; a case whose owner is away or off shift goes to someone on shift) — each happen
+once per ticket and target: the step's mark (``warned_at``, ``breached_at``) is written
+in the transaction that acts on it, and the rows are taken ``FOR UPDATE SKIP LOCKED``,
+so a restarted beat, or two beats at once, never repeat one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from consultant import dispatch, sla, states
+from consultant.config import get_settings
+from consultant.db import session_scope
+from consultant.models import Coder, Event, SlaClock, Ticket, TicketStatus, utcnow
+from consultant.notifications import deliver, notify, notify_leads
+from consultant.routing.assign import reassign_breached, route_tickets
+from consultant.routing.claims import expire_claims
+
+log = logging.getLogger(__name__)
+
+CLOCKS_PER_TRANSACTION = 1000
+DESK = "desk"
+
+
+@dataclass
+class SweepReport:
+    warned: int = 0
+    breached: int = 0
+    reassigned: int = 0
+    claims_expired: int = 0
+    closed: int = 0
+    handed_back: int = 0
+    routed: int = 0
+    notices: list[int] = field(default_factory=list)  # outbox ids
+
+
+def sweep(*, now: datetime | None = None) -> SweepReport:
+    """Everything time has made due, once. Safe to run at any moment, and twice at once."""
+    now = now or utcnow()
+    report = SweepReport()
+    while _check_clocks(now, report) == CLOCKS_PER_TRANSACTION:
+        pass
+    with session_scope() as session:
+        report.claims_expired = expire_claims(session, now=now)
+    with session_scope() as session:
+        report.closed = _auto_close(session, now=now)
+    with session_scope() as session:
+        from consultant.coders import hand_back_absent
+
+        report.handed_back = hand_back_absent(session, now=now)
+    with session_scope() as session:
+        report.routed = sum(1 for r in route_tickets(session, None, now=now) if r.coder_id)
+    with session_scope() as session:
+        report.notices = deliver(session, now=now)
+    dispatch.outbox_queued(report.notices)
+    return report
+
+
+def _check_clocks(now: datetime, report: SweepReport) -> int:
+    """One transaction's worth of clocks whose next check has come; how many it took."""
+    with session_scope() as session:
+        query = (
+            select(SlaClock)
+            .where(col(SlaClock.next_check_at) <= now)
+            .order_by(col(SlaClock.next_check_at), col(SlaClock.id))
+            .limit(CLOCKS_PER_TRANSACTION)
+            .with_for_update(skip_locked=True)
+        )
+        clocks = list(session.exec(query).all())
+        if not clocks:
+            return 0
+        ids = {clock.ticket_id for clock in clocks}
+        tickets = {t.id: t for t in session.exec(select(Ticket).where(col(Ticket.id).in_(ids)))}
+        schedule = sla.desk_schedule(session)
+        for clock in clocks:
+            _step(
+                session,
+                clock,
+                tickets[clock.ticket_id],
+                now=now,
+                schedule_used=_used(clock, now, schedule),
+                report=report,
+            )
+            sla.after_step(clock)
+            session.add(clock)
+        return len(clocks)
+
+
+def _used(clock: SlaClock, now: datetime, schedule: sla.Schedule) -> float:
+    if clock.running_since is None:
+        return clock.used_seconds
+    return clock.used_seconds + schedule.between(clock.running_since, now)
+
+
+def _step(
+    session: Session,
+    clock: SlaClock,
+    ticket: Ticket,
+    *,
+    now: datetime,
+    schedule_used: float,
+    report: SweepReport,
+) -> None:
+    target = clock.target
+    if clock.warned_at is None and schedule_used >= clock.target_seconds * sla.AT_RISK_SHARE:
+        clock.warned_at = now
+        report.warned += 1
+        _event(
+            session,
+            ticket,
+            "sla.at_risk",
+            f"{target}: 75 % of {clock.target_seconds // 3600} h used",
+        )
+        owner = session.get(Coder, ticket.coder_id) if ticket.coder_id else None
+        if owner is not None:
+            notify(
+                session,
+                coder=owner,
+                ticket=ticket,
+                kind=f"sla.at_risk:{target}",
+                key=f"at_risk:{clock.id}",
+            )
+        else:
+            notify_leads(
+                session, ticket=ticket, kind=f"sla.at_risk:{target}", key=f"at_risk:{clock.id}"
+            )
+    if clock.breached_at is None and schedule_used >= clock.target_seconds:
+        clock.breached_at = now
+        report.breached += 1
+        _event(session, ticket, "sla.breached", f"{target}: due {clock.due_at:%Y-%m-%d %H:%M} UTC")
+        notify_leads(
+            session, ticket=ticket, kind=f"sla.breached:{target}", key=f"breached:{clock.id}"
+        )
+        if reassign_breached(session, ticket, now=now):
+            report.reassigned += 1
+
+
+def _event(session: Session, ticket: Ticket, kind: str, detail: str) -> None:
+    session.add(Event(ticket_id=ticket.id, actor=DESK, kind=kind, detail=detail))
+
+
+def _auto_close(session: Session, *, now: datetime) -> int:
+    days = get_settings().auto_close_days
+    query = (
+        select(Ticket)
+        .where(
+            Ticket.status == TicketStatus.SOLVED,
+            col(Ticket.solved_at) <= now - timedelta(days=days),
+        )
+        .order_by(col(Ticket.id))
+        .limit(CLOCKS_PER_TRANSACTION)
+        .with_for_update(skip_locked=True)
+    )
+    tickets = list(session.exec(query).all())
+    for ticket in tickets:
+        states.move(
+            session,
+            ticket,
+            TicketStatus.CLOSED,
+            actor=DESK,
+            now=now,
+            reason=f"solved {days} days ago",
+        )
+    return len(tickets)

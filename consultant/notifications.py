@@ -1,0 +1,146 @@
+"""Telling coders and leads about cases: a line per cause, an email per person per while.
+
+A notification names the case (its number, subject and a link to it) and why it needs
+the person — never the case's text, which is patient information and stays on the desk.
+It goes to a coder's address only, never a customer's. Lines wait while the person is
+outside their working hours, and whatever waits for one person goes out as one email,
+at most one every ``CONSULTANT_NOTIFY_MINUTES``: a lead hears of twenty unroutable
+cases in one digest, not twenty emails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from consultant.config import get_settings
+from consultant.db import insert_ignoring_duplicates
+from consultant.mail.compose import compose
+from consultant.models import Coder, Notification, OutboxEmail, Ticket, utcnow
+from consultant.replies import one_line, render, store
+
+KINDS = {
+    "sla.at_risk": "at risk",
+    "sla.breached": "breached",
+    "routing.waiting": "waiting for an owner",
+}
+TARGET_WORDS = {"first_response": "first response", "resolution": "resolution"}
+
+
+def notify(session: Session, *, coder: Coder, ticket: Ticket | None, kind: str, key: str) -> None:
+    """Queue a line for ``coder``; the same ``key`` is queued once, whoever asks again."""
+    table = Notification.__table__  # type: ignore[attr-defined]
+    session.execute(
+        insert_ignoring_duplicates(session, table),
+        [
+            {
+                "coder_id": coder.id,
+                "ticket_id": ticket.id if ticket else None,
+                "kind": kind,
+                "key": f"{key}:{coder.id}",
+                "created_at": utcnow(),
+            }
+        ],
+    )
+
+
+def notify_leads(session: Session, *, ticket: Ticket, kind: str, key: str) -> None:
+    from consultant.routing.assign import leads
+
+    for lead in leads(session):
+        notify(session, coder=lead, ticket=ticket, kind=kind, key=key)
+
+
+def deliver(session: Session, *, now: datetime) -> list[int]:
+    """Send what waits for each person who is at work now and was not emailed within the
+    interval: one email each. The outbox ids queued."""
+    from consultant.routing.assign import working_hours
+
+    waiting = session.exec(
+        select(Notification)
+        .where(col(Notification.sent_at).is_(None))
+        .order_by(col(Notification.id))
+    ).all()
+    by_coder: dict[int, list[Notification]] = {}
+    for line in waiting:
+        by_coder.setdefault(line.coder_id, []).append(line)
+    interval = timedelta(minutes=get_settings().notify_minutes)
+    queued = []
+    for coder_id, lines in by_coder.items():
+        coder = session.get(Coder, coder_id)
+        if coder is None or not coder.active:
+            _mark(session, lines, None, now)  # nobody to tell any more
+            continue
+        if not working_hours(coder).is_open(now) or coder.is_away(now):
+            continue
+        if coder.last_notified_at and now - coder.last_notified_at < interval:
+            continue
+        email = _send(session, coder, lines, now=now)
+        queued.append(email.id)
+    return [i for i in queued if i is not None]
+
+
+def _send(
+    session: Session, coder: Coder, lines: Sequence[Notification], *, now: datetime
+) -> OutboxEmail:
+    notices = [_notice(session, line) for line in lines]
+    subject = (
+        f"{notices[0]['reference']} {notices[0]['what']}"
+        if len(notices) == 1
+        else f"{len(notices)} cases need you"
+    )
+    text, html = render("notice", {"name": coder.name, "notices": notices})
+    message = compose(
+        ticket_id=None,
+        recipient=coder.email,
+        subject=one_line(f"[{get_settings().desk_name}] {subject}"),
+        text=text,
+        html=html,
+        in_reply_to=None,
+        references=(),
+    )
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: a reply to it opens no case
+    email = store(
+        session,
+        ticket=None,
+        kind="notice",
+        key=f"notice:{coder.id}:{lines[0].id}:{lines[-1].id}",
+        message=message,
+        automatic=False,
+    )
+    session.flush()
+    _mark(session, lines, email.id, now)
+    coder.last_notified_at = now
+    session.add(coder)
+    return email
+
+
+def _notice(session: Session, line: Notification) -> dict[str, str]:
+    ticket = session.get(Ticket, line.ticket_id) if line.ticket_id else None
+    kind, _, target = line.kind.partition(":")
+    what = KINDS.get(kind, kind)
+    if target:
+        what = f"{TARGET_WORDS.get(target, target)} {what}"
+    if kind == "routing.waiting" and ticket is not None:
+        what = f"{what} ({ticket.specialty})"
+    if ticket is not None and ticket.due_at is not None and kind == "sla.at_risk":
+        what = f"{what}, due {ticket.due_at:%Y-%m-%d %H:%M} UTC"
+    return {
+        "reference": ticket.reference if ticket else "",
+        "subject": one_line(ticket.subject) if ticket else "",
+        "what": what,
+        "link": f"{get_settings().web_url}/tickets/{ticket.id}"
+        if ticket
+        else get_settings().web_url,
+    }
+
+
+def _mark(
+    session: Session, lines: Sequence[Notification], outbox_id: int | None, now: datetime
+) -> None:
+    for line in lines:
+        line.sent_at = now
+        line.outbox_id = outbox_id
+        session.add(line)
