@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
-from consultant.models import Attachment, CodeLookup, Message, OutboxEmail, Ticket
+from consultant.models import (
+    Attachment,
+    CodeLookup,
+    Coder,
+    Event,
+    Message,
+    OutboxEmail,
+    SlaClock,
+    Ticket,
+)
+from consultant.sla import ClockState, ClockView, views_of, worst_state
+from consultant.states import UNFINISHED
+
+SLA_STATES = (ClockState.AT_RISK, ClockState.BREACHED)
 
 
-def ticket_summary(ticket: Ticket) -> dict[str, Any]:
+def ticket_summary(
+    ticket: Ticket, *, owner: Coder | None = None, clocks: Sequence[ClockView] = ()
+) -> dict[str, Any]:
     return {
         "number": ticket.id,
         "reference": ticket.reference,
@@ -17,20 +35,77 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "requester": ticket.requester,
         "status": ticket.status,
         "specialty": ticket.specialty,
+        "owner": owner.email if owner else None,
+        "due_at": ticket.due_at.isoformat() if ticket.due_at else None,
+        "sla": worst_state(clocks),
+        "sla_paused": bool(clocks) and all(c.paused or c.stopped for c in clocks),
         "created_at": ticket.created_at.isoformat(),
         "updated_at": ticket.updated_at.isoformat(),
     }
 
 
-def list_tickets(session: Session, *, status: str | None = None) -> list[dict[str, Any]]:
-    query = select(Ticket).order_by(col(Ticket.id))
+def list_tickets(
+    session: Session,
+    *,
+    now: datetime,
+    status: str | None = None,
+    coder: str | None = None,
+    unassigned: bool = False,
+    sla: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Tickets most urgent first (the nearest SLA due, then the oldest), filtered."""
+    query = select(Ticket).order_by(col(Ticket.due_at).asc().nulls_last(), col(Ticket.id))
     if status:
         query = query.where(Ticket.status == status)
-    return [ticket_summary(ticket) for ticket in session.exec(query)]
+    if coder:
+        owner = session.exec(select(Coder).where(Coder.email == coder.strip().lower())).first()
+        query = query.where(Ticket.coder_id == (owner.id if owner else -1))
+    if unassigned:
+        query = query.where(col(Ticket.coder_id).is_(None), col(Ticket.status).in_(UNFINISHED))
+    if sla:
+        query = query.where(_in_sla_state(sla, now))
+    if limit:
+        query = query.limit(limit)
+    tickets = list(session.exec(query))
+    owners = _coders(session, {t.coder_id for t in tickets if t.coder_id})
+    clocks = views_of(session, [t.id for t in tickets], now=now)  # type: ignore[misc]
+    return [
+        ticket_summary(t, owner=owners.get(t.coder_id or 0), clocks=clocks.get(t.id or 0, []))
+        for t in tickets
+    ]
 
 
-def ticket_detail(session: Session, number: int) -> dict[str, Any] | None:
-    """The ticket with its thread, its outgoing mail and the codes found in it."""
+def _in_sla_state(state: str, now: datetime) -> Any:
+    """Tickets whose clocks are in ``state``, as the sweep has marked them (within a
+    minute): breached, or warned at 75 % and not yet breached."""
+    clock = SlaClock.__table__  # type: ignore[attr-defined]
+    breached = and_(
+        clock.c.stopped_at.is_(None),
+        or_(clock.c.breached_at.is_not(None), clock.c.due_at <= now),
+    )
+    if state == ClockState.BREACHED:
+        condition = breached
+    elif state == ClockState.AT_RISK:
+        condition = and_(clock.c.warned_at.is_not(None), clock.c.stopped_at.is_(None))
+    else:
+        raise ValueError(f"unknown SLA state {state!r} (use {' or '.join(SLA_STATES)})")
+    matching = select(clock.c.ticket_id).where(condition)
+    result = col(Ticket.id).in_(matching)
+    if state == ClockState.AT_RISK:
+        result = and_(result, col(Ticket.id).not_in(select(clock.c.ticket_id).where(breached)))
+    return and_(result, col(Ticket.status).in_(UNFINISHED))
+
+
+def _coders(session: Session, ids: set[int]) -> dict[int, Coder]:
+    if not ids:
+        return {}
+    return {c.id: c for c in session.exec(select(Coder).where(col(Coder.id).in_(ids)))}  # type: ignore[misc]
+
+
+def ticket_detail(session: Session, number: int, *, now: datetime) -> dict[str, Any] | None:
+    """The ticket with its owner, claim, SLA clocks, thread, outgoing mail, the codes
+    found in it and its events."""
     ticket = session.get(Ticket, number)
     if ticket is None:
         return None
@@ -43,15 +118,44 @@ def ticket_detail(session: Session, number: int) -> dict[str, Any] | None:
     lookups = session.exec(
         select(CodeLookup).where(CodeLookup.ticket_id == number).order_by(col(CodeLookup.id))
     ).all()
+    events = session.exec(
+        select(Event).where(Event.ticket_id == number).order_by(col(Event.id))
+    ).all()
+    people = _coders(session, {i for i in (ticket.coder_id, ticket.claimed_by_id) if i})
+    clocks = views_of(session, [number], now=now).get(number, [])
+    holder = people.get(ticket.claimed_by_id or 0)
+    leased = holder is not None and ticket.claim_expires_at is not None
     return {
-        **ticket_summary(ticket),
+        **ticket_summary(ticket, owner=people.get(ticket.coder_id or 0), clocks=clocks),
         "requester_name": ticket.requester_name,
+        "claim": {
+            "by": holder.email,  # type: ignore[union-attr]
+            "until": ticket.claim_expires_at.isoformat(),  # type: ignore[union-attr]
+            "expired": ticket.claim_expires_at <= now,  # type: ignore[operator]
+        }
+        if leased
+        else None,
+        "first_response_at": _iso(ticket.first_response_at),
+        "clocks": [clock.as_dict() for clock in clocks],
         "messages": [_message(session, message) for message in messages],
         "outbox": [_outgoing(email) for email in outbox],
         "codes": [
             lookup.model_dump(exclude={"id", "ticket_id", "created_at"}) for lookup in lookups
         ],
+        "events": [
+            {
+                "at": e.created_at.isoformat(),
+                "actor": e.actor,
+                "kind": e.kind,
+                "detail": e.detail,
+            }
+            for e in events
+        ],
     }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 def _message(session: Session, message: Message) -> dict[str, Any]:

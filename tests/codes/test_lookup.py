@@ -16,7 +16,7 @@ from consultant.codes.records import CodeRecord
 from consultant.codes.store import load_codes
 from consultant.db import session_scope
 from consultant.inbound import Arrival, due_inbound_ids, store_arrival
-from consultant.models import Attachment, CodeLookup, Message, Ticket
+from consultant.models import Attachment, CodeLookup, Message, Ticket, utcnow
 from consultant.pipeline import process_inbound
 from consultant.tickets import ticket_detail
 from consultant.worker import drain
@@ -113,7 +113,7 @@ def test_ticket_show_includes_the_lookups(code_engine: Engine, case: int) -> Non
     with Session(code_engine) as session:
         attach_code_lookups(session, ticket_ids=[case], as_of=AS_OF)
         session.commit()
-        detail = ticket_detail(session, case)
+        detail = ticket_detail(session, case, now=utcnow())
     assert detail is not None
     codes = {(c["system"], c["code"]) for c in detail["codes"]}
     assert ("icd10cm", "E11.9") in codes and ("hcpcs", "J9990") in codes
