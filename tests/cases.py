@@ -10,7 +10,7 @@ from sqlmodel import func, select
 
 from consultant.db import session_scope
 from consultant.inbound import Arrival, store_arrival
-from consultant.models import InboundEmail, Mailbox, Ticket
+from consultant.models import Coder, InboundEmail, Mailbox, Ticket
 from tests.conftest import DESK_ADDRESS
 
 
@@ -54,3 +54,13 @@ def last_error() -> str:
     with session_scope() as session:
         [row] = session.exec(select(Mailbox)).all()
     return row.last_error or ""
+
+
+def add_coder(email: str, **fields: object) -> int:
+    """A coder of the desk, as ``consultant coders add`` would make one: their id."""
+    with session_scope() as session:
+        coder = Coder(email=email, name=email.split("@")[0].title(), **fields)
+        session.add(coder)
+        session.flush()
+        assert coder.id is not None
+        return coder.id

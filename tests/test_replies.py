@@ -14,7 +14,7 @@ from consultant.db import session_scope
 from consultant.mail.compose import new_message_id, ticket_number_in
 from consultant.models import Event, OutboxEmail, QuotaEntry, Ticket, utcnow
 from consultant.worker import drain
-from tests.cases import case_email, store
+from tests.cases import add_coder, case_email, store
 from tests.conftest import Desk
 from tests.servers.smtp_sink import SmtpSink
 
@@ -202,6 +202,7 @@ def test_our_message_ids_carry_a_signed_ticket_number(desk: Desk) -> None:
 def test_a_coders_answer_threads_back_and_a_reply_reopens_the_solved_case(
     desk: Desk, smtp_sink: SmtpSink
 ) -> None:
+    add_coder("coder@desk.example", specialties="generalist")
     store(case_email("dana@clinic.example"))
     drain()
     answered = desk.consultant(

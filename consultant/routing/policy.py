@@ -116,7 +116,9 @@ def _preferences(candidate: Candidate, policy: Policy) -> list[object]:
         if preference == "on_shift":
             keys.append(0 if candidate.on_shift else 1)
         elif preference == "load":
-            keys.append(Fraction(candidate.load, candidate.capacity))
+            # (load + ½) / capacity, Sainte-Laguë's divisor: loads stay in proportion to
+            # capacity within one case, where load / capacity lets big capacities lag.
+            keys.append(Fraction(2 * candidate.load + 1, 2 * candidate.capacity))
         else:  # last_assigned: never assigned comes first
             last = candidate.last_assigned_at
             keys.append((last is not None, last.timestamp() if last else 0.0))
