@@ -23,7 +23,7 @@ from consultant.config import get_settings
 from consultant.db import session_scope
 from consultant.models import Coder, Event, SlaClock, Ticket, TicketStatus, utcnow
 from consultant.notifications import deliver, notify, notify_leads
-from consultant.routing.assign import reassign_breached, route_tickets
+from consultant.routing.assign import hand_back_absent, reassign_breached, route_tickets
 from consultant.routing.claims import expire_claims
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,6 @@ def sweep(*, now: datetime | None = None) -> SweepReport:
     with session_scope() as session:
         report.closed = _auto_close(session, now=now)
     with session_scope() as session:
-        from consultant.coders import hand_back_absent
-
         report.handed_back = hand_back_absent(session, now=now)
     with session_scope() as session:
         report.routed = sum(1 for r in route_tickets(session, None, now=now) if r.coder_id)

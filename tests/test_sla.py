@@ -205,8 +205,9 @@ def test_a_closed_date_the_admin_adds_moves_running_clocks(business_hours: Desk)
         session.add(ClosedDate(day=datetime(2026, 12, 7).date(), name="office move", actor="admin"))
         session.flush()
         assert sla.recount_running(session, now=utc(2026, 12, 4, 22, 30)) == 1
-    # Half an hour used on Friday, 3.5 h from Tuesday 08:00 EST: 11:30 EST = 16:30 UTC.
-    assert clock(number).due_at == utc(2026, 12, 8, 16, 30)
+    # Friday's last hour still counts; Monday is closed now, so the other three come
+    # on Tuesday from 08:00 EST: due 11:00 EST = 16:00 UTC, a day later than before.
+    assert clock(number).due_at == utc(2026, 12, 8, 16, 0)
 
 
 # --- the sweep ----------------------------------------------------------------------

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import func
+from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
 from consultant import states
@@ -292,3 +292,29 @@ def route(ticket_ids: Sequence[int]) -> list[Routed]:
 
     with session_scope() as session:
         return route_tickets(session, ticket_ids, now=utcnow())
+
+
+def hand_back_absent(session: Session, *, now: datetime) -> int:
+    """Hand back the open cases of coders whose absence has begun (an out-of-office set
+    ahead of time starts on its own); how many cases. One query when there are none."""
+    query = (
+        select(Coder)
+        .join(Ticket, col(Ticket.coder_id) == col(Coder.id))
+        .where(Ticket.status == TicketStatus.OPEN)
+        .where(
+            or_(
+                col(Coder.active).is_(False),
+                and_(
+                    or_(col(Coder.away_from).is_(None), col(Coder.away_from) <= now),
+                    or_(col(Coder.away_until).is_(None), col(Coder.away_until) > now),
+                    or_(col(Coder.away_from).is_not(None), col(Coder.away_until).is_not(None)),
+                ),
+            )
+        )
+        .distinct()
+    )
+    handed = 0
+    for coder in session.exec(query).all():
+        reason = f"{coder.email} is {_absence(coder, now)}"
+        handed += len(hand_back(session, coder, reason=reason, actor=ROUTER, now=now))
+    return handed
