@@ -271,7 +271,8 @@ def test_a_reply_to_a_closed_case_opens_a_new_case(desk: Desk) -> None:
     drain()
 
     assert ticket(1).status == "closed"
-    assert ticket(2).status == "open"
+    # A new case, charged as one: the guest plan's single case is used, so it waits.
+    assert (ticket(2).requester, ticket(2).status) == ("dana@clinic.example", "held_quota")
     with session_scope() as session:
         assert session.exec(
             select(Event.detail).where(Event.kind == "thread.closed_case")
