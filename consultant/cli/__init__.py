@@ -11,10 +11,14 @@ from typing import Annotated, Any
 import typer
 
 from consultant.cli import backup as _backup  # noqa: F401  (registers db backup/restore)
+from consultant.cli.coders import coders_app
 from consultant.cli.codes import app as codes_app
 from consultant.cli.db import db_app
+from consultant.cli.hours import hours_app
 from consultant.cli.inbound import inbound_app
 from consultant.cli.quota import accounts_app, plans_app, quota_app
+from consultant.cli.report import report_app
+from consultant.cli.routing import routing_app
 from consultant.cli.support import JsonOption, print_json, ready
 from consultant.cli.tickets import tickets_app
 from consultant.config import ConfigError, Settings, get_settings
@@ -39,6 +43,10 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(quota_app, name="quota")
 app.add_typer(inbound_app, name="inbound")
 app.add_typer(codes_app, name="codes")
+app.add_typer(coders_app, name="coders")
+app.add_typer(routing_app, name="routing")
+app.add_typer(hours_app, name="hours")
+app.add_typer(report_app, name="report")
 
 
 def main() -> None:

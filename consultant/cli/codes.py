@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from sqlmodel import Session
 
-from consultant.cli.support import JsonOption, print_json, ready
+from consultant.cli.support import JsonOption, fail, print_json, ready
 from consultant.codes.formats import CPT, HCPCS, ICD10CM
 from consultant.codes.records import CodeRecord, FileFormatError
 from consultant.db import session_scope
@@ -32,11 +32,6 @@ ReleaseOption = Annotated[
 ]
 FileArgument = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]
 SYSTEMS = (ICD10CM, HCPCS, CPT)
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(message, err=True)
-    raise typer.Exit(1)
 
 
 @contextmanager
@@ -65,7 +60,7 @@ def _read(path: Path, parse: Callable[[bytes], Sequence[Any]]) -> Sequence[Any]:
     try:
         return parse(path.read_bytes())
     except FileFormatError as exc:
-        _fail(f"{path}: {exc} (nothing was loaded)")
+        fail(f"{path}: {exc} (nothing was loaded)")
 
 
 def _release_from_name(path: Path) -> str:
@@ -84,7 +79,7 @@ def load(
     from consultant.codes.store import load_codes
 
     if system != ICD10CM:
-        _fail(f"cannot load {system!r}: only icd10cm ships; use 'codes import' for files")
+        fail(f"cannot load {system!r}: only icd10cm ships; use 'codes import' for files")
     ready()
     if sys.stderr.isatty():
         typer.echo("reading ICD-10-CM from the simple-icd-10-cm package...", err=True)
@@ -171,13 +166,13 @@ def _input_text(source: str) -> str:
         return sys.stdin.read()
     path = Path(source)
     if not path.is_file():
-        _fail(f"{source}: no such file")
+        fail(f"{source}: no such file")
     data = path.read_bytes()
     if data.startswith(b"%PDF"):
         try:
             return pdf_text(data)
         except UnreadablePdf as exc:
-            _fail(f"{source}: {exc}")
+            fail(f"{source}: {exc}")
     return data.decode("utf-8", errors="replace")
 
 
@@ -251,7 +246,7 @@ def search(
     from consultant.codes.search import search_codes
 
     if system is not None and system not in SYSTEMS:
-        _fail(f"unknown system {system!r}: choose one of {', '.join(SYSTEMS)}")
+        fail(f"unknown system {system!r}: choose one of {', '.join(SYSTEMS)}")
     ready()
     with session_scope() as session:
         hits = search_codes(session, query, system=system, limit=limit)
@@ -272,7 +267,7 @@ def show(code: str, as_json: JsonOption = False) -> None:
     with session_scope() as session:
         readings = show_code(session, _catalog(session), code, date.today())
     if not readings:
-        _fail(f"{code}: not in any loaded code system")
+        fail(f"{code}: not in any loaded code system")
     if as_json:
         print_json(readings)
         return
@@ -316,3 +311,18 @@ def status(as_json: JsonOption = False) -> None:
         )
     if not any(item["name"] == CPT for item in loaded):
         typer.echo("cpt: no descriptor file imported; CPT codes are checked by format and section")
+
+
+@app.command("specialties")
+def codes_specialties(as_json: JsonOption = False) -> None:
+    """The specialties cases are routed by, as coders list them (``coders add --specialty``)."""
+    from consultant.codes.specialty import SPECIALTIES
+    from consultant.routing.policy import GENERALIST, family
+
+    rows = [{"name": name, "family": family(name)} for name in SPECIALTIES]
+    rows.append({"name": GENERALIST, "family": "any case"})
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['name']:<36} {row['family']}")

@@ -8,7 +8,7 @@ import typer
 from sqlmodel import Session, col, select
 
 from consultant import quota
-from consultant.cli.support import JsonOption, print_json, ready
+from consultant.cli.support import JsonOption, fail, print_json, ready
 from consultant.db import session_scope
 from consultant.models import Account, Plan, Ticket
 from consultant.quota import QuotaError
@@ -29,11 +29,6 @@ FollowupsOption = Annotated[
     bool | None,
     typer.Option("--followups-count/--followups-free", help="Do follow-ups in an open case count?"),
 ]
-
-
-def _fail(message: str) -> None:
-    typer.echo(message, err=True)
-    raise typer.Exit(1)
 
 
 def _parse_limit(value: str) -> int | None:
@@ -61,7 +56,7 @@ def _admin(action: Any) -> Any:
             quota.ensure_builtin_plans(session)
             return action(session)
     except QuotaError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 # --- plans --------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -31,3 +31,9 @@ def ready() -> Settings:
 
 def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def fail(message: str) -> NoReturn:
+    """A refusal the person can act on: one line on stderr, exit status 1."""
+    typer.echo(message, err=True)
+    raise typer.Exit(1)

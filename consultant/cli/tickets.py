@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlmodel import Session
 
-from consultant.cli.support import JsonOption, print_json, ready
+from consultant.cli.support import JsonOption, fail, print_json, ready
 from consultant.db import session_scope
 from consultant.models import utcnow
 
@@ -37,7 +37,7 @@ def tickets_list(
     from consultant.tickets import list_tickets
 
     if sla is not None and sla not in (ClockState.AT_RISK, ClockState.BREACHED):
-        _fail(f"--sla takes {ClockState.AT_RISK} or {ClockState.BREACHED}, not {sla!r}")
+        fail(f"--sla takes {ClockState.AT_RISK} or {ClockState.BREACHED}, not {sla!r}")
     ready()
     with session_scope() as session:
         rows = list_tickets(
@@ -65,7 +65,7 @@ def tickets_show(number: int, as_json: JsonOption = False) -> None:
     with session_scope() as session:
         detail = ticket_detail(session, number, now=utcnow())
     if detail is None:
-        _fail(f"no ticket CC-{number}")
+        fail(f"no ticket CC-{number}")
     if as_json:
         print_json(detail)
         return
@@ -179,7 +179,7 @@ def tickets_answer(
 
     reply = text if text is not None else (file.read() if file else "")
     if not reply.strip():
-        _fail("give the answer with --text or --file")
+        fail("give the answer with --text or --file")
     outgoing = _act(
         lambda session: answer(session, number, by=by, text=reply, then=then, now=utcnow())
     )
@@ -213,7 +213,7 @@ def _act(action: Callable[[Session], Result]) -> dict[str, Any]:
             session.flush()
             return _facts(result)
     except (CaseError, ClaimError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _facts(result: object) -> dict[str, Any]:
@@ -223,8 +223,3 @@ def _facts(result: object) -> dict[str, Any]:
         "message_id": getattr(result, "message_id", None),
         "until": f"{until:%Y-%m-%d %H:%M} UTC" if until else None,
     }
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(message, err=True)
-    raise typer.Exit(1)
