@@ -188,13 +188,14 @@ def parse_schedule(
     spec = check_holidays_spec(holidays_spec)
     body, zone_name = _split_zone(words, default=zone or "UTC")
     tz = _zone(zone_name)
+    days_off = frozenset(closed)
     if not body or body.lower() == "24x7":
-        return Schedule(spans=(), zone=tz, always_open=True)
+        if not spec and not days_off:
+            return Schedule(spans=(), zone=tz, always_open=True)
+        body = "Mon-Sun 00:00-24:00"  # every hour, but for the holidays and closed dates
     spans = _spans(body)
     _refuse_overlaps(spans, text)
-    return Schedule(
-        spans=tuple(sorted(spans)), zone=tz, closed=frozenset(closed), holidays_spec=spec
-    )
+    return Schedule(spans=tuple(sorted(spans)), zone=tz, closed=days_off, holidays_spec=spec)
 
 
 def _split_zone(words: str, *, default: str) -> tuple[str, str]:
