@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, func, select
 
+from consultant import sla
 from consultant.db import insert_ignoring_duplicates, insert_rows
 from consultant.models import (
     Account,
@@ -85,6 +86,21 @@ def plan_named(session: Session, name: str) -> Plan:
 
 
 # --- accounts -----------------------------------------------------------------------
+
+
+def retarget_plan(session: Session, plan: Plan, *, now: datetime) -> int:
+    """``plan``'s answer times changed: the open cases of every account on it count the
+    time they have used against the new targets from now on. How many cases."""
+    accounts = session.exec(select(Account.id).where(Account.plan_id == plan.id)).all()
+    return sla.retarget_tickets(session, account_ids=list(accounts), plan=plan, now=now)  # type: ignore[arg-type]
+
+
+def move_account(session: Session, account: Account, plan: Plan, *, now: datetime) -> int:
+    """Put ``account`` on ``plan``: its quota counts by the new plan at once, and its
+    open cases' clocks keep the time used against the new plan's targets. How many cases."""
+    account.plan_id = plan.id  # type: ignore[assignment]
+    session.add(account)
+    return sla.retarget_tickets(session, account_ids=[account.id], plan=plan, now=now)  # type: ignore[list-item]
 
 
 def normalise_address(address: str) -> str:
@@ -344,9 +360,17 @@ def release_held_case(
             actor=actor,
         ),
     )
+    from consultant.routing.assign import route_tickets  # routing imports the ledger's users
+
+    now = utcnow()
     ticket.status = TicketStatus.NEW
-    ticket.updated_at = utcnow()
+    ticket.updated_at = now
     session.add(ticket)
+    plan = session.get(Plan, account.plan_id)
+    if plan is not None:  # the promise starts now that the case is charged
+        sla.start_clocks(session, ticket, plan=plan, now=now)
+    session.flush()
+    route_tickets(session, [ticket.id], now=now)  # type: ignore[list-item]
     return entry
 
 

@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 
 from consultant.config import get_settings
 from consultant.hours import Schedule, parse_schedule
-from consultant.models import ClosedDate, Plan, SlaClock, SlaTarget, Ticket, TicketStatus
+from consultant.models import ClosedDate, Event, Plan, SlaClock, SlaTarget, Ticket, TicketStatus
 
 AT_RISK_SHARE = 0.75  # a clock that has used this much of its target is at risk
 RUNNING_IN = frozenset({TicketStatus.NEW, TicketStatus.OPEN})
@@ -112,11 +112,20 @@ def sync(
 
 def retarget(session: Session, ticket: Ticket, *, plan: Plan, now: datetime) -> None:
     """The ticket's account moved to ``plan`` (or the plan's hours changed): its clocks
-    keep the time used and count it against the new targets from now on."""
+    keep the time used and count it against the new targets from now on; a target the
+    old plan did not have starts now, and one the new plan does not have is dropped (its
+    warnings and breach stay on the timeline as events)."""
     schedule = desk_schedule(session)
     targets = dict(_targets(plan))
-    for clock in clocks_of(session, ticket.id):  # type: ignore[arg-type]
+    clocks = clocks_of(session, ticket.id)  # type: ignore[arg-type]
+    for target in targets.keys() - {clock.target for clock in clocks}:  # new on this plan
+        clock = SlaClock(ticket_id=ticket.id, target=target, target_seconds=targets[target] * 3600)  # type: ignore[arg-type]
+        if _should_run(clock, ticket):
+            _resume(clock, now, schedule)
+        session.add(clock)
+    for clock in clocks:
         if clock.target not in targets:
+            session.delete(clock)
             continue
         running = clock.running_since is not None
         if running:
@@ -131,6 +140,27 @@ def retarget(session: Session, ticket: Ticket, *, plan: Plan, now: datetime) -> 
         session.add(clock)
     ticket.due_at = _nearest_due(session, ticket)
     session.add(ticket)
+    hours = ", ".join(f"{target} {hours} h" for target, hours in targets.items())
+    session.add(
+        Event(
+            ticket_id=ticket.id, actor="desk", kind="sla.retargeted", detail=f"{plan.name}: {hours}"
+        )
+    )
+
+
+def retarget_tickets(
+    session: Session, *, account_ids: Sequence[int], plan: Plan, now: datetime
+) -> int:
+    """The accounts moved to ``plan`` (or their plan's hours changed): every unfinished
+    ticket of theirs is retargeted. How many tickets."""
+    query = select(Ticket).where(
+        col(Ticket.account_id).in_(account_ids),
+        col(Ticket.status).in_((TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING)),
+    )
+    tickets = list(session.exec(query))
+    for ticket in tickets:
+        retarget(session, ticket, plan=plan, now=now)
+    return len(tickets)
 
 
 def clocks_of(session: Session, ticket_id: int) -> list[SlaClock]:

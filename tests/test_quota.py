@@ -12,10 +12,18 @@ from sqlmodel import func, select
 
 from consultant import quota
 from consultant.db import session_scope
-from consultant.models import Account, OutboxEmail, QuotaEntry, Ticket, TicketStatus
+from consultant.models import (
+    Account,
+    OutboxEmail,
+    QuotaEntry,
+    SlaClock,
+    Ticket,
+    TicketStatus,
+    utcnow,
+)
 from consultant.pipeline import process_inbound
 from consultant.worker import drain
-from tests.cases import case_email, store
+from tests.cases import add_coder, case_email, store
 from tests.conftest import Desk
 from tests.servers.smtp_sink import SmtpSink
 
@@ -225,3 +233,24 @@ def test_follow_ups_are_free_unless_the_plan_counts_them(desk: Desk, smtp_sink: 
     assert (counted["used"], counted["remaining"]) == (3, 0)  # 1 case + 2 follow-ups; the 3rd over
     assert (free["used"], free["remaining"]) == (1, 4)
     assert statuses() == ["new", "new"]
+
+
+def test_a_released_held_case_starts_its_clock_then_and_goes_to_a_coder(desk: Desk) -> None:
+    add_account("@clinic.example", "guest")  # one case a month
+    alice = add_coder("alice@desk.example", specialties="generalist")
+    store(case_email("a@clinic.example"))
+    store(case_email("b@clinic.example", subject="Is 20610 with 76942 bundled?"))
+    drain()
+    with session_scope() as session:
+        held = session.exec(select(Ticket).where(Ticket.status == TicketStatus.HELD_QUOTA)).one()
+        assert held.coder_id is None  # a case nobody has paid for is nobody's yet
+        before = utcnow()
+        quota.release_held_case(session, ticket=held, actor="admin", override_reason="goodwill")
+    with session_scope() as session:
+        released = session.get(Ticket, held.id)
+        clocks = session.exec(select(SlaClock).where(SlaClock.ticket_id == held.id)).all()
+    assert released is not None
+    assert (released.status, released.coder_id) == (TicketStatus.OPEN, alice)
+    assert [c.target for c in clocks] == ["first_response"]
+    assert clocks[0].running_since is not None and clocks[0].running_since >= before
+    assert released.due_at == clocks[0].due_at

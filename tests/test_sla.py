@@ -30,7 +30,7 @@ from consultant.models import (
 from consultant.replies import queue_answer
 from consultant.routing.assign import assign
 from consultant.worker import drain
-from tests.cases import add_coder
+from tests.cases import add_coder, case_email, store
 from tests.conftest import Desk
 from tests.servers.smtp_sink import SmtpSink
 
@@ -357,3 +357,43 @@ def test_two_sweeps_at_once_take_each_step_once(desk: Desk) -> None:
     for number in numbers:
         assert len(event_details(number, "sla.at_risk")) == 1
         assert len(event_details(number, "sla.breached")) == 1
+
+
+# --- plans that change under open cases ---------------------------------------------
+
+
+def test_changing_a_plans_hours_or_an_accounts_plan_retargets_its_open_cases(desk: Desk) -> None:
+    assert desk.consultant("plans", "add", "standard", "--cases", "unlimited").returncode == 0
+    desk.consultant("plans", "add", "relaxed", "--cases", "unlimited", "--sla-hours", "40")
+    desk.consultant("accounts", "add", "@clinic.example", "--plan", "standard")
+    store(case_email("dana@clinic.example"))
+    drain()
+    with session_scope() as session:
+        ticket = session.exec(select(Ticket)).one()
+        number, opened = ticket.id, ticket.created_at
+    assert number is not None and clock(number).target_seconds == 24 * 3600
+
+    changed = desk.consultant(
+        "plans", "set", "standard", "--sla-hours", "2", "--resolution-hours", "16"
+    )
+    assert changed.returncode == 0, changed.stderr
+    first, solve = clock(number), clock(number, "resolution")
+    assert (first.target_seconds, solve.target_seconds) == (2 * 3600, 16 * 3600)
+    assert first.due_at is not None and abs(
+        first.due_at - (opened + timedelta(hours=2))
+    ) < timedelta(minutes=1)  # the minutes already used count against the new two hours
+    assert solve.running_since is not None  # a target the plan did not have starts now
+
+    moved = desk.consultant("accounts", "set", "@clinic.example", "--plan", "relaxed")
+    assert moved.returncode == 0, moved.stderr
+    relaxed = clock(number)
+    assert relaxed.target_seconds == 40 * 3600
+    with session_scope() as session:
+        shown = session.get(Ticket, number)
+        targets = session.exec(select(SlaClock.target).where(SlaClock.ticket_id == number)).all()
+    assert targets == ["first_response"]  # the relaxed plan promises no resolution time
+    assert shown is not None and shown.due_at == relaxed.due_at
+    assert event_details(number, "sla.retargeted") == [
+        "standard: first_response 2 h, resolution 16 h",
+        "relaxed: first_response 40 h",
+    ]

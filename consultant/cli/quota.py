@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 from consultant import quota
 from consultant.cli.support import JsonOption, fail, print_json, ready
 from consultant.db import session_scope
-from consultant.models import Account, Plan, Ticket
+from consultant.models import Account, Plan, Ticket, utcnow
 from consultant.quota import QuotaError
 
 plans_app = typer.Typer(help="Plans: cases per month and answer times.", no_args_is_help=True)
@@ -24,7 +24,13 @@ quota_app = typer.Typer(
 LimitOption = Annotated[
     str | None, typer.Option("--cases", help="Cases per month, or 'unlimited'.")
 ]
-SlaOption = Annotated[int | None, typer.Option("--sla-hours", min=1, help="Hours to answer.")]
+SlaOption = Annotated[
+    int | None, typer.Option("--sla-hours", min=1, help="Business hours to the first answer.")
+]
+ResolutionOption = Annotated[
+    int | None,
+    typer.Option("--resolution-hours", min=0, help="Business hours to solve (0: no target)."),
+]
 FollowupsOption = Annotated[
     bool | None,
     typer.Option("--followups-count/--followups-free", help="Do follow-ups in an open case count?"),
@@ -44,6 +50,7 @@ def _plan_row(plan: Plan) -> dict[str, Any]:
         "name": plan.name,
         "cases_per_period": plan.cases_per_period,
         "sla_hours": plan.sla_hours,
+        "resolution_hours": plan.resolution_hours,
         "followups_count": plan.followups_count,
     }
 
@@ -73,8 +80,10 @@ def plans_list(as_json: JsonOption = False) -> None:
         return
     for row in rows:
         limit = "unlimited" if row["cases_per_period"] is None else row["cases_per_period"]
+        solve = f", solve within {row['resolution_hours']} h" if row["resolution_hours"] else ""
         typer.echo(
-            f"{row['name']:<16} {limit!s:>9} cases/month   answer within {row['sla_hours']} h"
+            f"{row['name']:<16} {limit!s:>9} cases/month   answer within "
+            f"{row['sla_hours']} business h{solve}"
         )
 
 
@@ -82,7 +91,10 @@ def plans_list(as_json: JsonOption = False) -> None:
 def plans_add(
     name: str,
     cases: Annotated[str, typer.Option("--cases", help="Cases per month, or 'unlimited'.")],
-    sla_hours: Annotated[int, typer.Option("--sla-hours", min=1, help="Hours to answer.")] = 24,
+    sla_hours: Annotated[
+        int, typer.Option("--sla-hours", min=1, help="Business hours to the first answer.")
+    ] = 24,
+    resolution_hours: ResolutionOption = None,
     followups_count: FollowupsOption = False,
 ) -> None:
     """Add a plan."""
@@ -95,6 +107,7 @@ def plans_add(
                 name=name,
                 cases_per_period=_parse_limit(cases),
                 sla_hours=sla_hours,
+                resolution_hours=resolution_hours or None,
                 followups_count=bool(followups_count),
             )
         )
@@ -108,9 +121,10 @@ def plans_set(
     name: str,
     cases: LimitOption = None,
     sla_hours: SlaOption = None,
+    resolution_hours: ResolutionOption = None,
     followups_count: FollowupsOption = None,
 ) -> None:
-    """Change a plan; accounts on it see the change at once."""
+    """Change a plan; accounts on it see the change at once, open cases' clocks too."""
 
     def change(session: Session) -> None:
         plan = quota.plan_named(session, name)
@@ -118,9 +132,13 @@ def plans_set(
             plan.cases_per_period = _parse_limit(cases)
         if sla_hours is not None:
             plan.sla_hours = sla_hours
+        if resolution_hours is not None:
+            plan.resolution_hours = resolution_hours or None
         if followups_count is not None:
             plan.followups_count = followups_count
         session.add(plan)
+        if sla_hours is not None or resolution_hours is not None:
+            quota.retarget_plan(session, plan, now=utcnow())
 
     _admin(change)
     typer.echo(f"plan {name} changed")
@@ -198,7 +216,7 @@ def accounts_set(
     def change(session: Session) -> None:
         account = _account_named(session, address)
         if plan is not None:
-            account.plan_id = quota.plan_named(session, plan).id  # type: ignore[assignment]
+            quota.move_account(session, account, quota.plan_named(session, plan), now=utcnow())
         if timezone is not None:
             account.timezone = quota.check_timezone(timezone)
         session.add(account)
