@@ -79,18 +79,23 @@ def _check_clocks(now: datetime, report: SweepReport) -> int:
             return 0
         ids = {clock.ticket_id for clock in clocks}
         tickets = {t.id: t for t in session.exec(select(Ticket).where(col(Ticket.id).in_(ids)))}
+        owner_ids = {t.coder_id for t in tickets.values() if t.coder_id is not None}
+        owners = {c.id: c for c in session.exec(select(Coder).where(col(Coder.id).in_(owner_ids)))}
         schedule = sla.desk_schedule(session)
-        for clock in clocks:
-            _step(
-                session,
-                clock,
-                tickets[clock.ticket_id],
-                now=now,
-                schedule_used=_used(clock, now, schedule),
-                report=report,
-            )
-            sla.after_step(clock)
-            session.add(clock)
+        with session.no_autoflush:  # one flush for the batch, not one per step
+            for clock in clocks:
+                ticket = tickets[clock.ticket_id]
+                _step(
+                    session,
+                    clock,
+                    ticket,
+                    owner=owners.get(ticket.coder_id) if ticket.coder_id else None,
+                    now=now,
+                    schedule_used=_used(clock, now, schedule),
+                    report=report,
+                )
+                sla.after_step(clock)
+                session.add(clock)
         return len(clocks)
 
 
@@ -105,6 +110,7 @@ def _step(
     clock: SlaClock,
     ticket: Ticket,
     *,
+    owner: Coder | None,
     now: datetime,
     schedule_used: float,
     report: SweepReport,
@@ -119,7 +125,6 @@ def _step(
             "sla.at_risk",
             f"{target}: 75 % of {clock.target_seconds // 3600} h used",
         )
-        owner = session.get(Coder, ticket.coder_id) if ticket.coder_id else None
         if owner is not None:
             notify(
                 session,
