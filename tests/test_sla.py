@@ -7,7 +7,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import col, select
@@ -26,12 +32,13 @@ from consultant.models import (
     SlaClock,
     Ticket,
     TicketStatus,
+    utcnow,
 )
 from consultant.replies import queue_answer
 from consultant.routing.assign import assign
 from consultant.worker import drain
 from tests.cases import add_coder, case_email, store
-from tests.conftest import Desk
+from tests.conftest import Desk, running_celery_worker
 from tests.servers.smtp_sink import SmtpSink
 
 NEW_YORK_HOURS = "Mon-Fri 08:00-18:00 America/New_York"
@@ -397,3 +404,57 @@ def test_changing_a_plans_hours_or_an_accounts_plan_retargets_its_open_cases(des
         "standard: first_response 2 h, resolution 16 h",
         "relaxed: first_response 40 h",
     ]
+
+
+# --- the real beat and worker -------------------------------------------------------
+
+
+@contextmanager
+def running_beat(env: dict[str, str], folder: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``celery beat`` as a deployment runs it, with its schedule file in ``folder``."""
+    command = [sys.executable, "-m", "celery", "-A", "workers.app", "beat", "--loglevel", "INFO"]
+    command += ["--schedule", str(folder / "beat-schedule")]
+    with (folder / "beat.log").open("ab") as log:
+        beat = subprocess.Popen(
+            command, env={**os.environ, **env}, cwd=folder, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        yield beat
+    finally:
+        beat.terminate()
+        beat.wait(timeout=20)
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"still waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_beat_and_a_worker_escalate_a_late_case_once_across_a_beat_restart(
+    celery_postgres_desk: Desk, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    desk = celery_postgres_desk
+    # The desk's own sweep of lost work at its usual pace; the escalation sweep twice a second.
+    env = {**desk.env, "CONSULTANT_SWEEP_SECONDS": "60", "CONSULTANT_ESCALATION_SECONDS": "0.5"}
+    add_coder("alice@desk.example", specialties="radiology")
+    add_coder("lead@desk.example", role="lead", capacity=0)
+    number = owned_case(utcnow() - timedelta(hours=5))  # four hours to answer: breached
+
+    with running_celery_worker(env, tmp_path / "worker.log"):
+        with running_beat(env, tmp_path):
+            wait_until(
+                lambda: bool(event_details(number, "sla.breached")), timeout=60, what="the breach"
+            )
+        with running_beat(env, tmp_path):  # a beat restarted, on the same schedule file
+            time.sleep(3)  # six more sweeps
+        notices = [m for m in smtp_sink.wait_for(2, timeout=30) if f"CC-{number}".encode() in m.raw]
+
+    assert len(event_details(number, "sla.at_risk")) == 1
+    assert len(event_details(number, "sla.breached")) == 1
+    assert sorted(m.rcpt_tos for m in notices) == [("alice@desk.example",), ("lead@desk.example",)]
+    assert all(b"Knee injection with an E/M visit" in m.raw for m in notices)  # the subject
+    with session_scope() as session:
+        ticket = session.get(Ticket, number)
+    assert ticket is not None and ticket.coder_id is not None  # alice is at work: it stays
