@@ -19,7 +19,13 @@ from sqlmodel import Session, col, select
 from consultant.codes.specialty import SPECIALTIES
 from consultant.hours import ScheduleError, parse_schedule
 from consultant.models import Coder, CoderRole, Event, Ticket
-from consultant.routing.assign import hand_back, loads, route_tickets, working_hours
+from consultant.routing.assign import (
+    hand_back,
+    loads,
+    lock_for_coder_change,
+    route_tickets,
+    working_hours,
+)
 from consultant.routing.policy import GENERALIST
 from consultant.states import UNFINISHED
 
@@ -80,6 +86,7 @@ def update_coder(
 ) -> Coder:
     """Change what is given; deactivating hands the coder's open cases back at once."""
     coder = existing(session, email)
+    lock_for_coder_change(session, coder)
     zone = _timezone(timezone) if timezone is not None else coder.timezone
     wanted: dict[str, Any] = {
         "name": _name(name) if name is not None else None,
@@ -121,6 +128,7 @@ def set_away(
 ) -> Coder:
     """Out of office from ``start`` (now) until ``until`` (until they come back)."""
     coder = existing(session, email)
+    lock_for_coder_change(session, coder)
     begins = start or now
     if until is not None and until <= begins:
         raise CoderError(f"the absence must end after it starts ({begins:%Y-%m-%d %H:%M} UTC)")
@@ -135,6 +143,7 @@ def set_away(
 
 def come_back(session: Session, *, email: str, actor: str, now: datetime) -> Coder:
     coder = existing(session, email)
+    lock_for_coder_change(session, coder)
     coder.away_from = coder.away_until = None
     session.add(coder)
     _event(session, actor, "coder.back", coder.email)

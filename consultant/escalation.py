@@ -1,7 +1,7 @@
 """The minute sweep: SLA steps, ended leases, auto-close, waiting cases, notifications.
 
 Run every ``CONSULTANT_ESCALATION_SECONDS`` (60) by Celery beat, or by the embedded
-worker. Each step is its own transaction, so one that fails leaves the others done.
+worker. Each part is its own transaction, so one that fails leaves the others done.
 
 A clock's steps — the at-risk reminder to the owner at 75 %, the breach (the leads are
 told; a case whose owner is away or off shift goes to someone on shift) — each happen
@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from consultant import dispatch, sla, states
@@ -29,6 +30,7 @@ from consultant.routing.claims import expire_claims
 log = logging.getLogger(__name__)
 
 CLOCKS_PER_TRANSACTION = 1000
+ROUNDING = 0.001  # seconds: business time summed in floats may fall short by a hair
 DESK = "desk"
 
 
@@ -45,40 +47,81 @@ class SweepReport:
 
 
 def sweep(*, now: datetime | None = None) -> SweepReport:
-    """Everything time has made due, once. Safe to run at any moment, and twice at once."""
+    """Everything time has made due, once. Safe to run at any moment, and twice at once.
+
+    Each part runs in its own transaction; one that fails is logged and the others still
+    run (the failed one is tried again by the next sweep). A database that is away fails
+    the whole sweep, for the task's retry.
+    """
     now = now or utcnow()
     report = SweepReport()
-    while _check_clocks(now, report) == CLOCKS_PER_TRANSACTION:
-        pass
-    with session_scope() as session:
-        report.claims_expired = expire_claims(session, now=now)
-    with session_scope() as session:
-        report.closed = _auto_close(session, now=now)
-    with session_scope() as session:
-        report.handed_back = hand_back_absent(session, now=now)
-    with session_scope() as session:
-        report.routed = sum(1 for r in route_tickets(session, None, now=now) if r.coder_id)
-    with session_scope() as session:
-        report.notices = deliver(session, now=now)
+
+    def clocks() -> None:
+        while _check_clocks(now, report) == CLOCKS_PER_TRANSACTION:
+            pass
+
+    def claims() -> None:
+        with session_scope() as session:
+            report.claims_expired = expire_claims(session, now=now)
+
+    def closing() -> None:
+        with session_scope() as session:
+            report.closed = _auto_close(session, now=now)
+
+    def absences() -> None:
+        with session_scope() as session:
+            report.handed_back = hand_back_absent(session, now=now)
+
+    def waiting() -> None:
+        with session_scope() as session:
+            report.routed = sum(1 for r in route_tickets(session, None, now=now) if r.coder_id)
+
+    def notices() -> None:
+        with session_scope() as session:
+            report.notices = deliver(session, now=now)
+
+    for part in (clocks, claims, closing, absences, waiting, notices):
+        try:
+            part()
+        except OperationalError:
+            raise
+        except Exception:
+            log.exception("escalation sweep: %s failed", part.__name__)
     dispatch.outbox_queued(report.notices)
     return report
 
 
 def _check_clocks(now: datetime, report: SweepReport) -> int:
-    """One transaction's worth of clocks whose next check has come; how many it took."""
+    """One transaction's worth of clocks whose next check has come; how many it took.
+
+    The tickets are locked before their clocks, the order every writer of a clock keeps
+    (routing, answering, a status change), and ``SKIP LOCKED``: a ticket someone is
+    changing at this moment is left for the next sweep, never waited on, deadlocked
+    with or overwritten.
+    """
     with session_scope() as session:
-        query = (
-            select(SlaClock)
+        due = (
+            select(SlaClock.ticket_id)
             .where(col(SlaClock.next_check_at) <= now)
             .order_by(col(SlaClock.next_check_at), col(SlaClock.id))
             .limit(CLOCKS_PER_TRANSACTION)
+        )
+        ticket_ids = set(session.exec(due))
+        if not ticket_ids:
+            return 0
+        locked = (
+            select(Ticket)
+            .where(col(Ticket.id).in_(ticket_ids))
+            .order_by(col(Ticket.id))
             .with_for_update(skip_locked=True)
         )
-        clocks = list(session.exec(query).all())
-        if not clocks:
-            return 0
-        ids = {clock.ticket_id for clock in clocks}
-        tickets = {t.id: t for t in session.exec(select(Ticket).where(col(Ticket.id).in_(ids)))}
+        tickets = {t.id: t for t in session.exec(locked)}
+        clocks = session.exec(
+            select(SlaClock)
+            .where(col(SlaClock.ticket_id).in_(tickets), col(SlaClock.next_check_at) <= now)
+            .order_by(col(SlaClock.id))
+            .with_for_update(skip_locked=True)
+        ).all()
         owner_ids = {t.coder_id for t in tickets.values() if t.coder_id is not None}
         owners = {c.id: c for c in session.exec(select(Coder).where(col(Coder.id).in_(owner_ids)))}
         schedule = sla.desk_schedule(session)
@@ -94,7 +137,7 @@ def _check_clocks(now: datetime, report: SweepReport) -> int:
                     schedule_used=_used(clock, now, schedule),
                     report=report,
                 )
-                sla.after_step(clock)
+                sla.after_step(clock, schedule)
                 session.add(clock)
         return len(clocks)
 
@@ -116,6 +159,7 @@ def _step(
     report: SweepReport,
 ) -> None:
     target = clock.target
+    schedule_used += ROUNDING  # the mark's instant was worked out from this sum
     if clock.warned_at is None and schedule_used >= clock.target_seconds * sla.AT_RISK_SHARE:
         clock.warned_at = now
         report.warned += 1

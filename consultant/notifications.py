@@ -58,10 +58,13 @@ def deliver(session: Session, *, now: datetime) -> list[int]:
     interval: one email each. The outbox ids queued."""
     from consultant.routing.assign import working_hours
 
+    # Taken SKIP LOCKED: a second sweep at the same moment leaves these lines to this
+    # one instead of composing the same digest again.
     waiting = session.exec(
         select(Notification)
         .where(col(Notification.sent_at).is_(None))
         .order_by(col(Notification.id))
+        .with_for_update(skip_locked=True)
     ).all()
     by_coder: dict[int, list[Notification]] = {}
     for line in waiting:

@@ -198,22 +198,25 @@ def _resume(clock: SlaClock, now: datetime, schedule: Schedule) -> None:
     clock.running_since = now
     left = max(clock.target_seconds - clock.used_seconds, 0.0)
     clock.due_at = schedule.add(now, left)
-    clock.next_check_at = _next_check(clock, now, schedule)
+    clock.next_check_at = _next_check(clock, schedule)
 
 
-def _next_check(clock: SlaClock, now: datetime, schedule: Schedule) -> datetime | None:
-    """When the sweep must next look: the at-risk mark, else the due time, else never."""
+def _next_check(clock: SlaClock, schedule: Schedule) -> datetime | None:
+    """When the sweep must next look at a running clock: its at-risk mark until it has
+    been warned, then its due time until it has breached, then never."""
+    if clock.running_since is None or clock.breached_at is not None:
+        return None
     if clock.warned_at is None:
         to_risk = clock.target_seconds * AT_RISK_SHARE - clock.used_seconds
-        return schedule.add(now, max(to_risk, 0.0))
-    if clock.breached_at is None:
-        return clock.due_at
-    return None
+        return schedule.add(clock.running_since, max(to_risk, 0.0))
+    return clock.due_at
 
 
-def after_step(clock: SlaClock) -> None:
-    """The sweep warned or marked a breach: look again at the due time, or never."""
-    clock.next_check_at = None if clock.breached_at or clock.running_since is None else clock.due_at
+def after_step(clock: SlaClock, schedule: Schedule) -> None:
+    """The sweep looked at the clock: when to look next. A look that found the at-risk
+    mark not reached yet (the hours changed since it was worked out) looks again then,
+    never skipping the reminder."""
+    clock.next_check_at = _next_check(clock, schedule)
 
 
 def recount_running(session: Session, *, now: datetime) -> int:

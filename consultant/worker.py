@@ -1,8 +1,10 @@
 """The embedded engine: the same work as the Celery tasks, done in this process.
 
-:func:`drain` processes every stored email and sends every queued email until nothing is
-left; ``consultant run --once`` is a poll followed by one drain. :class:`LocalWorker`
-drains in a thread whenever the gateway or the poller announces new work.
+:func:`drain` processes every stored email, sends every queued email and looks up the
+codes of every new case until nothing is left; ``consultant run --once`` is a poll
+followed by :func:`catch_up`, a drain and the escalation sweep. :class:`LocalWorker`
+drains in a thread whenever the gateway or the poller announces new work, and runs the
+escalation sweep as beat would.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import SQLAlchemyError
 
 from consultant import dispatch
-from consultant.codes.lookup import look_up_codes
+from consultant.codes.lookup import look_up_codes, tickets_without_codes
 from consultant.codes.store import warm_catalog
 from consultant.config import get_settings
 from consultant.escalation import sweep
@@ -37,32 +39,61 @@ class DrainReport:
 
 
 def drain() -> DrainReport:
-    """Do all due work once; an email or send that fails is recorded for a later retry."""
+    """Do all due work once; an email or send that fails is recorded for a later retry.
+
+    Each round processes the stored emails, sends what that queued (the customers'
+    acknowledgements) and only then looks up codes and routes, as the Celery workers'
+    queue order does: routing never keeps a customer waiting.
+    """
     report = DrainReport()
-    tried_inbound: set[int] = set()
-    tried_outbox: set[int] = set()
+    tried: dict[str, set[int]] = {"inbound": set(), "outbox": set(), "codes": set()}
     while True:
-        inbound_ids = [i for i in due_inbound_ids() if i not in tried_inbound]
-        tried_inbound.update(inbound_ids)  # a failure waits for a later drain
-        outbox_ids = [i for i in due_outbox_ids() if i not in tried_outbox]
-        if not inbound_ids and not outbox_ids:
+        inbound_ids = _untried(due_inbound_ids(), tried["inbound"])
+        _process(inbound_ids, report)
+        outbox_ids = _untried(due_outbox_ids(), tried["outbox"])
+        _send(outbox_ids, report)
+        ticket_ids = _untried(tickets_without_codes(), tried["codes"])
+        for start in range(0, len(ticket_ids), dispatch.IDS_PER_TASK):
+            batch = ticket_ids[start : start + dispatch.IDS_PER_TASK]
+            look_up_codes(batch)
+            route(batch)
+        if not (inbound_ids or outbox_ids or ticket_ids):
             return report
-        for start in range(0, len(inbound_ids), dispatch.IDS_PER_TASK):
-            outcomes = process_inbound_emails(inbound_ids[start : start + dispatch.IDS_PER_TASK])
-            for outcome in outcomes:
-                if outcome.status in (InboundStatus.FAILED, InboundStatus.QUARANTINED):
-                    report.failed += 1
-                else:
-                    report.processed += 1
-            ticketed = [o.ticket_id for o in outcomes if o.ticket_id is not None]
-            look_up_codes(ticketed)
-            route(ticketed)
-        tried_outbox.update(outbox_ids)  # a temporary failure waits for a later drain
-        for result in send_outbox_emails(outbox_ids=outbox_ids):
-            if result.status == OutboxStatus.SENT:
-                report.sent += 1
-            elif result.status in (OutboxStatus.PENDING, OutboxStatus.FAILED):
-                report.send_failures += 1
+
+
+def catch_up() -> DrainReport:
+    """All due work, then the escalation sweep and the notices it queued: what
+    ``consultant run --once`` does, so a desk run from cron escalates too."""
+    report = drain()
+    if sweep().notices:
+        after = drain()
+        report.sent += after.sent
+        report.send_failures += after.send_failures
+    return report
+
+
+def _untried(due: list[int], tried: set[int]) -> list[int]:
+    """The due ids this drain has not tried yet (a failure waits for a later drain)."""
+    fresh = [row_id for row_id in due if row_id not in tried]
+    tried.update(fresh)
+    return fresh
+
+
+def _process(inbound_ids: list[int], report: DrainReport) -> None:
+    for start in range(0, len(inbound_ids), dispatch.IDS_PER_TASK):
+        for outcome in process_inbound_emails(inbound_ids[start : start + dispatch.IDS_PER_TASK]):
+            if outcome.status in (InboundStatus.FAILED, InboundStatus.QUARANTINED):
+                report.failed += 1
+            else:
+                report.processed += 1
+
+
+def _send(outbox_ids: list[int], report: DrainReport) -> None:
+    for result in send_outbox_emails(outbox_ids=outbox_ids):
+        if result.status == OutboxStatus.SENT:
+            report.sent += 1
+        elif result.status in (OutboxStatus.PENDING, OutboxStatus.FAILED):
+            report.send_failures += 1
 
 
 class LocalWorker(threading.Thread):

@@ -27,9 +27,17 @@ from consultant import db, dispatch
 from consultant.config import get_settings
 from consultant.db import session_scope
 from consultant.mail.imap import STORED_KEYWORD
-from consultant.models import InboundEmail, Mailbox, OutboxEmail, OutboxStatus, Ticket
+from consultant.models import (
+    CodeLookup,
+    InboundEmail,
+    Mailbox,
+    OutboxEmail,
+    OutboxStatus,
+    Ticket,
+)
 from consultant.outbox import LEASE
-from tests.cases import case_email, store
+from consultant.pipeline import process_inbound_emails
+from tests.cases import add_coder, case_email, store
 from tests.conftest import (
     MAIL_USER,
     CaseMailbox,
@@ -295,3 +303,35 @@ def wait_until(condition: Callable[[], bool], failure: str, timeout: float = 30)
     while not condition():
         assert time.monotonic() < deadline, failure
         time.sleep(0.05)
+
+
+def test_a_case_whose_code_lookup_task_was_lost_is_looked_up_and_routed_by_the_sweep(
+    celery_postgres_desk: Desk, broker: RedisServer, tmp_path: Path
+) -> None:
+    alice = add_coder("alice@desk.example", specialties="generalist")
+    inbound_id = store(case_email("dana@clinic.example"))
+    assert inbound_id is not None
+    # Ticketed and acknowledged by a worker that died before it announced the lookup,
+    # with a broker that then lost whatever it held.
+    [outcome] = process_inbound_emails([inbound_id])
+    broker.restart()
+
+    with running_celery_worker(celery_postgres_desk.env, tmp_path / "worker.log"):
+        sweep()  # what celery beat runs every CONSULTANT_SWEEP_SECONDS (0 here)
+        deadline = time.monotonic() + 60
+        while ticket_of(outcome.ticket_id).coder_id is None:
+            assert time.monotonic() < deadline, "the case was never routed"
+            time.sleep(0.2)
+
+    routed = ticket_of(outcome.ticket_id)
+    assert (routed.specialty, routed.coder_id) == ("evaluation-management", alice)
+    with session_scope() as session:
+        looked_up = session.exec(select(CodeLookup.code).order_by(col(CodeLookup.code))).all()
+    assert looked_up == ["20610", "99213"]
+
+
+def ticket_of(ticket_id: int | None) -> Ticket:
+    with session_scope() as session:
+        found = session.get(Ticket, ticket_id)
+        assert found is not None
+        return found

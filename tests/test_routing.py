@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import col, func, select
@@ -337,3 +339,57 @@ def test_notifications_are_queued_once_per_cause(desk: Desk) -> None:
             route_tickets(session, [number], now=now)
     with session_scope() as session:
         assert session.exec(select(func.count()).select_from(Notification)).one() == 1
+
+
+# --- lookups that fail or are lost --------------------------------------------------
+
+
+def test_a_case_whose_code_lookup_breaks_is_routed_without_its_codes(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from consultant.codes import lookup
+
+    alice = add_coder("alice@desk.example", specialties="generalist")
+    real = lookup.extract_sources
+
+    def breaks_on_one_case(sources: Iterable[tuple[str, str]], **kwargs: Any) -> object:
+        texts = list(sources)
+        if any("BREAKS-THE-LOOKUP" in text for _, text in texts):  # no extractor reads it
+            raise ValueError("unreadable")
+        return real(texts, **kwargs)
+
+    monkeypatch.setattr(lookup, "extract_sources", breaks_on_one_case)
+    store(case_email("dana@clinic.example", body=CASE))
+    store(case_email("erin@other.example", body="BREAKS-THE-LOOKUP 99213"))
+    drain()
+    drain()  # nothing is tried again: the broken case has been dealt with
+
+    with session_scope() as session:
+        tickets = session.exec(select(Ticket).order_by(col(Ticket.id))).all()
+    assert [(t.specialty, t.coder_id) for t in tickets] == [
+        ("medicine-home-health", alice),
+        ("general", alice),
+    ]
+    assert events(tickets[1].id, "codes.failed") == [  # type: ignore[arg-type]
+        "ValueError: the case is routed without its codes"
+    ]
+    assert events(tickets[0].id, "codes.failed") == []  # type: ignore[arg-type]
+
+
+def test_the_embedded_desk_acknowledges_before_it_looks_codes_up_and_routes(
+    desk: Desk, smtp_sink: SmtpSink
+) -> None:
+    add_coder("alice@desk.example", specialties="generalist")
+    for n in range(30):  # more than one batch
+        store(case_email(f"biller{n}@clinic.example", body=CASE))
+    drain()
+
+    with session_scope() as session:
+        last_ack = max(
+            e.sent_at
+            for e in session.exec(select(OutboxEmail).where(OutboxEmail.kind == "ack"))
+            if e.sent_at is not None
+        )
+    first_routed = min(e.created_at for e in events_of_kind("routing.assigned"))
+    assert len(smtp_sink.messages) == 30
+    assert last_ack <= first_routed

@@ -458,3 +458,53 @@ def test_beat_and_a_worker_escalate_a_late_case_once_across_a_beat_restart(
     with session_scope() as session:
         ticket = session.get(Ticket, number)
     assert ticket is not None and ticket.coder_id is not None  # alice is at work: it stays
+
+
+def test_run_once_escalates_so_a_desk_run_from_cron_does_too(
+    desk: Desk, smtp_sink: SmtpSink
+) -> None:
+    add_coder("alice@desk.example", specialties="radiology")
+    add_coder("lead@desk.example", role="lead", capacity=0)
+    number = owned_case(utcnow() - timedelta(hours=5))  # four hours to answer: breached
+
+    ran = desk.consultant("run", "--once")
+
+    assert ran.returncode == 0, ran.stderr
+    assert len(event_details(number, "sla.breached")) == 1
+    told = {m.rcpt_tos for m in smtp_sink.wait_for(2, timeout=10)}
+    assert told == {("alice@desk.example",), ("lead@desk.example",)}
+
+
+def test_a_check_that_comes_early_looks_again_at_the_mark_and_never_skips_the_reminder(
+    desk: Desk,
+) -> None:
+    add_coder("alice@desk.example", specialties="radiology")
+    start = utc(2026, 12, 7, 14, 0)
+    number = owned_case(start)  # 4 h: at risk at 17:00 UTC, due 18:00
+    with session_scope() as session:  # worked out under other hours: an hour too soon
+        early = session.get(SlaClock, clock(number).id)
+        assert early is not None
+        early.next_check_at = utc(2026, 12, 7, 16, 0)
+
+    assert sweep(now=utc(2026, 12, 7, 16, 0)).warned == 0
+    assert clock(number).next_check_at == utc(2026, 12, 7, 17, 0)
+    assert sweep(now=utc(2026, 12, 7, 17, 0)).warned == 1
+
+
+def test_a_part_of_the_sweep_that_fails_leaves_the_others_done(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import consultant.escalation
+
+    add_coder("alice@desk.example", specialties="radiology")
+    number = owned_case(utc(2026, 12, 7, 14, 0))
+
+    def broken(*_: object, **__: object) -> int:
+        raise RuntimeError("claims table unreadable")
+
+    monkeypatch.setattr(consultant.escalation, "expire_claims", broken)
+    report = sweep(now=utc(2026, 12, 7, 19, 0))
+
+    assert (report.warned, report.breached) == (1, 1)
+    assert "escalation sweep: claims failed" in caplog.text
+    assert len(event_details(number, "sla.breached")) == 1

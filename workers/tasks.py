@@ -13,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy.exc import OperationalError
 
 from consultant import dispatch
-from consultant.codes.lookup import look_up_codes
+from consultant.codes.lookup import look_up_codes, tickets_without_codes
 from consultant.config import get_settings
 from consultant.escalation import sweep as escalation_sweep
 from consultant.inbound import due_inbound_ids
@@ -57,6 +57,7 @@ def sweep() -> None:
     cutoff = utcnow() - timedelta(seconds=get_settings().sweep_seconds)
     dispatch.inbound_stored(due_inbound_ids(due_before=cutoff))
     dispatch.outbox_queued(due_outbox_ids(due_before=cutoff))
+    dispatch.codes_needed(tickets_without_codes(due_before=cutoff))
 
 
 @app.task(name=dispatch.LOOK_UP_CODES, **RETRY)

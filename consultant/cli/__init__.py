@@ -84,19 +84,21 @@ def run(
     once: Annotated[
         bool,
         typer.Option(
-            "--once", help="Poll every mailbox, process and send all pending work, then exit."
+            "--once",
+            help="Poll every mailbox, process and send all pending work, run the SLA "
+            "escalation sweep, then exit.",
         ),
     ] = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Run the whole desk in one process: gateway, pollers and a worker."""
-    from consultant.worker import drain
+    from consultant.worker import catch_up
 
     _configure_logging(verbose=verbose)
     settings = ready()
     if once:
         mailboxes_ok = _poll_all_once(settings)
-        report = drain()
+        report = catch_up()
         typer.echo(
             f"processed {report.processed} email(s), {report.failed} failed; "
             f"sent {report.sent} email(s), {report.send_failures} not sent"

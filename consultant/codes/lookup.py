@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Row, bindparam, func, or_, update
@@ -22,14 +22,23 @@ from sqlmodel import Session, col, select
 from consultant.codes.analysis import UnreadablePdf, pdf_text
 from consultant.codes.catalog import Catalog, pair_conflicts, units_exceeded
 from consultant.codes.extract import FoundCode, extract_sources
-from consultant.codes.specialty import specialty_for
+from consultant.codes.specialty import GENERAL, specialty_for
 from consultant.codes.store import cached_catalog
 from consultant.db import insert_ignoring_duplicates, session_scope
-from consultant.models import Attachment, CodeLookup, Message, Ticket, utcnow
+from consultant.models import Attachment, CodeLookup, Event, Message, Ticket, TicketStatus, utcnow
 
 log = logging.getLogger(__name__)
 
 PDF_TYPES = {"application/pdf", "application/x-pdf"}
+# Statuses in which a case still needs its codes: a solved or closed one was looked up
+# long ago, or came from before lookups existed.
+LOOKED_UP_IN = (
+    TicketStatus.NEW,
+    TicketStatus.OPEN,
+    TicketStatus.PENDING,
+    TicketStatus.HELD_QUOTA,
+    TicketStatus.HELD_UNVERIFIED,
+)
 _TICKETS = Ticket.__table__  # type: ignore[attr-defined]
 # A ticket's specialty, from its codes and words, unless something routed it meanwhile:
 # the batch's tickets in one executemany.
@@ -93,7 +102,9 @@ def look_up_codes(ticket_ids: Sequence[int]) -> int:
     """:func:`attach_code_lookups` in a transaction of its own (what the workers run).
 
     Should a batch fail for anything but the database, each ticket is tried alone, so
-    one case that breaks the lookup cannot hold back the codes of the others.
+    one case that breaks the lookup cannot hold back the codes of the others; a case
+    that breaks it alone goes to routing without its codes (an event says so) rather
+    than waiting for a lookup that will never succeed.
     """
     try:
         with session_scope() as session:
@@ -101,18 +112,47 @@ def look_up_codes(ticket_ids: Sequence[int]) -> int:
     except OperationalError:
         raise  # the database is away: the task is retried as a whole
     except Exception:
-        if len(ticket_ids) == 1:
-            raise
         log.exception("code lookups for tickets %s failed; trying each alone", ticket_ids)
     stored = 0
     for ticket_id in ticket_ids:
         try:
-            stored += look_up_codes([ticket_id])
+            with session_scope() as session:
+                stored += attach_code_lookups(session, ticket_ids=[ticket_id])
         except OperationalError:
             raise
-        except Exception:
+        except Exception as exc:
             log.exception("code lookups for ticket %s failed", ticket_id)
+            _route_without_codes(ticket_id, exc)
     return stored
+
+
+def _route_without_codes(ticket_id: int, error: Exception) -> None:
+    with session_scope() as session:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is None:
+            return
+        if ticket.specialty is None:
+            ticket.specialty = GENERAL
+            session.add(ticket)
+        detail = f"{type(error).__name__}: the case is routed without its codes"
+        session.add(Event(ticket_id=ticket_id, actor="desk", kind="codes.failed", detail=detail))
+
+
+def tickets_without_codes(*, limit: int = 1000, due_before: datetime | None = None) -> list[int]:
+    """Unfinished tickets whose codes were never looked up (a lookup sets the specialty),
+    created before ``due_before``: the work of a codes task that was lost."""
+    with session_scope() as session:
+        query = (
+            select(Ticket.id)
+            .where(
+                col(Ticket.status).in_(LOOKED_UP_IN),
+                col(Ticket.specialty).is_(None),
+                col(Ticket.created_at) <= (due_before or utcnow()),
+            )
+            .order_by(col(Ticket.id))
+            .limit(limit)
+        )
+        return [ticket_id for ticket_id in session.exec(query) if ticket_id is not None]
 
 
 def _incoming(session: Session, ticket_ids: Sequence[int]) -> Sequence[Row[Any]]:

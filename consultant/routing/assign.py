@@ -5,7 +5,9 @@ routing at the same moment takes others) and then every active coder's row ``FOR
 UPDATE``, in id order, before it counts their loads: two routers at once are serialised
 on the coders, so neither can put a coder over capacity, and a ticket is never given to
 two. SQLite takes the database's write lock as each transaction begins, which serialises
-the same way. Locks are always taken tickets first, coders second, so nothing deadlocks.
+the same way. Locks are always taken tickets first, coders second — by claims, by the
+escalation sweep and by an admin's change to a coder too (:func:`lock_for_coder_change`)
+— so nothing deadlocks.
 """
 
 from __future__ import annotations
@@ -236,6 +238,20 @@ def unassign(
     if ticket.status == TicketStatus.OPEN:
         states.move(session, ticket, TicketStatus.NEW, actor=actor, now=now, reason="no owner")
     session.add(ticket)
+
+
+def lock_for_coder_change(session: Session, coder: Coder) -> None:
+    """Take, in routing's order, the locks a change to ``coder`` needs before it writes:
+    their open cases first, then every active coder. An admin's change (away,
+    deactivated, more capacity) and a router at work then queue behind each other
+    instead of deadlocking."""
+    session.exec(
+        select(Ticket.id)
+        .where(Ticket.coder_id == coder.id, Ticket.status == TicketStatus.OPEN)
+        .order_by(col(Ticket.id))
+        .with_for_update()
+    ).all()
+    _lock_coders(session)
 
 
 def hand_back(
