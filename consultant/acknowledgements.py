@@ -9,6 +9,8 @@ caps, read once, and inserted together.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from consultant import quota, replies
 from consultant.config import get_settings
@@ -84,12 +86,26 @@ def _answer_for(intake: Intake) -> Answer | None:
     resets_on = f"{quota.period_resets_at(account, ticket.created_at):%B %-d, %Y}"
     if ticket.status == TicketStatus.NEW:
         remaining = quota.remaining(intake.session, account)
-        context = {"sla_hours": plan.sla_hours, "remaining": remaining, "resets_on": resets_on}
+        context = {
+            "sla_hours": plan.sla_hours,
+            "hours_kind": "business hours" if get_settings().business_hours else "hours",
+            "due": _local_time(ticket.due_at, account.timezone),
+            "remaining": remaining,
+            "resets_on": resets_on,
+        }
         return Answer("ack", f"ack:{ticket.id}", context)
     if ticket.status == TicketStatus.HELD_QUOTA:
         context = {"plan": plan.name, "limit": plan.cases_per_period, "resets_on": resets_on}
         return Answer("over_quota", f"over_quota:{ticket.id}", context)
     return None  # held_unverified: the From address may be forged, so its owner hears nothing
+
+
+def _local_time(moment: datetime | None, zone: str) -> str:
+    """``Monday, December 7 at 11:00 EST``: a due time as the customer's clock shows it."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(ZoneInfo(zone))
+    return f"{local:%A, %B %-d at %H:%M} {local.tzname()}"
 
 
 def human_size(size: int) -> str:

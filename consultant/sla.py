@@ -100,8 +100,8 @@ def sync(
         runs = _should_run(clock, ticket)
         if clock.running_since is not None and not runs:
             _pause(clock, now, schedule)
-            if _is_finished(clock, ticket):
-                clock.stopped_at = now
+        if not runs and clock.stopped_at is None and _is_over(clock, ticket):
+            clock.stopped_at = now  # a paused clock of a case solved meanwhile stops too
         elif clock.running_since is None and runs:
             clock.stopped_at = None
             _resume(clock, now, schedule)
@@ -183,6 +183,11 @@ def _is_finished(clock: SlaClock, ticket: Ticket) -> bool:
     if clock.target == SlaTarget.FIRST_RESPONSE:
         return ticket.first_response_at is not None
     return ticket.status in FINISHED_IN
+
+
+def _is_over(clock: SlaClock, ticket: Ticket) -> bool:
+    """Nothing more is owed on this target: it was met, or the case is solved."""
+    return _is_finished(clock, ticket) or ticket.status in FINISHED_IN
 
 
 def _pause(clock: SlaClock, now: datetime, schedule: Schedule) -> None:

@@ -38,7 +38,8 @@ def ticket_summary(
         "owner": owner.email if owner else None,
         "due_at": ticket.due_at.isoformat() if ticket.due_at else None,
         "sla": worst_state(clocks),
-        "sla_paused": bool(clocks) and all(c.paused or c.stopped for c in clocks),
+        # Paused: waiting on the customer. A solved case's clocks have stopped, not paused.
+        "sla_paused": any(c.paused for c in clocks) and all(c.paused or c.stopped for c in clocks),
         "created_at": ticket.created_at.isoformat(),
         "updated_at": ticket.updated_at.isoformat(),
     }

@@ -91,7 +91,7 @@ def test_the_acknowledgement_tells_the_sla_and_what_is_left(
 
     [ack] = smtp_sink.wait_for(1, timeout=10)
     text = ack.raw.decode()
-    assert "within 48 hours" in text
+    assert "within 48 hours, by " in text
     assert "Cases left on your plan this month: 4" in text
 
 

@@ -187,7 +187,7 @@ def test_an_admin_can_override_a_template(
     [ack] = received(smtp_sink, 1)
     text = ack.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert text.strip() == "Thanks! Your case is CC-1."
-    assert "within 48 hours" in ack.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "within 48 hours, by " in ack.get_body(("html",)).get_content()  # type: ignore[union-attr]
 
 
 def test_our_message_ids_carry_a_signed_ticket_number(desk: Desk) -> None:

@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import col, select
@@ -508,3 +510,36 @@ def test_a_part_of_the_sweep_that_fails_leaves_the_others_done(
     assert (report.warned, report.breached) == (1, 1)
     assert "escalation sweep: claims failed" in caplog.text
     assert len(event_details(number, "sla.breached")) == 1
+
+
+def test_the_acknowledgement_promises_business_hours_and_the_time_in_the_customers_zone(
+    business_hours: Desk, smtp_sink: SmtpSink
+) -> None:
+    business_hours.consultant("accounts", "add", "@clinic.example", "--timezone", "Europe/Paris")
+    store(case_email("dana@clinic.example"))
+    drain()
+
+    [ack] = smtp_sink.wait_for(1, timeout=10)
+    with session_scope() as session:
+        due = session.exec(select(Ticket.due_at)).one()
+    assert due is not None
+    paris = due.astimezone(ZoneInfo("Europe/Paris"))
+    promise = f"within 48 business hours, by {paris:%A, %B %-d at %H:%M} {paris.tzname()}."
+    text = message_from_bytes(ack.raw, policy=policy.default).get_body(("plain",))
+    assert text is not None and promise in " ".join(text.get_content().split())
+
+
+def test_the_list_shows_a_waiting_case_paused_and_a_solved_one_not(desk: Desk) -> None:
+    add_coder("alice@desk.example", specialties="radiology")
+    number = owned_case(utcnow() - timedelta(hours=1))
+
+    def listed_state() -> str:
+        listed = desk.consultant("tickets", "list")
+        [line] = [ln for ln in listed.stdout.splitlines() if f"CC-{number}" in ln]
+        return line.split()[2]
+
+    assert listed_state() == "on-track"
+    move(number, "pending", utcnow())
+    assert listed_state() == "paused"
+    move(number, "solved", utcnow())
+    assert listed_state() == "-"

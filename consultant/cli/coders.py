@@ -163,7 +163,10 @@ def coders_away(
         ),
     ] = None,
     until: Annotated[
-        str | None, typer.Option("--until", help="When they are back (a date or date and time).")
+        str | None,
+        typer.Option(
+            "--until", help="When they are back (a date, or date and time, in their time zone)."
+        ),
     ] = None,
     by: ByOption = "admin",
 ) -> None:

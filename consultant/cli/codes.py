@@ -23,7 +23,10 @@ from consultant.codes.formats import CPT, HCPCS, ICD10CM
 from consultant.codes.records import CodeRecord, FileFormatError
 from consultant.db import session_scope
 
-app = typer.Typer(help="Medical code catalog: load, import, extract, search.", no_args_is_help=True)
+app = typer.Typer(
+    help="Medical code catalog: load, import, extract, search; the specialties cases go to.",
+    no_args_is_help=True,
+)
 import_app = typer.Typer(help="Import a code file you supply.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 
@@ -315,7 +318,7 @@ def status(as_json: JsonOption = False) -> None:
 
 @app.command("specialties")
 def codes_specialties(as_json: JsonOption = False) -> None:
-    """The specialties cases are routed by, as coders list them (``coders add --specialty``)."""
+    """The specialties cases are routed by, as coders list them (coders add --specialty)."""
     from consultant.codes.specialty import SPECIALTIES
     from consultant.routing.policy import GENERALIST, family
 

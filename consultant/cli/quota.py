@@ -80,7 +80,11 @@ def plans_list(as_json: JsonOption = False) -> None:
         return
     for row in rows:
         limit = "unlimited" if row["cases_per_period"] is None else row["cases_per_period"]
-        solve = f", solve within {row['resolution_hours']} h" if row["resolution_hours"] else ""
+        solve = (
+            f", solve within {row['resolution_hours']} business h"
+            if row["resolution_hours"]
+            else ""
+        )
         typer.echo(
             f"{row['name']:<16} {limit!s:>9} cases/month   answer within "
             f"{row['sla_hours']} business h{solve}"

@@ -27,8 +27,10 @@ def report_coders(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Per coder: open cases / capacity, assigned and answered in the period, and time
-    to first response in business hours (p50 / p90)."""
+    """How each coder is doing: load, cases and first-response times.
+
+    Per coder: open cases / capacity, assigned and answered in the period, and time to
+    first response in business hours (p50 / p90)."""
     from consultant.reports import coders_report
 
     end = _day(until) + timedelta(days=1) if until else utcnow()

@@ -13,8 +13,10 @@ routing_app = typer.Typer(help="How cases find their coder.", no_args_is_help=Tr
 
 @routing_app.command("show")
 def routing_show(as_json: JsonOption = False) -> None:
-    """The policy, the business hours, the claim lease, and per specialty who is
-    eligible now, best first."""
+    """The routing policy in force, and who would get each specialty now.
+
+    Prints the policy, the business hours, the claim lease, and per specialty the
+    eligible coders, best first."""
     from consultant.routing.overview import overview
 
     ready()

@@ -151,7 +151,13 @@ def tickets_assign(
 @tickets_app.command("status")
 def tickets_status(
     number: int,
-    to: Annotated[str, typer.Argument(help="pending (waiting on the customer) or open.")],
+    to: Annotated[
+        str,
+        typer.Argument(
+            help="pending (waiting on the customer), open (taken up again), new (an unowned "
+            "case back to routing) or closed (a solved case); solving is 'tickets solve'."
+        ),
+    ],
     by: ByOption,
 ) -> None:
     """Move a case without writing to the customer."""
