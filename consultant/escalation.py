@@ -36,6 +36,7 @@ DESK = "desk"
 
 @dataclass
 class SweepReport:
+    clocks_started: int = 0  # cases from before the desk kept clocks
     warned: int = 0
     breached: int = 0
     reassigned: int = 0
@@ -57,6 +58,8 @@ def sweep(*, now: datetime | None = None) -> SweepReport:
     report = SweepReport()
 
     def clocks() -> None:
+        with session_scope() as session:
+            report.clocks_started = sla.start_missing_clocks(session, now=now)
         while _check_clocks(now, report) == CLOCKS_PER_TRANSACTION:
             pass
 

@@ -27,11 +27,21 @@ from sqlmodel import Session, col, select
 
 from consultant.config import get_settings
 from consultant.hours import Schedule, parse_schedule
-from consultant.models import ClosedDate, Event, Plan, SlaClock, SlaTarget, Ticket, TicketStatus
+from consultant.models import (
+    Account,
+    ClosedDate,
+    Event,
+    Plan,
+    SlaClock,
+    SlaTarget,
+    Ticket,
+    TicketStatus,
+)
 
 AT_RISK_SHARE = 0.75  # a clock that has used this much of its target is at risk
 RUNNING_IN = frozenset({TicketStatus.NEW, TicketStatus.OPEN})
 FINISHED_IN = frozenset({TicketStatus.SOLVED, TicketStatus.CLOSED})
+UNFINISHED_IN = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING)
 
 
 class ClockState:
@@ -85,6 +95,27 @@ def start_clocks(session: Session, ticket: Ticket, *, plan: Plan, now: datetime)
         session.add(SlaClock(**row))
     ticket.due_at = min(row["due_at"] for row in rows)
     session.add(ticket)
+
+
+def start_missing_clocks(session: Session, *, now: datetime, limit: int = 500) -> int:
+    """Clocks for unfinished cases that have none — cases from before the desk kept
+    clocks, in a database brought up to date — counted from each case's arrival and set
+    to its status (paused while pending). How many cases; none costs one query."""
+    has_clock = select(SlaClock.id).where(SlaClock.ticket_id == Ticket.id).exists()
+    query = (
+        select(Ticket, Plan)
+        .join(Account, col(Account.id) == col(Ticket.account_id))
+        .join(Plan, col(Plan.id) == col(Account.plan_id))
+        .where(col(Ticket.status).in_(UNFINISHED_IN), ~has_clock)
+        .order_by(col(Ticket.id))
+        .limit(limit)
+    )
+    found = session.exec(query).all()
+    for ticket, plan in found:
+        start_clocks(session, ticket, plan=plan, now=ticket.created_at)
+        session.flush()
+        sync(session, ticket, now=now)
+    return len(found)
 
 
 def sync(
@@ -155,7 +186,7 @@ def retarget_tickets(
     ticket of theirs is retargeted. How many tickets."""
     query = select(Ticket).where(
         col(Ticket.account_id).in_(account_ids),
-        col(Ticket.status).in_((TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING)),
+        col(Ticket.status).in_(UNFINISHED_IN),
     )
     tickets = list(session.exec(query))
     for ticket in tickets:

@@ -49,10 +49,13 @@ def drain() -> DrainReport:
     tried: dict[str, set[int]] = {"inbound": set(), "outbox": set(), "codes": set()}
     while True:
         inbound_ids = _untried(due_inbound_ids(), tried["inbound"])
-        _process(inbound_ids, report)
+        ticketed = _process(inbound_ids, report)
         outbox_ids = _untried(due_outbox_ids(), tried["outbox"])
         _send(outbox_ids, report)
-        ticket_ids = _untried(tickets_without_codes(), tried["codes"])
+        # The cases just written to (a follow-up may need its owner replaced), and any
+        # whose lookup was never done.
+        lost = _untried(tickets_without_codes(), tried["codes"])
+        ticket_ids = list(dict.fromkeys([*ticketed, *lost]))
         for start in range(0, len(ticket_ids), dispatch.IDS_PER_TASK):
             batch = ticket_ids[start : start + dispatch.IDS_PER_TASK]
             look_up_codes(batch)
@@ -79,13 +82,18 @@ def _untried(due: list[int], tried: set[int]) -> list[int]:
     return fresh
 
 
-def _process(inbound_ids: list[int], report: DrainReport) -> None:
+def _process(inbound_ids: list[int], report: DrainReport) -> list[int]:
+    """Process the stored emails; the tickets they made or added to."""
+    ticketed = []
     for start in range(0, len(inbound_ids), dispatch.IDS_PER_TASK):
         for outcome in process_inbound_emails(inbound_ids[start : start + dispatch.IDS_PER_TASK]):
             if outcome.status in (InboundStatus.FAILED, InboundStatus.QUARANTINED):
                 report.failed += 1
             else:
                 report.processed += 1
+            if outcome.ticket_id is not None:
+                ticketed.append(outcome.ticket_id)
+    return ticketed
 
 
 def _send(outbox_ids: list[int], report: DrainReport) -> None:

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, Table, text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel
 
 from consultant import config, db, migrate
@@ -65,6 +66,21 @@ def empty_tables(url: str) -> None:
     engine = db.make_engine(url)
     migrate.upgrade(engine)
     tables = list(reversed(SQLModel.metadata.sorted_tables))
+    for attempt in range(5):
+        try:
+            _delete_every_row(engine, tables)
+            break
+        except OperationalError as exc:
+            # The session's Celery worker may still be finishing the previous test's last
+            # task; TRUNCATE takes its locks table by table and PostgreSQL may pick it
+            # as a deadlock's victim. The worker's task is retried; so is this.
+            if "deadlock" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(0.5)
+    engine.dispose()
+
+
+def _delete_every_row(engine: Engine, tables: list[Table]) -> None:
     with Session(engine) as session:
         if engine.dialect.name == "postgresql":
             names = ", ".join(table.name for table in tables)
@@ -73,7 +89,6 @@ def empty_tables(url: str) -> None:
             for table in tables:
                 session.execute(table.delete())
         session.commit()
-    engine.dispose()
 
 
 @contextmanager
