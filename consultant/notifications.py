@@ -88,7 +88,9 @@ def deliver(session: Session, *, now: datetime) -> list[int]:
 def _send(
     session: Session, coder: Coder, lines: Sequence[Notification], *, now: datetime
 ) -> OutboxEmail:
-    notices = [_notice(session, line) for line in lines]
+    ids = {line.ticket_id for line in lines if line.ticket_id is not None}
+    tickets = {t.id: t for t in session.exec(select(Ticket).where(col(Ticket.id).in_(ids)))}
+    notices = [_notice(line, tickets.get(line.ticket_id)) for line in lines]
     subject = (
         f"{notices[0]['reference']} {notices[0]['what']}"
         if len(notices) == 1
@@ -120,8 +122,7 @@ def _send(
     return email
 
 
-def _notice(session: Session, line: Notification) -> dict[str, str]:
-    ticket = session.get(Ticket, line.ticket_id) if line.ticket_id else None
+def _notice(line: Notification, ticket: Ticket | None) -> dict[str, str]:
     kind, _, target = line.kind.partition(":")
     what = KINDS.get(kind, kind)
     if target:
