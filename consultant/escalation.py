@@ -13,6 +13,7 @@ so a restarted beat, or two beats at once, never repeat one.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -23,13 +24,17 @@ from consultant import dispatch, sla, states
 from consultant.config import get_settings
 from consultant.db import session_scope
 from consultant.models import Coder, Event, SlaClock, Ticket, TicketStatus, utcnow
-from consultant.notifications import deliver, notify, notify_leads
+from consultant.notifications import Notices, deliver
 from consultant.routing.assign import hand_back_absent, reassign_breached, route_tickets
 from consultant.routing.claims import expire_claims
 
 log = logging.getLogger(__name__)
 
 CLOCKS_PER_TRANSACTION = 1000
+# Cases from before the desk kept clocks get theirs from the first sweeps after an
+# upgrade; once a sweep finds none, this process stops looking (new cases always get
+# their clocks at intake), which keeps the minute sweep free of that scan.
+_MISSING_CLOCKS_STARTED = threading.Event()
 ROUNDING = 0.001  # seconds: business time summed in floats may fall short by a hair
 DESK = "desk"
 
@@ -58,8 +63,11 @@ def sweep(*, now: datetime | None = None) -> SweepReport:
     report = SweepReport()
 
     def clocks() -> None:
-        with session_scope() as session:
-            report.clocks_started = sla.start_missing_clocks(session, now=now)
+        if not _MISSING_CLOCKS_STARTED.is_set():
+            with session_scope() as session:
+                report.clocks_started = sla.start_missing_clocks(session, now=now)
+            if report.clocks_started == 0:
+                _MISSING_CLOCKS_STARTED.set()
         while _check_clocks(now, report) == CLOCKS_PER_TRANSACTION:
             pass
 
@@ -128,6 +136,7 @@ def _check_clocks(now: datetime, report: SweepReport) -> int:
         owner_ids = {t.coder_id for t in tickets.values() if t.coder_id is not None}
         owners = {c.id: c for c in session.exec(select(Coder).where(col(Coder.id).in_(owner_ids)))}
         schedule = sla.desk_schedule(session)
+        notices = Notices(session)
         with session.no_autoflush:  # one flush for the batch, not one per step
             for clock in clocks:
                 ticket = tickets[clock.ticket_id]
@@ -136,12 +145,14 @@ def _check_clocks(now: datetime, report: SweepReport) -> int:
                     clock,
                     ticket,
                     owner=owners.get(ticket.coder_id) if ticket.coder_id else None,
+                    notices=notices,
                     now=now,
                     schedule_used=_used(clock, now, schedule),
                     report=report,
                 )
                 sla.after_step(clock, schedule)
                 session.add(clock)
+        notices.queue()
         return len(clocks)
 
 
@@ -157,6 +168,7 @@ def _step(
     ticket: Ticket,
     *,
     owner: Coder | None,
+    notices: Notices,
     now: datetime,
     schedule_used: float,
     report: SweepReport,
@@ -173,23 +185,19 @@ def _step(
             f"{target}: 75 % of {clock.target_seconds // 3600} h used",
         )
         if owner is not None:
-            notify(
-                session,
-                coder=owner,
-                ticket=ticket,
-                kind=f"sla.at_risk:{target}",
-                key=f"at_risk:{clock.id}",
+            notices.add(
+                coder=owner, ticket=ticket, kind=f"sla.at_risk:{target}", key=f"at_risk:{clock.id}"
             )
         else:
-            notify_leads(
-                session, ticket=ticket, kind=f"sla.at_risk:{target}", key=f"at_risk:{clock.id}"
+            notices.add_for_leads(
+                ticket=ticket, kind=f"sla.at_risk:{target}", key=f"at_risk:{clock.id}"
             )
     if clock.breached_at is None and schedule_used >= clock.target_seconds:
         clock.breached_at = now
         report.breached += 1
         _event(session, ticket, "sla.breached", f"{target}: due {clock.due_at:%Y-%m-%d %H:%M} UTC")
-        notify_leads(
-            session, ticket=ticket, kind=f"sla.breached:{target}", key=f"breached:{clock.id}"
+        notices.add_for_leads(
+            ticket=ticket, kind=f"sla.breached:{target}", key=f"breached:{clock.id}"
         )
         if reassign_breached(session, ticket, now=now):
             report.reassigned += 1

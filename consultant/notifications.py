@@ -29,12 +29,17 @@ KINDS = {
 TARGET_WORDS = {"first_response": "first response", "resolution": "resolution"}
 
 
-def notify(session: Session, *, coder: Coder, ticket: Ticket | None, kind: str, key: str) -> None:
-    """Queue a line for ``coder``; the same ``key`` is queued once, whoever asks again."""
-    table = Notification.__table__  # type: ignore[attr-defined]
-    session.execute(
-        insert_ignoring_duplicates(session, table),
-        [
+class Notices:
+    """Lines gathered over a batch of work (the sweep's clocks) and queued in one
+    statement; the same ``key`` is queued once, whoever asks again."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._rows: list[dict[str, object]] = []
+        self._leads: list[Coder] | None = None
+
+    def add(self, *, coder: Coder, ticket: Ticket | None, kind: str, key: str) -> None:
+        self._rows.append(
             {
                 "coder_id": coder.id,
                 "ticket_id": ticket.id if ticket else None,
@@ -42,15 +47,34 @@ def notify(session: Session, *, coder: Coder, ticket: Ticket | None, kind: str, 
                 "key": f"{key}:{coder.id}",
                 "created_at": utcnow(),
             }
-        ],
-    )
+        )
+
+    def add_for_leads(self, *, ticket: Ticket, kind: str, key: str) -> None:
+        from consultant.routing.assign import leads
+
+        if self._leads is None:
+            self._leads = leads(self._session)
+        for lead in self._leads:
+            self.add(coder=lead, ticket=ticket, kind=kind, key=key)
+
+    def queue(self) -> None:
+        if self._rows:
+            table = Notification.__table__  # type: ignore[attr-defined]
+            self._session.execute(insert_ignoring_duplicates(self._session, table), self._rows)
+            self._rows = []
+
+
+def notify(session: Session, *, coder: Coder, ticket: Ticket | None, kind: str, key: str) -> None:
+    """Queue one line for ``coder``."""
+    notices = Notices(session)
+    notices.add(coder=coder, ticket=ticket, kind=kind, key=key)
+    notices.queue()
 
 
 def notify_leads(session: Session, *, ticket: Ticket, kind: str, key: str) -> None:
-    from consultant.routing.assign import leads
-
-    for lead in leads(session):
-        notify(session, coder=lead, ticket=ticket, kind=kind, key=key)
+    notices = Notices(session)
+    notices.add_for_leads(ticket=ticket, kind=kind, key=key)
+    notices.queue()
 
 
 def deliver(session: Session, *, now: datetime) -> list[int]:

@@ -290,6 +290,7 @@ def reassign_breached(session: Session, ticket: Ticket, *, now: datetime) -> boo
     owner = session.get(Coder, ticket.coder_id) if ticket.coder_id else None
     if ticket.status not in (TicketStatus.NEW, TicketStatus.OPEN):
         return False
+    session.flush()  # loads below count the cases this batch has moved already
     if owner is not None and is_available(owner, now) and working_hours(owner).is_open(now):
         return False  # the owner is at work: the leads have been told
     coders = [c for c in _lock_coders(session) if c.id != ticket.coder_id]
