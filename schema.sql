@@ -402,5 +402,58 @@ UPDATE tickets SET first_response_at = ( SELECT min(messages.created_at) FROM me
 
 UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
 
+-- Running upgrade 0002 -> 0003
+
+ALTER TABLE coders ADD COLUMN password_hash TEXT;
+
+CREATE TABLE web_sessions (
+    id SERIAL NOT NULL, 
+    token_hash TEXT NOT NULL, 
+    coder_id INTEGER NOT NULL, 
+    csrf_token TEXT NOT NULL, 
+    address TEXT NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    last_seen_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    ended_at TIMESTAMP WITH TIME ZONE, 
+    ended_reason TEXT, 
+    PRIMARY KEY (id), 
+    FOREIGN KEY(coder_id) REFERENCES coders (id), 
+    UNIQUE (token_hash)
+);
+
+CREATE INDEX ix_web_sessions_coder_id ON web_sessions (coder_id);
+
+CREATE TABLE audit_log (
+    id SERIAL NOT NULL, 
+    at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    actor TEXT NOT NULL, 
+    coder_id INTEGER, 
+    action TEXT NOT NULL, 
+    ticket_id INTEGER, 
+    detail TEXT NOT NULL, 
+    address TEXT NOT NULL, 
+    PRIMARY KEY (id), 
+    FOREIGN KEY(coder_id) REFERENCES coders (id)
+);
+
+CREATE INDEX ix_audit_log_at ON audit_log (at);
+
+CREATE INDEX ix_audit_log_actor_action_at ON audit_log (actor, action, at);
+
+CREATE INDEX ix_audit_log_address_action_at ON audit_log (address, action, at);
+
+CREATE FUNCTION audit_log_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the audit log is append-only: %% refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+CREATE TRIGGER audit_log_no_update_or_delete BEFORE UPDATE OR DELETE ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION audit_log_is_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log_is_append_only();;
+
+UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
+
 COMMIT;
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from consultant import states
-from consultant.models import OutboxEmail, Ticket
+from consultant.models import Coder, Message, OutboxEmail, Ticket
 from consultant.replies import queue_answer, queue_solved
 from consultant.routing.claims import ClaimError, find_coder, lock_ticket
 from consultant.states import InvalidTransition
@@ -22,18 +22,64 @@ class CaseError(Exception):
     """The action cannot be done as asked; the message says why."""
 
 
+class Collision(CaseError):
+    """The case moved on since the person last read it: a new message from the customer
+    or someone else's answer. Nothing was sent; ``newer`` are the messages to read."""
+
+    def __init__(self, newer: list[Message]) -> None:
+        self.newer = newer
+        who = ", ".join(sorted({m.sender for m in newer}))
+        super().__init__(f"{len(newer)} new message(s) since you opened the case ({who})")
+
+
+class AlreadySent(CaseError):
+    """The same answer was sent a moment ago (a form submitted twice): sent once only."""
+
+
 def answer(
-    session: Session, number: int, *, by: str, text: str, then: str, now: datetime
+    session: Session,
+    number: int,
+    *,
+    by: str,
+    text: str,
+    then: str,
+    now: datetime,
+    seen_message_id: int | None = None,
 ) -> OutboxEmail:
-    """Queue ``by``'s answer to the customer of case ``number``."""
+    """Queue ``by``'s answer to the customer of case ``number``.
+
+    With ``seen_message_id`` (the newest message the person had in front of them), the
+    answer is refused with :class:`Collision` when the thread has grown since — Help
+    Scout's "Traffic Cop" — and with :class:`AlreadySent` when what grew it is this very
+    answer, sent by a double submit.
+    """
     if not text.strip():
         raise CaseError("an answer needs some text")
     try:
         ticket = lock_ticket(session, number)
         coder = find_coder(session, by)
+        if seen_message_id is not None:
+            _refuse_if_thread_moved(session, ticket, coder, text, seen_message_id)
         return queue_answer(session, ticket=ticket, text=text, coder=coder, now=now, then=then)
     except (ClaimError, InvalidTransition) as exc:
         raise CaseError(str(exc)) from None
+
+
+def _refuse_if_thread_moved(
+    session: Session, ticket: Ticket, coder: Coder, text: str, seen_message_id: int
+) -> None:
+    newer = list(
+        session.exec(
+            select(Message)
+            .where(Message.ticket_id == ticket.id, col(Message.id) > seen_message_id)
+            .order_by(col(Message.id))
+        )
+    )
+    if not newer:
+        return
+    if all(m.coder_id == coder.id and m.body_text == text for m in newer):
+        raise AlreadySent(f"this answer to {ticket.reference} was sent already")
+    raise Collision(newer)
 
 
 def solve(session: Session, number: int, *, by: str, now: datetime) -> OutboxEmail:

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from consultant.codes.specialty import SPECIALTIES
 from consultant.hours import ScheduleError, parse_schedule
 from consultant.models import Coder, CoderRole, Event, Ticket
+from consultant.passwords import PasswordError, hash_password
 from consultant.routing.assign import (
     hand_back,
     loads,
@@ -138,6 +139,22 @@ def set_away(
     _event(session, actor, "coder.away", f"{coder.email} from {begins:%Y-%m-%d %H:%M} UTC{ends}")
     if coder.is_away(now):
         hand_back(session, coder, reason=f"{coder.email} is away{ends}", actor=actor, now=now)
+    return coder
+
+
+def set_password(session: Session, *, email: str, password: str, actor: str) -> Coder:
+    """Give the coder a password to sign in to the dashboard with (a new one ends every
+    session they have open)."""
+    from consultant.web.sessions import end_all
+
+    coder = existing(session, email)
+    try:
+        coder.password_hash = hash_password(password)
+    except PasswordError as exc:
+        raise CoderError(str(exc)) from None
+    session.add(coder)
+    _event(session, actor, "coder.password", coder.email)
+    end_all(session, coder_id=coder.id, reason="password changed")  # type: ignore[arg-type]
     return coder
 
 

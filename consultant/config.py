@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "CONSULTANT_"
@@ -213,6 +213,7 @@ class Settings(BaseSettings):
     desk_name: str = "CaseConsultant desk"
     desk_aliases: Annotated[tuple[str, ...], NoDecode] = ()  # more addresses the gateway accepts
     gateway: str = "127.0.0.1:2525"
+    web: str = "127.0.0.1:8000"  # where the dashboard listens (host:port)
     templates_dir: Path = Path(__file__).resolve().parent.parent / "templates"
     imap_batch_size: int = Field(default=200, ge=1, le=5000)
     imap_connect_timeout: float = Field(default=10.0, gt=0)
@@ -256,7 +257,12 @@ class Settings(BaseSettings):
     auto_close_days: int = Field(default=7, ge=1)  # solved this long: closed
     escalation_seconds: float = Field(default=60.0, gt=0)  # how often SLA clocks are checked
     notify_minutes: float = Field(default=30.0, ge=0)  # one email per person per interval
-    web_url: str = "http://127.0.0.1:8000"  # links in coders' notifications
+    web_url: str = ""  # the dashboard's address for links; unset: http:// and CONSULTANT_WEB
+    # The dashboard (HIPAA 164.312(a)(2)(iii): automatic logoff; OWASP's session limits).
+    web_idle_minutes: int = Field(default=15, ge=1, le=24 * 60)  # signed out when idle
+    web_session_hours: float = Field(default=8.0, gt=0, le=24 * 7)  # signed out regardless
+    web_sign_in_failures: int = Field(default=5, ge=1)  # failures before a wait …
+    web_sign_in_wait_minutes: int = Field(default=15, ge=1)  # … this long, per account and address
 
     @field_validator("imap_url", mode="before")
     @classmethod
@@ -310,6 +316,14 @@ class Settings(BaseSettings):
 
         return check_holidays_spec(value)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _web_url_from_web(cls, data: Any) -> Any:
+        """Links point where the dashboard listens unless a proxy's address is given."""
+        if isinstance(data, dict) and not data.get("web_url"):
+            data = {**data, "web_url": f"http://{data.get('web') or '127.0.0.1:8000'}"}
+        return data
+
     @field_validator("web_url")
     @classmethod
     def _check_web_url(cls, value: str) -> str:
@@ -342,9 +356,9 @@ class Settings(BaseSettings):
     def _check_log_format(cls, value: object) -> object:
         return _one_of(value, LOG_FORMATS, normalise=str.lower)
 
-    @field_validator("gateway")
+    @field_validator("gateway", "web")
     @classmethod
-    def _check_gateway(cls, value: str) -> str:
+    def _check_host_port(cls, value: str) -> str:
         host, _, port = value.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"{value!r} is not host:port")
@@ -381,6 +395,19 @@ class Settings(BaseSettings):
     @property
     def desk_domain(self) -> str:
         return self.desk_address.rpartition("@")[2]
+
+    @property
+    def web_host(self) -> str:
+        return self.web.rpartition(":")[0]
+
+    @property
+    def web_port(self) -> int:
+        return int(self.web.rpartition(":")[2])
+
+    @property
+    def web_is_secure(self) -> bool:
+        """Served behind TLS (``CONSULTANT_WEB_URL`` is https): cookies are ``Secure``."""
+        return self.web_url.startswith("https://")
 
     @property
     def gateway_host(self) -> str:

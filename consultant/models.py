@@ -213,6 +213,7 @@ class Coder(SQLModel, table=True):
     away_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    password_hash: str | None = Field(default=None, sa_type=Text)  # argon2id; None: no sign-in
     created_at: datetime = created_at_field()
 
     def specialty_list(self) -> list[str]:
@@ -536,3 +537,44 @@ class MueValue(SQLModel, table=True):
     adjudication_indicator: int
     rationale: str = Field(default="", sa_type=Text)
     release: str = Field(sa_type=Text)
+
+
+# --- the dashboard: who is signed in, and who saw or did what ------------------------
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is kept,
+    so a copy of the database signs nobody in."""
+
+    __tablename__ = "web_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_type=Text, unique=True)
+    coder_id: int = Field(foreign_key="coders.id", index=True)
+    csrf_token: str = Field(sa_type=Text)
+    address: str = Field(default="", sa_type=Text)
+    created_at: datetime = created_at_field()
+    last_seen_at: datetime = created_at_field()
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ended_reason: str | None = Field(default=None, sa_type=Text)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One thing a person saw or did: never changed, never deleted (on PostgreSQL a
+    trigger refuses both, whoever asks)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_actor_action_at", "actor", "action", "at"),
+        Index("ix_audit_log_address_action_at", "address", "action", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = created_at_field()
+    actor: str = Field(sa_type=Text)  # the person's address as they gave it
+    coder_id: int | None = Field(default=None, foreign_key="coders.id")
+    action: str = Field(sa_type=Text)  # sign_in, case.viewed, case.answered, …
+    ticket_id: int | None = None  # no foreign key: the log outlives what it names
+    detail: str = Field(default="", sa_type=Text)
+    address: str = Field(default="", sa_type=Text)  # where the request came from

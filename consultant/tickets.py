@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from consultant.models import (
     Attachment,
@@ -45,6 +46,27 @@ def ticket_summary(
     }
 
 
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page of the list ended: the last ticket's due time and id. The next page
+    starts after it (keyset pagination: no OFFSET, so page 500 costs what page 1 does)."""
+
+    due_at: datetime | None
+    id: int
+
+    def encode(self) -> str:
+        return f"{self.due_at.isoformat() if self.due_at else '-'}~{self.id}"
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor | None:
+        """The cursor a page link carries; ``None`` for anything else."""
+        due, _, number = text.partition("~")
+        try:
+            return cls(None if due == "-" else datetime.fromisoformat(due), int(number))
+        except ValueError:
+            return None
+
+
 def list_tickets(
     session: Session,
     *,
@@ -53,10 +75,16 @@ def list_tickets(
     coder: str | None = None,
     unassigned: bool = False,
     sla: str | None = None,
+    specialty: str | None = None,
+    after: Cursor | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Tickets most urgent first (the nearest SLA due, then the oldest), filtered."""
     query = select(Ticket).order_by(col(Ticket.due_at).asc().nulls_last(), col(Ticket.id))
+    if after is not None:
+        query = query.where(_after(after))
+    if specialty:
+        query = query.where(Ticket.specialty == specialty)
     if status:
         query = query.where(Ticket.status == status)
     if coder:
@@ -75,6 +103,44 @@ def list_tickets(
         ticket_summary(t, owner=owners.get(t.coder_id or 0), clocks=clocks.get(t.id or 0, []))
         for t in tickets
     ]
+
+
+def _after(cursor: Cursor) -> Any:
+    """Rows after ``cursor`` in the list's order (due time, nulls last, then id)."""
+    due, number = col(Ticket.due_at), col(Ticket.id)
+    if cursor.due_at is None:
+        return and_(due.is_(None), number > cursor.id)
+    return or_(
+        due > cursor.due_at,
+        and_(due == cursor.due_at, number > cursor.id),
+        due.is_(None),
+    )
+
+
+def codes_of(session: Session, ticket_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The codes found in each ticket, as badges show them (``99213-25``), in one query."""
+    if not ticket_ids:
+        return {}
+    query = (
+        select(CodeLookup.ticket_id, CodeLookup.code, CodeLookup.modifiers)
+        .where(col(CodeLookup.ticket_id).in_(ticket_ids))
+        .order_by(col(CodeLookup.id))
+    )
+    found: dict[int, list[str]] = {}
+    for ticket_id, code, modifiers in session.exec(query):
+        badge = "-".join([code, *filter(None, modifiers.split(","))])
+        if badge not in found.setdefault(ticket_id, []):
+            found[ticket_id].append(badge)
+    return found
+
+
+def queue_counts(session: Session, *, coder_id: int) -> dict[str, int]:
+    """The queue's two counts that matter at a glance, each one indexed count."""
+    unfinished = col(Ticket.status).in_(UNFINISHED)
+    count = select(func.count()).select_from(Ticket)
+    mine = session.exec(count.where(Ticket.coder_id == coder_id, unfinished)).one()
+    waiting = session.exec(count.where(col(Ticket.coder_id).is_(None), unfinished)).one()
+    return {"mine": mine, "unassigned": waiting}
 
 
 def _in_sla_state(state: str, now: datetime) -> Any:
@@ -170,6 +236,7 @@ def _message(session: Session, message: Message) -> dict[str, Any]:
         "sender": message.sender,
         "subject": message.subject,
         "body_text": message.body_text,
+        "has_html": bool(message.body_html),
         "is_automatic": message.is_automatic,
         "created_at": message.created_at.isoformat(),
         "attachments": [

@@ -84,6 +84,9 @@ def _delete_every_row(engine: Engine, tables: list[Table]) -> None:
     with Session(engine) as session:
         if engine.dialect.name == "postgresql":
             names = ", ".join(table.name for table in tables)
+            # The audit log's trigger refuses TRUNCATE to the desk; a test's fresh start
+            # (as a superuser) sets triggers aside for this one transaction.
+            session.execute(text("SET LOCAL session_replication_role = replica"))
             session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
             for table in tables:

@@ -61,7 +61,12 @@ class Console:
 def embedded_env(tmp_path: Path) -> dict[str, str]:
     """The environment of a new user's `make run`: nothing configured but a free port."""
     env = {k: v for k, v in os.environ.items() if k.removeprefix("CONSULTANT_") not in UNSET}
-    return {**env, "CONSULTANT_GATEWAY": f"127.0.0.1:{free_port()}", "PYTHONUNBUFFERED": "1"}
+    return {
+        **env,
+        "CONSULTANT_GATEWAY": f"127.0.0.1:{free_port()}",
+        "CONSULTANT_WEB": f"127.0.0.1:{free_port()}",
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def consultant(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

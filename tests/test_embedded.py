@@ -23,7 +23,11 @@ UNSET = ("DATABASE_URL", "BROKER_URL", "IMAP_URL", "SMTP_URL", "DESK_ADDRESS", "
 @pytest.fixture
 def embedded_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k.removeprefix("CONSULTANT_") not in UNSET}
-    return {**env, "CONSULTANT_GATEWAY": f"127.0.0.1:{free_port()}"}
+    return {
+        **env,
+        "CONSULTANT_GATEWAY": f"127.0.0.1:{free_port()}",
+        "CONSULTANT_WEB": f"127.0.0.1:{free_port()}",
+    }
 
 
 @pytest.fixture

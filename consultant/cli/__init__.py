@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from consultant.cli import backup as _backup  # noqa: F401  (registers db backup/restore)
+from consultant.cli.audit import audit_app
 from consultant.cli.coders import coders_app
 from consultant.cli.codes import app as codes_app
 from consultant.cli.db import db_app
@@ -47,6 +48,7 @@ app.add_typer(coders_app, name="coders")
 app.add_typer(routing_app, name="routing")
 app.add_typer(hours_app, name="hours")
 app.add_typer(report_app, name="report")
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:
@@ -128,10 +130,13 @@ def _poll_all_once(settings: Settings) -> bool:
 def _run_forever(settings: Settings) -> None:
     from consultant.mail.gateway import start_gateway
     from consultant.mail.imap import watch
+    from consultant.web.server import WebServer
     from consultant.worker import LocalWorker
 
     stop = threading.Event()
     gateway = start_gateway(settings)
+    web = WebServer(settings)
+    web.start()
     worker = LocalWorker(interval=settings.poll_interval)
     worker.start()
     pollers = [
@@ -147,6 +152,7 @@ def _run_forever(settings: Settings) -> None:
     _print_banner(settings)
     _wait_for_signal(stop)
     worker.stop()
+    web.stop()
     gateway.stop()
 
 
@@ -160,6 +166,7 @@ def _print_banner(settings: Settings) -> None:
     _announce(
         settings,
         "CaseConsultant desk is running.\n"
+        f"  dashboard:            {settings.web_url}/ (listening on {settings.web})\n"
         f"  inbound SMTP gateway: {settings.gateway}\n"
         f"  mailboxes polled:     {mailboxes}\n"
         f"  outgoing mail:        {outgoing}\n"
@@ -170,6 +177,7 @@ def _print_banner(settings: Settings) -> None:
         "  consultant tickets list\n"
         "Stop with Ctrl-C.",
         gateway=settings.gateway,
+        web=settings.web,
         mailboxes=[m.name for m in settings.imap_url],
         outgoing=outgoing,
         database=settings.database.split("@")[-1],
@@ -183,6 +191,17 @@ def _wait_for_signal(stop: threading.Event) -> None:
             pass
     except KeyboardInterrupt:
         stop.set()
+
+
+@app.command()
+def web(verbose: VerboseOption = False) -> None:
+    """Serve the coders' dashboard on CONSULTANT_WEB (default 127.0.0.1:8000)."""
+    from consultant.web.server import serve
+
+    _configure_logging(verbose=verbose)
+    settings = ready()
+    typer.echo(f"dashboard on {settings.web_url}/ (listening on {settings.web}); Ctrl-C stops it")
+    serve(settings)
 
 
 @app.command()

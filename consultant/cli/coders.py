@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
@@ -11,6 +12,7 @@ import typer
 from sqlmodel import Session
 
 from consultant.cli.support import JsonOption, fail, print_json, ready
+from consultant.config import get_settings
 from consultant.db import session_scope
 from consultant.models import utcnow
 
@@ -223,6 +225,33 @@ def _line(row: dict[str, Any]) -> str:
         f"{row['open']:>3}/{row['capacity']:<3} {shift:<9} {state:<8} "
         f"{','.join(row['specialties']) or '-'}"
     )
+
+
+@coders_app.command("password")
+def coders_password(
+    email: str,
+    stdin: Annotated[
+        bool, typer.Option("--stdin", help="Read the password from standard input (scripts).")
+    ] = False,
+    by: ByOption = "admin",
+) -> None:
+    """Set the password a coder signs in to the dashboard with (asked twice, not shown).
+
+    A new password signs the coder out of every browser.
+    """
+    from consultant.coders import set_password
+
+    if stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    def change(session: Session) -> dict[str, Any]:
+        coder = set_password(session, email=email, password=password, actor=by)
+        return {"email": coder.email}
+
+    row = _change(change)
+    typer.echo(f"password set for {row['email']}; they sign in at {get_settings().web_url}/")
 
 
 def _change(action: Callable[[Session], dict[str, Any]]) -> dict[str, Any]:

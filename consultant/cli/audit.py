@@ -1,0 +1,48 @@
+"""``consultant audit``: who saw or did what, from the append-only audit log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from consultant import audit
+from consultant.cli.support import JsonOption, fail, print_json, ready
+from consultant.db import session_scope
+
+audit_app = typer.Typer(
+    help="The audit log: sign-ins, case views and actions.", no_args_is_help=True
+)
+
+
+@audit_app.command("list")
+def audit_list(
+    since: Annotated[
+        str | None, typer.Option("--since", help="From this date or time (UTC), e.g. 2026-12-01.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")] = 200,
+    as_json: JsonOption = False,
+) -> None:
+    """The newest entries first."""
+    start = None
+    if since is not None:
+        try:
+            start = datetime.fromisoformat(since)
+        except ValueError:
+            fail(f"--since takes a date or date and time, like 2026-12-01, not {since!r}")
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)
+    ready()
+    with session_scope() as session:
+        rows = audit.entries(session, since=start, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo("no audit entries")
+    for row in rows:
+        case = f" CC-{row['ticket']}" if row["ticket"] else ""
+        detail = f" {row['detail']}" if row["detail"] else ""
+        where = f"  [{row['address']}]" if row["address"] else ""
+        typer.echo(f"{row['at'][:19]}  {row['actor']:<28} {row['action']}{case}{detail}{where}")

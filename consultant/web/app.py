@@ -1,0 +1,46 @@
+"""The dashboard's application: routes of each page group, the errors every route may
+raise and what the browser gets for them, and the headers every response carries.
+
+``consultant web`` serves it with uvicorn; ``consultant run`` serves it too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from consultant.web import cases, queue, signin
+from consultant.web.pages import render
+from consultant.web.security import BadForm, Forbidden, SecurityHeaders, SignInNeeded
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="CaseConsultant", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(signin.router)
+    app.include_router(queue.router)
+    app.include_router(cases.router)
+    app.add_exception_handler(SignInNeeded, _to_sign_in)  # type: ignore[arg-type]
+    app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
+    app.add_exception_handler(BadForm, _bad_form)  # type: ignore[arg-type]
+    return app
+
+
+async def _to_sign_in(request: Request, _: SignInNeeded) -> Response:
+    if request.method == "GET":
+        return RedirectResponse(f"/sign-in?next={request.url.path}", status_code=303)
+    return RedirectResponse("/sign-in", status_code=303)
+
+
+async def _forbidden(request: Request, exc: Forbidden) -> Response:
+    return render(request, "error.html.j2", {"message": str(exc)}, status_code=403)
+
+
+async def _bad_form(request: Request, exc: BadForm) -> Response:
+    return render(request, "error.html.j2", {"message": str(exc)}, status_code=403)

@@ -1,0 +1,110 @@
+"""The queue: the cases a coder works through, most urgent first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from consultant import audit
+from consultant.codes.specialty import SPECIALTIES
+from consultant.db import session_scope
+from consultant.models import CoderRole, TicketStatus, utcnow
+from consultant.sla import ClockState
+from consultant.tickets import Cursor, codes_of, list_tickets, queue_counts
+from consultant.web.pages import render
+from consultant.web.security import Forbidden, Person, client_address
+from consultant.web.sessions import SignedIn
+
+router = APIRouter()
+
+PAGE_SIZE = 50
+VIEWS = {
+    "mine": "Mine",
+    "unassigned": "Unassigned",
+    "at-risk": "At risk",
+    "breached": "Breached",
+    "all": "All",
+}
+LEADS = (CoderRole.LEAD, CoderRole.ADMIN)
+
+
+@router.get("/")
+def home() -> Response:
+    return RedirectResponse("/queue", status_code=303)
+
+
+@router.get("/queue")
+def queue_page(
+    request: Request,
+    person: Person,
+    view: str = "mine",
+    status: str = "",
+    specialty: str = "",
+    after: str = "",
+) -> Response:
+    view = view if view in VIEWS else "mine"
+    if view == "all" and person.role not in LEADS:
+        raise Forbidden("all cases are for leads and admins")
+    status = status if status in set(TicketStatus) else ""
+    specialty = specialty if specialty in SPECIALTIES else ""
+    cursor = Cursor.decode(after) if after else None
+    with session_scope() as session:
+        rows = list_tickets(
+            session,
+            now=utcnow(),
+            status=status or None,
+            coder=_owner_filter(view, person),
+            unassigned=view == "unassigned",
+            sla=_sla_filter(view),
+            specialty=specialty or None,
+            after=cursor,
+            limit=PAGE_SIZE + 1,
+        )
+        more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
+        badges = codes_of(session, [row["number"] for row in rows])
+        counts = queue_counts(session, coder_id=person.coder_id)
+        audit.record(
+            session,
+            actor=person.email,
+            action="queue.viewed",
+            address=client_address(request),
+            detail=f"view={view} status={status or '*'} specialty={specialty or '*'} "
+            f"shown={len(rows)}",
+        )
+    last = rows[-1] if rows else None
+    next_page = Cursor(_due(last["due_at"]), last["number"]).encode() if more and last else None
+    return render(
+        request,
+        "queue.html.j2",
+        {
+            "person": person,
+            "view": view,
+            "views": {k: v for k, v in VIEWS.items() if k != "all" or person.role in LEADS},
+            "rows": rows,
+            "badges": badges,
+            "counts": counts,
+            "status": status,
+            "specialty": specialty,
+            "statuses": [s.value for s in TicketStatus],
+            "specialties": SPECIALTIES,
+            "next_page": next_page,
+            "filtered": bool(status or specialty or after),
+        },
+    )
+
+
+def _owner_filter(view: str, person: SignedIn) -> str | None:
+    """Whose cases the view lists: a coder's SLA views are of their own cases."""
+    if view == "mine" or (view in ("at-risk", "breached") and person.role not in LEADS):
+        return person.email
+    return None
+
+
+def _sla_filter(view: str) -> str | None:
+    return {"at-risk": ClockState.AT_RISK, "breached": ClockState.BREACHED}.get(view)
+
+
+def _due(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

@@ -1,0 +1,135 @@
+"""What every request of the dashboard passes through: who is signed in, their role,
+the CSRF token of every form, and the headers that keep pages private and inert.
+
+Routes declare what they need (``Depends(signed_in)``, ``Depends(lead)``); nothing is
+checked in a template or in the browser.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Form, Request, Response
+from starlette.middleware.base import BaseHTTPMiddleware
+
+from consultant.config import get_settings
+from consultant.db import session_scope
+from consultant.models import CoderRole, utcnow
+from consultant.web.sessions import SignedIn, resume
+
+SIGN_IN_COOKIE = "cc_sign_in"  # the sign-in form's CSRF token, before there is a session
+
+# Pages load only what the desk serves; none may be framed by another site.
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'none'; "
+    "object-src 'none'"
+)
+
+
+class SignInNeeded(Exception):
+    """No valid session: the browser is sent to the sign-in page."""
+
+
+class Forbidden(Exception):
+    """Signed in, but this page or action is not for their role."""
+
+
+class BadForm(Exception):
+    """A form without the right CSRF token: refused, nothing done."""
+
+
+def session_cookie() -> str:
+    """``__Host-`` binds the cookie to this host and path ``/`` and requires TLS."""
+    return "__Host-cc_session" if get_settings().web_is_secure else "cc_session"
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def set_session_cookie(response: Response, token: str) -> None:
+    response.set_cookie(
+        session_cookie(),
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=get_settings().web_is_secure,
+        path="/",
+    )
+
+
+def set_sign_in_token(response: Response, token: str) -> None:
+    """The sign-in form's token, also in a cookie: a form posted from another site
+    cannot carry the cookie's value (double submit)."""
+    response.set_cookie(
+        SIGN_IN_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=get_settings().web_is_secure,
+        path="/",
+    )
+
+
+def check_sign_in_token(request: Request, given: str) -> None:
+    expected = request.cookies.get(SIGN_IN_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, given):
+        raise BadForm("the sign-in form has expired; please try again")
+
+
+def signed_in(request: Request) -> SignedIn:
+    """The person behind this request, or :class:`SignInNeeded`."""
+    token = request.cookies.get(session_cookie())
+    if not token:
+        raise SignInNeeded
+    with session_scope() as session:
+        person = resume(session, token=token, address=client_address(request), now=utcnow())
+    if person is None:
+        raise SignInNeeded
+    return person
+
+
+Person = Annotated[SignedIn, Depends(signed_in)]
+
+
+def lead(person: Person) -> SignedIn:
+    if person.role not in (CoderRole.LEAD, CoderRole.ADMIN):
+        raise Forbidden("this is for leads and admins")
+    return person
+
+
+def admin(person: Person) -> SignedIn:
+    if person.role != CoderRole.ADMIN:
+        raise Forbidden("this is for admins")
+    return person
+
+
+def checked_form(person: Person, csrf: Annotated[str, Form()] = "") -> SignedIn:
+    """A state-changing request by a signed-in person, with their session's CSRF token."""
+    if not hmac.compare_digest(person.csrf_token, csrf):
+        raise BadForm("this form has expired or did not come from the desk; nothing was done")
+    return person
+
+
+Lead = Annotated[SignedIn, Depends(lead)]
+Admin = Annotated[SignedIn, Depends(admin)]
+Acting = Annotated[SignedIn, Depends(checked_form)]  # a person posting one of the desk's forms
+
+
+class SecurityHeaders(BaseHTTPMiddleware):
+    """Headers on every response: nothing cached (pages hold patient information),
+    nothing sniffed, no referrer leaked, no remote resource loaded."""
+
+    async def dispatch(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        return response

@@ -1,0 +1,175 @@
+"""Signing in and out, and the server-side sessions behind the dashboard's cookie.
+
+The cookie holds a random token and nothing else; the table keeps its SHA-256, the
+person, a CSRF token and the times that end it: ``CONSULTANT_WEB_IDLE_MINUTES`` without a
+request (automatic logoff, HIPAA 164.312(a)(2)(iii)) or ``CONSULTANT_WEB_SESSION_HOURS``
+after signing in, whatever happens (OWASP's absolute timeout). Both are checked here, on
+the server, at every request. Signing in always makes a new token, so a token planted in
+a browser before sign-in is worth nothing after it (session fixation).
+
+Failed sign-ins are audit rows; ``CONSULTANT_WEB_SIGN_IN_FAILURES`` of them for one
+account, or from one address, within ``CONSULTANT_WEB_SIGN_IN_WAIT_MINUTES`` make both
+wait that long. The answer never says whether the address belongs to a coder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+
+from sqlmodel import Session, col, select
+
+from consultant import audit
+from consultant.config import get_settings
+from consultant.models import Coder, WebSession, utcnow
+from consultant.passwords import hash_password, matches, needs_rehash
+
+FAILED = "sign_in.failed"
+
+
+class SignInRefused(Exception):
+    """Sign-in did not happen; the message is safe to show the person."""
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The person behind a request, as the routes see them."""
+
+    session_id: int
+    coder_id: int
+    email: str
+    name: str
+    role: str
+    csrf_token: str
+
+
+@cache
+def _decoy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(32))
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def sign_in(
+    session: Session, *, email: str, password: str, address: str, now: datetime
+) -> tuple[str, SignedIn]:
+    """Check the password and open a session: the cookie's token and who signed in.
+
+    Raises :class:`SignInRefused` after recording why; the caller commits either way.
+    """
+    settings = get_settings()
+    given = email.strip().lower()
+    since = now - timedelta(minutes=settings.web_sign_in_wait_minutes)
+    failures = max(
+        audit.count_since(session, action=FAILED, since=since, actor=given),
+        audit.count_since(session, action=FAILED, since=since, address=address),
+    )
+    if failures >= settings.web_sign_in_failures:
+        audit.record(session, actor=given, action="sign_in.throttled", address=address)
+        raise SignInRefused(
+            f"Too many failed sign-ins. Wait {settings.web_sign_in_wait_minutes} minutes "
+            "and try again."
+        )
+    coder = session.exec(select(Coder).where(Coder.email == given)).first()
+    stored = coder.password_hash if coder is not None else None
+    # Hash even for an unknown address, so the answer takes as long either way.
+    good = matches(stored or _decoy_hash(), password) and stored is not None
+    if coder is None or not good or not coder.active:
+        audit.record(session, actor=given, action=FAILED, address=address, coder=coder)
+        raise SignInRefused("Wrong email address or password.")
+    if stored and needs_rehash(stored):
+        coder.password_hash = hash_password(password)
+        session.add(coder)
+    token = secrets.token_urlsafe(32)
+    row = WebSession(
+        token_hash=token_hash(token),
+        coder_id=coder.id,  # type: ignore[arg-type]
+        csrf_token=secrets.token_urlsafe(32),
+        address=address,
+        created_at=now,
+        last_seen_at=now,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(session, actor=coder.email, action="sign_in", address=address, coder=coder)
+    return token, _signed_in(row, coder)
+
+
+def resume(session: Session, *, token: str, address: str, now: datetime) -> SignedIn | None:
+    """The person whose session this token opens, or ``None`` (unknown, ended, idle too
+    long, past the absolute limit, or the coder deactivated). Marks it seen now."""
+    row = session.exec(select(WebSession).where(WebSession.token_hash == token_hash(token))).first()
+    if row is None or row.ended_at is not None:
+        return None
+    coder = session.get(Coder, row.coder_id)
+    reason = _why_over(row, coder, now)
+    if reason is not None:
+        _end(session, row, now=now, reason=reason)
+        audit.record(
+            session,
+            actor=coder.email if coder else "",
+            action="sign_out",
+            address=address,
+            coder=coder,
+            detail=reason,
+        )
+        return None
+    row.last_seen_at = now
+    session.add(row)
+    return _signed_in(row, coder)  # type: ignore[arg-type]
+
+
+def sign_out(session: Session, *, token: str, address: str, now: datetime) -> None:
+    row = session.exec(select(WebSession).where(WebSession.token_hash == token_hash(token))).first()
+    if row is None or row.ended_at is not None:
+        return
+    coder = session.get(Coder, row.coder_id)
+    _end(session, row, now=now, reason="signed out")
+    audit.record(
+        session, actor=coder.email if coder else "", action="sign_out", address=address, coder=coder
+    )
+
+
+def end_all(session: Session, *, coder_id: int, reason: str) -> int:
+    """End every open session of this coder (password changed, deactivated)."""
+    rows = session.exec(
+        select(WebSession).where(
+            WebSession.coder_id == coder_id, col(WebSession.ended_at).is_(None)
+        )
+    ).all()
+    for row in rows:
+        _end(session, row, now=utcnow(), reason=reason)
+    return len(rows)
+
+
+def _why_over(row: WebSession, coder: Coder | None, now: datetime) -> str | None:
+    settings = get_settings()
+    if coder is None or not coder.active:
+        return "coder deactivated"
+    if now - row.last_seen_at >= timedelta(minutes=settings.web_idle_minutes):
+        return f"idle for {settings.web_idle_minutes} minutes"
+    if now - row.created_at >= timedelta(hours=settings.web_session_hours):
+        return f"signed in for {settings.web_session_hours:g} hours"
+    return None
+
+
+def _end(session: Session, row: WebSession, *, now: datetime, reason: str) -> None:
+    row.ended_at = now
+    row.ended_reason = reason
+    session.add(row)
+
+
+def _signed_in(row: WebSession, coder: Coder) -> SignedIn:
+    return SignedIn(
+        session_id=row.id,  # type: ignore[arg-type]
+        coder_id=coder.id,  # type: ignore[arg-type]
+        email=coder.email,
+        name=coder.name,
+        role=coder.role,
+        csrf_token=row.csrf_token,
+    )

@@ -1,0 +1,95 @@
+"""Signing in and out of the dashboard."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from consultant.db import session_scope
+from consultant.models import utcnow
+from consultant.web.pages import render
+from consultant.web.security import (
+    Acting,
+    check_sign_in_token,
+    client_address,
+    session_cookie,
+    set_session_cookie,
+    set_sign_in_token,
+)
+from consultant.web.sessions import SignInRefused, sign_in, sign_out
+
+router = APIRouter()
+
+
+@router.get("/sign-in")
+def sign_in_page(request: Request, next: str = "/") -> Response:
+    return _form(request, next=next)
+
+
+@router.post("/sign-in")
+def sign_in_submit(
+    request: Request,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+    token: Annotated[str, Form()] = "",
+) -> Response:
+    check_sign_in_token(request, token)
+    with session_scope() as session:
+        try:
+            cookie, _ = sign_in(
+                session,
+                email=email,
+                password=password,
+                address=client_address(request),
+                now=utcnow(),
+            )
+        except SignInRefused as exc:
+            refused = str(exc)
+        else:
+            refused = ""
+    if refused:
+        return _form(request, next=next, email=email, error=refused, status_code=401)
+    response = RedirectResponse(_local(next), status_code=303)
+    set_session_cookie(response, cookie)
+    return response
+
+
+@router.post("/sign-out")
+def sign_out_submit(request: Request, person: Acting) -> Response:
+    with session_scope() as session:
+        sign_out(
+            session,
+            token=request.cookies.get(session_cookie(), ""),
+            address=client_address(request),
+            now=utcnow(),
+        )
+    response = RedirectResponse("/sign-in", status_code=303)
+    response.delete_cookie(session_cookie(), path="/")
+    return response
+
+
+def _form(
+    request: Request, *, next: str, email: str = "", error: str = "", status_code: int = 200
+) -> Response:
+    token = secrets.token_urlsafe(24)
+    page = render(
+        request,
+        "sign_in.html.j2",
+        {"next": _local(next), "email": email, "error": error, "token": token},
+        status_code=status_code,
+    )
+    set_sign_in_token(page, token)
+    return page
+
+
+def _local(target: str) -> str:
+    """Only a path of this desk: a sign-in link cannot send anyone elsewhere."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target

@@ -1,0 +1,1 @@
+"""The dashboard: its routes over HTTP, and its pages in Chromium."""

@@ -1,0 +1,68 @@
+"""A signed-in dashboard over the test's desk: the app in process (FastAPI's test
+client, a real HTTP exchange without a socket) and coders with passwords."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from consultant.coders import add_coder, set_password
+from consultant.db import session_scope
+from consultant.models import Ticket, utcnow
+from consultant.web.app import create_app
+from consultant.worker import drain
+from tests.cases import case_email, store
+from tests.conftest import Desk
+
+PASSWORD = "a long test passphrase"
+TOKEN = re.compile(r'name="(?:token|csrf)" value="([^"]+)"')
+
+
+def make_coder(email: str, *, role: str = "coder", specialties: tuple[str, ...] = ()) -> None:
+    with session_scope() as session:
+        add_coder(
+            session,
+            email=email,
+            name=email.split("@")[0].title(),
+            actor="test",
+            now=utcnow(),
+            role=role,
+            specialties=specialties or ("generalist",),
+        )
+        set_password(session, email=email, password=PASSWORD, actor="test")
+
+
+def form_token(page: str) -> str:
+    found = TOKEN.search(page)
+    assert found, "no form token on the page"
+    return found.group(1)
+
+
+def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> str:
+    """Sign in as a browser does; the CSRF token of the session's forms."""
+    page = client.get("/sign-in")
+    response = client.post(
+        "/sign-in",
+        data={"email": email, "password": password, "token": form_token(page.text)},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return form_token(client.get("/queue").text)
+
+
+def new_case(sender: str = "dana@clinic.example", **fields: str) -> int:
+    """A case as a customer's email makes it: stored, processed, looked up, routed."""
+    store(case_email(sender, **fields))
+    drain()
+    with session_scope() as session:
+        return max(session.exec(select(Ticket.id)).all())  # type: ignore[type-var, return-value]
+
+
+@pytest.fixture
+def client(desk: Desk) -> Iterator[TestClient]:
+    with TestClient(create_app()) as test_client:
+        yield test_client
