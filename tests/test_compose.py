@@ -30,7 +30,7 @@ def compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 def test_compose_file_is_valid_and_names_every_process() -> None:
     assert compose("config", "-q", env=REQUIRED).returncode == 0
     services = compose("config", "--services", env=REQUIRED).stdout.split()
-    assert {"postgres", "redis", "poller", "gateway", "worker", "beat"} <= set(services)
+    assert {"postgres", "redis", "poller", "gateway", "worker", "beat", "web"} <= set(services)
 
 
 def test_compose_refuses_to_start_without_the_secrets() -> None:
@@ -42,7 +42,7 @@ def test_compose_refuses_to_start_without_the_secrets() -> None:
 def test_every_process_of_the_desk_starts_after_the_one_migration() -> None:
     """Processes refuse a schema that is behind, so the migration runs once, first."""
     resolved = yaml.safe_load(compose("config", env=REQUIRED).stdout)["services"]
-    desk = {"poller", "gateway", "worker", "beat"}
+    desk = {"poller", "gateway", "worker", "beat", "web"}
 
     assert resolved["migrate"]["command"] == ["consultant", "db", "upgrade"]
     assert resolved["migrate"]["restart"] == "no"
