@@ -38,6 +38,8 @@ test: $(VENV)/.test-installed lint
 bench: $(VENV)/.test-installed
 	./scripts/test-services
 	$(BIN)/python bench/codes_bench.py
+	$(BIN)/python bench/extraction_quality.py
+	$(BIN)/python bench/routing_bench.py
 	$(BIN)/python bench/outbox_bench.py
 	$(BIN)/python bench/worker_bench.py
 	$(BIN)/python bench/send_parts_bench.py
