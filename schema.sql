@@ -455,5 +455,13 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
 
 UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
 
+-- Running upgrade 0003 -> 0004
+
+ALTER TABLE coders ADD COLUMN totp_secret TEXT;
+
+ALTER TABLE web_sessions ADD COLUMN second_factor_at TIMESTAMP WITH TIME ZONE;
+
+UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
+
 COMMIT;
 

@@ -158,6 +158,19 @@ def set_password(session: Session, *, email: str, password: str, actor: str) -> 
     return coder
 
 
+def reset_second_factor(session: Session, *, email: str, actor: str) -> Coder:
+    """Forget a coder's authenticator (a lost phone): they enrol a new one at their next
+    sign-in, and every session they have open is ended."""
+    from consultant.web.sessions import end_all
+
+    coder = existing(session, email)
+    coder.totp_secret = None
+    session.add(coder)
+    _event(session, actor, "coder.two_factor", f"{coder.email}: reset")
+    end_all(session, coder_id=coder.id, reason="two-factor reset")  # type: ignore[arg-type]
+    return coder
+
+
 def come_back(session: Session, *, email: str, actor: str, now: datetime) -> Coder:
     coder = existing(session, email)
     lock_for_coder_change(session, coder)

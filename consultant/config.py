@@ -263,6 +263,7 @@ class Settings(BaseSettings):
     web_session_hours: float = Field(default=8.0, gt=0, le=24 * 7)  # signed out regardless
     web_sign_in_failures: int = Field(default=5, ge=1)  # failures before a wait …
     web_sign_in_wait_minutes: int = Field(default=15, ge=1)  # … this long, per account and address
+    web_two_factor: Literal["leads", "everyone"] = "leads"  # who must give a TOTP code
 
     @field_validator("imap_url", mode="before")
     @classmethod

@@ -214,6 +214,7 @@ class Coder(SQLModel, table=True):
     last_assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     password_hash: str | None = Field(default=None, sa_type=Text)  # argon2id; None: no sign-in
+    totp_secret: str | None = Field(default=None, sa_type=Text)  # RFC 6238; None: not enrolled
     created_at: datetime = created_at_field()
 
     def specialty_list(self) -> list[str]:
@@ -557,6 +558,7 @@ class WebSession(SQLModel, table=True):
     last_seen_at: datetime = created_at_field()
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     ended_reason: str | None = Field(default=None, sa_type=Text)
+    second_factor_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class AuditEntry(SQLModel, table=True):

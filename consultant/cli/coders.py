@@ -254,6 +254,19 @@ def coders_password(
     typer.echo(f"password set for {row['email']}; they sign in at {get_settings().web_url}/")
 
 
+@coders_app.command("reset-2fa")
+def coders_reset_two_factor(email: str, by: ByOption = "admin") -> None:
+    """Forget a coder's authenticator (a lost phone): they set up a new one at their next
+    sign-in, and are signed out everywhere now."""
+    from consultant.coders import reset_second_factor
+
+    def reset(session: Session) -> dict[str, Any]:
+        return {"email": reset_second_factor(session, email=email, actor=by).email}
+
+    row = _change(reset)
+    typer.echo(f"two-factor sign-in reset for {row['email']}: they set it up again at sign-in")
+
+
 def _change(action: Callable[[Session], dict[str, Any]]) -> dict[str, Any]:
     from consultant.coders import CoderError
 

@@ -14,7 +14,13 @@ from fastapi.staticfiles import StaticFiles
 
 from consultant.web import cases, queue, signin
 from consultant.web.pages import render
-from consultant.web.security import BadForm, Forbidden, SecurityHeaders, SignInNeeded
+from consultant.web.security import (
+    BadForm,
+    CodeNeeded,
+    Forbidden,
+    SecurityHeaders,
+    SignInNeeded,
+)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -27,6 +33,7 @@ def create_app() -> FastAPI:
     app.include_router(queue.router)
     app.include_router(cases.router)
     app.add_exception_handler(SignInNeeded, _to_sign_in)  # type: ignore[arg-type]
+    app.add_exception_handler(CodeNeeded, _to_code)  # type: ignore[arg-type]
     app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
     app.add_exception_handler(BadForm, _bad_form)  # type: ignore[arg-type]
     return app
@@ -36,6 +43,10 @@ async def _to_sign_in(request: Request, _: SignInNeeded) -> Response:
     if request.method == "GET":
         return RedirectResponse(f"/sign-in?next={request.url.path}", status_code=303)
     return RedirectResponse("/sign-in", status_code=303)
+
+
+async def _to_code(request: Request, _: CodeNeeded) -> Response:
+    return RedirectResponse("/sign-in/code", status_code=303)
 
 
 async def _forbidden(request: Request, exc: Forbidden) -> Response:

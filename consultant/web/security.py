@@ -33,6 +33,10 @@ class SignInNeeded(Exception):
     """No valid session: the browser is sent to the sign-in page."""
 
 
+class CodeNeeded(Exception):
+    """Signed in with a password, but the second step (a TOTP code) is still to come."""
+
+
 class Forbidden(Exception):
     """Signed in, but this page or action is not for their role."""
 
@@ -80,8 +84,9 @@ def check_sign_in_token(request: Request, given: str) -> None:
         raise BadForm("the sign-in form has expired; please try again")
 
 
-def signed_in(request: Request) -> SignedIn:
-    """The person behind this request, or :class:`SignInNeeded`."""
+def half_signed_in(request: Request) -> SignedIn:
+    """The person behind this request, who may still owe the second step; or
+    :class:`SignInNeeded`. Only the second step's own pages take this."""
     token = request.cookies.get(session_cookie())
     if not token:
         raise SignInNeeded
@@ -89,6 +94,14 @@ def signed_in(request: Request) -> SignedIn:
         person = resume(session, token=token, address=client_address(request), now=utcnow())
     if person is None:
         raise SignInNeeded
+    return person
+
+
+def signed_in(person: Annotated[SignedIn, Depends(half_signed_in)]) -> SignedIn:
+    """The person behind this request, fully signed in; or :class:`SignInNeeded`, or
+    :class:`CodeNeeded` while their TOTP code is still to come."""
+    if person.needs_code:
+        raise CodeNeeded
     return person
 
 
@@ -109,11 +122,16 @@ def admin(person: Person) -> SignedIn:
 
 def checked_form(person: Person, csrf: Annotated[str, Form()] = "") -> SignedIn:
     """A state-changing request by a signed-in person, with their session's CSRF token."""
-    if not hmac.compare_digest(person.csrf_token, csrf):
-        raise BadForm("this form has expired or did not come from the desk; nothing was done")
+    check_csrf(person, csrf)
     return person
 
 
+def check_csrf(person: SignedIn, given: str) -> None:
+    if not hmac.compare_digest(person.csrf_token, given):
+        raise BadForm("this form has expired or did not come from the desk; nothing was done")
+
+
+HalfSignedIn = Annotated[SignedIn, Depends(half_signed_in)]
 Lead = Annotated[SignedIn, Depends(lead)]
 Admin = Annotated[SignedIn, Depends(admin)]
 Acting = Annotated[SignedIn, Depends(checked_form)]  # a person posting one of the desk's forms

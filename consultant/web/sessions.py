@@ -7,6 +7,10 @@ after signing in, whatever happens (OWASP's absolute timeout). Both are checked 
 the server, at every request. Signing in always makes a new token, so a token planted in
 a browser before sign-in is worth nothing after it (session fixation).
 
+Leads and admins (everyone, with ``CONSULTANT_WEB_TWO_FACTOR=everyone``) then give a
+TOTP code (RFC 6238) from their authenticator, enrolling one at their first sign-in;
+until they do, the session opens no page (HIPAA 164.312(d), person authentication).
+
 Failed sign-ins are audit rows; ``CONSULTANT_WEB_SIGN_IN_FAILURES`` of them for one
 account, or from one address, within ``CONSULTANT_WEB_SIGN_IN_WAIT_MINUTES`` make both
 wait that long. The answer never says whether the address belongs to a coder.
@@ -20,14 +24,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
+import pyotp
 from sqlmodel import Session, col, select
 
 from consultant import audit
 from consultant.config import get_settings
-from consultant.models import Coder, WebSession, utcnow
+from consultant.models import Coder, CoderRole, Event, WebSession, utcnow
 from consultant.passwords import hash_password, matches, needs_rehash
 
 FAILED = "sign_in.failed"
+CODE_FAILED = "sign_in.code_failed"
+TWO_FACTOR = "sign_in.two_factor"
 
 
 class SignInRefused(Exception):
@@ -44,6 +51,8 @@ class SignedIn:
     name: str
     role: str
     csrf_token: str
+    needs_code: bool = False  # the second step (TOTP) is still to come
+    enrolled: bool = True  # has an authenticator; if not, the second step enrols one
 
 
 @cache
@@ -172,4 +181,73 @@ def _signed_in(row: WebSession, coder: Coder) -> SignedIn:
         name=coder.name,
         role=coder.role,
         csrf_token=row.csrf_token,
+        needs_code=row.second_factor_at is None and needs_second_factor(coder),
+        enrolled=coder.totp_secret is not None,
+    )
+
+
+# --- the second step: a TOTP code (RFC 6238) ------------------------------------------
+
+
+def needs_second_factor(coder: Coder) -> bool:
+    """Leads and admins always give a code; everyone does when the admin says so."""
+    everyone = get_settings().web_two_factor == "everyone"
+    return everyone or coder.role in (CoderRole.LEAD, CoderRole.ADMIN)
+
+
+def new_secret() -> str:
+    return pyotp.random_base32()
+
+
+def enrolment_uri(secret: str, email: str) -> str:
+    """What an authenticator app reads (typed in, or from a QR code of it)."""
+    return pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=get_settings().desk_name)
+
+
+def give_code(
+    session: Session,
+    *,
+    person: SignedIn,
+    code: str,
+    address: str,
+    now: datetime,
+    secret: str | None = None,
+) -> None:
+    """Pass the second step with a code from the coder's authenticator — or, with
+    ``secret``, enrol that authenticator (a coder who has none). Wrong codes are audited;
+    ``CONSULTANT_WEB_SIGN_IN_FAILURES`` of them end the session. Raises
+    :class:`SignInRefused`; the caller commits either way."""
+    settings = get_settings()
+    row = session.get(WebSession, person.session_id)
+    coder = session.get(Coder, person.coder_id)
+    assert row is not None and coder is not None
+    enrolling = coder.totp_secret is None
+    expected = secret if enrolling else coder.totp_secret
+    if expected and pyotp.TOTP(expected).verify(code.strip(), valid_window=1):
+        if enrolling:
+            coder.totp_secret = expected
+            session.add(coder)
+            session.add(Event(actor=coder.email, kind="coder.two_factor", detail="enrolled"))
+        row.second_factor_at = now
+        session.add(row)
+        audit.record(session, actor=coder.email, action=TWO_FACTOR, address=address, coder=coder)
+        return
+    audit.record(session, actor=coder.email, action=CODE_FAILED, address=address, coder=coder)
+    since = now - timedelta(minutes=settings.web_sign_in_wait_minutes)
+    session.flush()
+    if audit.count_since(session, action=CODE_FAILED, since=since, actor=coder.email) >= (
+        settings.web_sign_in_failures
+    ):
+        _end(session, row, now=now, reason="too many wrong codes")
+        audit.record(
+            session,
+            actor=coder.email,
+            action="sign_out",
+            address=address,
+            coder=coder,
+            detail="too many wrong codes",
+        )
+        raise SignInRefused("Too many wrong codes: sign in again.")
+    raise SignInRefused(
+        "That code is not right. Codes change every 30 seconds; try the current one."
     )

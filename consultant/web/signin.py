@@ -14,13 +14,23 @@ from consultant.models import utcnow
 from consultant.web.pages import render
 from consultant.web.security import (
     Acting,
+    HalfSignedIn,
+    check_csrf,
     check_sign_in_token,
     client_address,
     session_cookie,
     set_session_cookie,
     set_sign_in_token,
 )
-from consultant.web.sessions import SignInRefused, sign_in, sign_out
+from consultant.web.sessions import (
+    SignedIn,
+    SignInRefused,
+    enrolment_uri,
+    give_code,
+    new_secret,
+    sign_in,
+    sign_out,
+)
 
 router = APIRouter()
 
@@ -59,6 +69,42 @@ def sign_in_submit(
     return response
 
 
+@router.get("/sign-in/code")
+def code_page(request: Request, person: HalfSignedIn) -> Response:
+    if not person.needs_code:
+        return RedirectResponse("/queue", status_code=303)
+    return _code_form(request, person, secret=None if person.enrolled else new_secret())
+
+
+@router.post("/sign-in/code")
+def code_submit(
+    request: Request,
+    person: HalfSignedIn,
+    csrf: Annotated[str, Form()] = "",
+    code: Annotated[str, Form()] = "",
+    secret: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(person, csrf)
+    with session_scope() as session:
+        try:
+            give_code(
+                session,
+                person=person,
+                code=code,
+                secret=secret or None,
+                address=client_address(request),
+                now=utcnow(),
+            )
+        except SignInRefused as exc:
+            refused = str(exc)
+        else:
+            refused = ""
+    if refused:
+        enrolling = None if person.enrolled else secret or new_secret()
+        return _code_form(request, person, secret=enrolling, error=refused, status_code=401)
+    return RedirectResponse("/queue", status_code=303)
+
+
 @router.post("/sign-out")
 def sign_out_submit(request: Request, person: Acting) -> Response:
     with session_scope() as session:
@@ -85,6 +131,28 @@ def _form(
     )
     set_sign_in_token(page, token)
     return page
+
+
+def _code_form(
+    request: Request,
+    person: SignedIn,
+    *,
+    secret: str | None,
+    error: str = "",
+    status_code: int = 200,
+) -> Response:
+    """The second step: a code, or (``secret``) enrolling an authenticator first."""
+    return render(
+        request,
+        "sign_in_code.html.j2",
+        {
+            "person": person,
+            "secret": secret,
+            "uri": enrolment_uri(secret, person.email) if secret else "",
+            "error": error,
+        },
+        status_code=status_code,
+    )
 
 
 def _local(target: str) -> str:

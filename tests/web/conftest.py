@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import pyotp
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from consultant.coders import add_coder, set_password
 from consultant.db import session_scope
-from consultant.models import Ticket, utcnow
+from consultant.models import Coder, Ticket, utcnow
 from consultant.web.app import create_app
 from consultant.worker import drain
 from tests.cases import case_email, store
@@ -20,6 +21,7 @@ from tests.conftest import Desk
 
 PASSWORD = "a long test passphrase"
 TOKEN = re.compile(r'name="(?:token|csrf)" value="([^"]+)"')
+SECRET = re.compile(r'name="secret" value="([^"]+)"')
 
 
 def make_coder(email: str, *, role: str = "coder", specialties: tuple[str, ...] = ()) -> None:
@@ -43,7 +45,8 @@ def form_token(page: str) -> str:
 
 
 def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> str:
-    """Sign in as a browser does; the CSRF token of the session's forms."""
+    """Sign in as a browser does (with the TOTP step where the role asks for it, setting
+    up the authenticator the first time); the CSRF token of the session's forms."""
     page = client.get("/sign-in")
     response = client.post(
         "/sign-in",
@@ -51,7 +54,23 @@ def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> str:
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text
-    return form_token(client.get("/queue").text)
+    queue = client.get("/queue")
+    if queue.url.path == "/sign-in/code":
+        secret = SECRET.search(queue.text)
+        key = secret.group(1) if secret else secret_of(email)
+        queue = client.post(
+            "/sign-in/code",
+            data={"csrf": form_token(queue.text), "code": pyotp.TOTP(key).now()}
+            | ({"secret": key} if secret else {}),
+        )
+    return form_token(queue.text)
+
+
+def secret_of(email: str) -> str:
+    with session_scope() as session:
+        secret = session.exec(select(Coder.totp_secret).where(Coder.email == email)).one()
+    assert secret is not None
+    return secret
 
 
 def new_case(sender: str = "dana@clinic.example", **fields: str) -> int:
