@@ -12,10 +12,12 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from consultant import states
-from consultant.models import Coder, Message, OutboxEmail, Ticket
+from consultant.models import Coder, Event, Message, OutboxEmail, Ticket
 from consultant.replies import queue_answer, queue_solved
 from consultant.routing.claims import ClaimError, find_coder, lock_ticket
 from consultant.states import InvalidTransition
+
+NOTE = "ticket.note"  # an internal note's event kind
 
 
 class CaseError(Exception):
@@ -90,6 +92,23 @@ def solve(session: Session, number: int, *, by: str, now: datetime) -> OutboxEma
         return queue_solved(session, ticket=ticket, actor=by, now=now)
     except (ClaimError, InvalidTransition) as exc:
         raise CaseError(str(exc)) from None
+
+
+def add_note(session: Session, number: int, *, by: str, text: str, now: datetime) -> Event:
+    """An internal note on case ``number``: for the coders, on its timeline, never emailed
+    to the customer."""
+    if not text.strip():
+        raise CaseError("a note needs some text")
+    try:
+        ticket = lock_ticket(session, number)
+        coder = find_coder(session, by)
+    except ClaimError as exc:
+        raise CaseError(str(exc)) from None
+    note = Event(
+        ticket_id=ticket.id, actor=coder.email, kind=NOTE, detail=text.strip(), created_at=now
+    )
+    session.add(note)
+    return note
 
 
 def set_status(session: Session, number: int, *, to: str, by: str, now: datetime) -> Ticket:

@@ -193,6 +193,19 @@ def tickets_answer(
     typer.echo(f"answer to CC-{number} queued as {outgoing['message_id']}")
 
 
+@tickets_app.command("note")
+def tickets_note(
+    number: int,
+    by: ByOption,
+    text: Annotated[str, typer.Option("--text", help="The note, for coders only.")],
+) -> None:
+    """Add an internal note to a case: on its timeline for coders, never emailed."""
+    from consultant.casework import add_note
+
+    _act(lambda session: add_note(session, number, by=by, text=text, now=utcnow()))
+    typer.echo(f"note added to CC-{number}")
+
+
 @tickets_app.command("solve")
 def tickets_solve(number: int, by: ByOption) -> None:
     """Mark a ticket solved and tell the customer that a reply reopens it."""

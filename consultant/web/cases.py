@@ -133,6 +133,19 @@ def assign_case(
     )
 
 
+@router.post("/tickets/{number}/note")
+def note_case(
+    request: Request, number: int, person: Acting, text: Annotated[str, Form()] = ""
+) -> Response:
+    return _act(
+        request,
+        number,
+        person,
+        "case.noted",
+        lambda s: casework.add_note(s, number, by=person.email, text=text, now=utcnow()),
+    )
+
+
 @router.post("/tickets/{number}/answer")
 def answer_case(
     request: Request,
@@ -255,7 +268,9 @@ def _page_context(session: Session, case: dict[str, Any], person: SignedIn) -> d
         query = select(Coder.email).where(col(Coder.active).is_(True)).order_by(col(Coder.email))
         coders = list(session.exec(query))
     seen = max((m["id"] for m in case["messages"]), default=0)
+    notes = [e for e in case["events"] if e["kind"] == casework.NOTE]
     return {
+        "notes": notes,
         "person": person,
         "case": case,
         "seen": seen,

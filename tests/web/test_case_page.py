@@ -14,7 +14,7 @@ from consultant.inbound import Arrival, store_arrival
 from consultant.models import AuditEntry, OutboxEmail, Ticket
 from consultant.worker import drain
 from tests.cases import case_email, store
-from tests.conftest import DESK_ADDRESS, read_email
+from tests.conftest import DESK_ADDRESS, Desk, read_email
 from tests.servers.smtp_sink import SmtpSink
 from tests.web.conftest import make_coder, new_case, sign_in
 from tests.web.test_signing_in import audit_actions
@@ -171,3 +171,31 @@ def test_an_emails_html_is_served_inert_and_attachments_only_as_downloads(
             select(AuditEntry.action, AuditEntry.ticket_id).order_by(col(AuditEntry.id))
         ).all()
     assert ("attachment.downloaded", 2) in rows and ("case.viewed", 1) in rows
+
+
+def test_an_internal_note_is_shown_to_coders_and_never_emailed(
+    client: TestClient, smtp_sink: SmtpSink, desk: Desk
+) -> None:
+    make_coder("alice@desk.example")
+    make_coder("bob@desk.example")
+    number = new_case()
+    smtp_sink.wait_for(1, timeout=10)  # the acknowledgement
+    csrf = sign_in(client, "alice@desk.example")
+
+    noted = client.post(
+        f"/tickets/{number}/note",
+        data={"csrf": csrf, "text": "Payer policy LCD L33252 applies here; check it."},
+    )
+    by_cli = desk.consultant(
+        "tickets", "note", str(number), "--by", "bob@desk.example", "--text", "Agreed."
+    )
+    drain()
+
+    assert "Done: noted." in noted.text and "LCD L33252" in noted.text
+    assert by_cli.returncode == 0, by_cli.stderr
+    page = client.get(f"/tickets/{number}").text
+    assert page.index("LCD L33252") < page.index("Agreed.")
+    assert len(smtp_sink.messages) == 1  # nothing but the acknowledgement left the desk
+    assert "case.noted" in audit_actions("alice@desk.example")
+    empty = client.post(f"/tickets/{number}/note", data={"csrf": csrf, "text": "  "})
+    assert empty.status_code == 409 and "a note needs some text" in empty.text
