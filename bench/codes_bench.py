@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sqlite3
 import statistics
@@ -24,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import Engine, text
@@ -33,6 +32,7 @@ from sqlmodel import Session
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.machine import heading  # noqa: E402
 from consultant.codes.analysis import analyse  # noqa: E402
 from consultant.codes.catalog import Catalog  # noqa: E402
 from consultant.codes.formats import HCPCS, ICD10CM  # noqa: E402
@@ -146,18 +146,6 @@ def bench_search(engine: Engine, rounds: int) -> dict[str, float]:
     }
 
 
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=20, help="passes over the cases/queries")
@@ -186,7 +174,7 @@ def main() -> None:
         sqlite.dispose()
 
     codes = len(icd) + len(hcpcs)
-    print(f"\n### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {machine()}\n")
+    print(f"\n{heading()}\n")
     print(
         f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
         f"PostgreSQL {postgres_version}. Catalog: {len(icd)} ICD-10-CM codes "

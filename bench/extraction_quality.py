@@ -26,18 +26,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.machine import heading  # noqa: E402
 from consultant.codes.catalog import Catalog  # noqa: E402
 from consultant.codes.extract import FoundCode, extract  # noqa: E402
 from consultant.codes.formats import HCPCS, ICD10CM  # noqa: E402
@@ -232,18 +231,6 @@ def load_catalog() -> tuple[Catalog, str]:
     return catalog, hcpcs_note
 
 
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
-
-
 HEADER = (
     "| {title} | cases | expected | found | precision | recall | precision (codes only) "
     "| recall (codes only) | trap hits | ambiguous handled |\n"
@@ -280,7 +267,7 @@ def main() -> None:
                 )
         totals[split] = per_category
 
-    print(f"\n### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {machine()}\n")
+    print(f"\n{heading()}\n")
     print(
         f"Python {platform.python_version()}. Extractor: `consultant.codes.extract.extract` with "
         f"the in-memory catalog (ICD-10-CM {icd10cm_release()}, {hcpcs_note}). Exact keys: "

@@ -21,7 +21,7 @@ import platform
 import statistics
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import insert, text  # noqa: E402
 
+from bench.machine import heading  # noqa: E402
 from consultant import config, db, migrate  # noqa: E402
 from consultant.codes.specialty import SPECIALTIES  # noqa: E402
 from consultant.db import session_scope  # noqa: E402
@@ -150,18 +151,6 @@ def bench_sweep(open_tickets: int) -> dict[str, float]:
     return {"busy_s": busy, "warned": float(first.warned), "quiet_s": statistics.median(quiet)}
 
 
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--cases", type=int, default=10_000)
@@ -178,7 +167,7 @@ def main() -> None:
         with session_scope() as session:
             version = session.execute(text("SHOW server_version")).scalar()
         db.reset_engine()
-    print(f"\n### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {machine()}\n")
+    print(f"\n{heading()}\n")
     print(f"Python {platform.python_version()}, PostgreSQL {version}.\n")
     print("| routing | value |\n|---|---:|")
     print(f"| cases / coders | {args.cases} / {args.coders} |")
