@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Form, Request, Response
 from starlette.middleware.base import BaseHTTPMiddleware
@@ -55,27 +55,22 @@ def client_address(request: Request) -> str:
 
 
 def set_session_cookie(response: Response, token: str) -> None:
-    response.set_cookie(
-        session_cookie(),
-        token,
-        httponly=True,
-        samesite="lax",
-        secure=get_settings().web_is_secure,
-        path="/",
-    )
+    # Lax: a link from an email to a case page arrives signed in; a form from elsewhere
+    # carries no cookie.
+    _set_cookie(response, session_cookie(), token, same_site="lax")
 
 
 def set_sign_in_token(response: Response, token: str) -> None:
     """The sign-in form's token, also in a cookie: a form posted from another site
     cannot carry the cookie's value (double submit)."""
-    response.set_cookie(
-        SIGN_IN_COOKIE,
-        token,
-        httponly=True,
-        samesite="strict",
-        secure=get_settings().web_is_secure,
-        path="/",
-    )
+    _set_cookie(response, SIGN_IN_COOKIE, token, same_site="strict")
+
+
+def _set_cookie(
+    response: Response, name: str, value: str, *, same_site: Literal["lax", "strict"]
+) -> None:
+    secure = get_settings().web_is_secure
+    response.set_cookie(name, value, httponly=True, samesite=same_site, secure=secure, path="/")
 
 
 def check_sign_in_token(request: Request, given: str) -> None:

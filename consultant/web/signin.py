@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
 
 from consultant.db import session_scope
 from consultant.models import utcnow
@@ -33,6 +35,7 @@ from consultant.web.sessions import (
 )
 
 router = APIRouter()
+T = TypeVar("T")
 
 
 @router.get("/sign-in")
@@ -49,23 +52,14 @@ def sign_in_submit(
     token: Annotated[str, Form()] = "",
 ) -> Response:
     check_sign_in_token(request, token)
-    with session_scope() as session:
-        try:
-            cookie, _ = sign_in(
-                session,
-                email=email,
-                password=password,
-                address=client_address(request),
-                now=utcnow(),
-            )
-        except SignInRefused as exc:
-            refused = str(exc)
-        else:
-            refused = ""
-    if refused:
+    address = client_address(request)
+    signed, refused = _attempt(
+        lambda s: sign_in(s, email=email, password=password, address=address, now=utcnow())
+    )
+    if signed is None:
         return _form(request, next=next, email=email, error=refused, status_code=401)
     response = RedirectResponse(_local(next), status_code=303)
-    set_session_cookie(response, cookie)
+    set_session_cookie(response, signed[0])
     return response
 
 
@@ -85,20 +79,12 @@ def code_submit(
     secret: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(person, csrf)
-    with session_scope() as session:
-        try:
-            give_code(
-                session,
-                person=person,
-                code=code,
-                secret=secret or None,
-                address=client_address(request),
-                now=utcnow(),
-            )
-        except SignInRefused as exc:
-            refused = str(exc)
-        else:
-            refused = ""
+    address = client_address(request)
+    _, refused = _attempt(
+        lambda s: give_code(
+            s, person=person, code=code, secret=secret or None, address=address, now=utcnow()
+        )
+    )
     if refused:
         enrolling = None if person.enrolled else secret or new_secret()
         return _code_form(request, person, secret=enrolling, error=refused, status_code=401)
@@ -117,6 +103,16 @@ def sign_out_submit(request: Request, person: Acting) -> Response:
     response = RedirectResponse("/sign-in", status_code=303)
     response.delete_cookie(session_cookie(), path="/")
     return response
+
+
+def _attempt(step: Callable[[Session], T]) -> tuple[T | None, str]:
+    """Run a sign-in step in a transaction that keeps its audit rows even when the step
+    is refused: its result, or ``None`` and the refusal to show."""
+    with session_scope() as session:
+        try:
+            return step(session), ""
+        except SignInRefused as exc:
+            return None, str(exc)
 
 
 def _form(
