@@ -19,6 +19,7 @@ from consultant.db import session_scope
 from consultant.models import CoderRole, utcnow
 from consultant.web.sessions import SignedIn, resume
 
+LIVE_HEADER = "X-Live-Refresh"  # sent by static/live.js: the page refreshing itself
 SIGN_IN_COOKIE = "cc_sign_in"  # the sign-in form's CSRF token, before there is a session
 
 # Pages load only what the desk serves; none may be framed by another site.
@@ -85,8 +86,15 @@ def half_signed_in(request: Request) -> SignedIn:
     token = request.cookies.get(session_cookie())
     if not token:
         raise SignInNeeded
+    by_itself = request.headers.get(LIVE_HEADER) == "1" or request.url.path == "/live"
     with session_scope() as session:
-        person = resume(session, token=token, address=client_address(request), now=utcnow())
+        person = resume(
+            session,
+            token=token,
+            address=client_address(request),
+            now=utcnow(),
+            touch=not by_itself,
+        )
     if person is None:
         raise SignInNeeded
     return person

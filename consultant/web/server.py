@@ -24,6 +24,7 @@ class WebServer:
             access_log=False,  # an access log names cases and people; the audit log does that
             proxy_headers=True,  # the address a proxy on this machine forwarded
             server_header=False,
+            timeout_graceful_shutdown=3,  # open live streams end rather than hold a stop
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)

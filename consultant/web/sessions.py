@@ -109,9 +109,13 @@ def sign_in(
     return token, _signed_in(row, coder)
 
 
-def resume(session: Session, *, token: str, address: str, now: datetime) -> SignedIn | None:
+def resume(
+    session: Session, *, token: str, address: str, now: datetime, touch: bool = True
+) -> SignedIn | None:
     """The person whose session this token opens, or ``None`` (unknown, ended, idle too
-    long, past the absolute limit, or the coder deactivated). Marks it seen now."""
+    long, past the absolute limit, or the coder deactivated). Marks it seen now, unless
+    ``touch`` is false: a page refreshing itself is not the person at work, and must
+    not keep an unattended screen signed in."""
     row = session.exec(select(WebSession).where(WebSession.token_hash == token_hash(token))).first()
     if row is None or row.ended_at is not None:
         return None
@@ -128,8 +132,9 @@ def resume(session: Session, *, token: str, address: str, now: datetime) -> Sign
             detail=reason,
         )
         return None
-    row.last_seen_at = now
-    session.add(row)
+    if touch:
+        row.last_seen_at = now
+        session.add(row)
     return _signed_in(row, coder)  # type: ignore[arg-type]
 
 

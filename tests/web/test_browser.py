@@ -148,3 +148,17 @@ def test_a_hostile_emails_html_runs_nothing_and_fetches_nothing(page: Page, dash
         assert _CountingHandler.hits == []  # and nothing was fetched from outside
     finally:
         outside.shutdown()
+
+
+def test_the_queue_shows_a_new_case_without_a_reload(page: Page, dashboard: str) -> None:
+    make_coder("alice@desk.example")
+    new_case(subject="First question on 99213")
+    sign_in(page, dashboard, "alice@desk.example")
+    page.goto(f"{dashboard}/queue")
+    expect(page.get_by_role("row").filter(has_text="First question")).to_be_visible()
+    page.evaluate("window.notReloaded = true")
+
+    new_case(sender="erin@other.example", subject="Second question on 20610")
+
+    expect(page.get_by_role("row").filter(has_text="Second question")).to_be_visible(timeout=15_000)
+    assert page.evaluate("window.notReloaded") is True  # swapped in, not reloaded

@@ -188,3 +188,21 @@ def test_the_audit_log_cannot_be_changed_or_emptied_on_postgresql(
         with pytest.raises(DBAPIError, match="append-only"), session_scope() as session:
             session.execute(text(statement))
     assert audit_actions("alice@desk.example") == ["sign_in", "queue.viewed"]
+
+
+def test_a_page_refreshing_itself_does_not_keep_an_unattended_session_alive(
+    client: TestClient,
+) -> None:
+    make_coder("alice@desk.example")
+    sign_in(client, "alice@desk.example")
+    with session_scope() as session:
+        row = session.exec(select(WebSession)).one()
+        row.last_seen_at -= timedelta(minutes=10)
+        session.add(row)
+        before = row.last_seen_at
+
+    refreshed = client.get("/queue", headers={"X-Live-Refresh": "1"})
+
+    assert refreshed.status_code == 200
+    with session_scope() as session:
+        assert session.exec(select(WebSession)).one().last_seen_at == before
