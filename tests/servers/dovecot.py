@@ -211,10 +211,12 @@ class DovecotServer:
         """Where the log ends now: pass it to :meth:`wait_for_log` as ``since``."""
         return self.log_path.stat().st_size
 
-    def wait_for_log(self, text: str, *, since: int, timeout: float = 5.0) -> str:
+    def wait_for_log(self, text: str, *, since: int, timeout: float = 15.0) -> str:
         """The log written after ``since``, once it mentions ``text``.
 
-        Dovecot's processes write through its log process, a moment after the fact.
+        Dovecot's processes write through its log process, a moment after the fact (on
+        a busy machine, seconds after: a login process logs its disconnect only once the
+        client's TLS alert has been read).
         """
         deadline = time.monotonic() + timeout
         while True:
