@@ -188,6 +188,9 @@ class CoderRole(StrEnum):
     ADMIN = "admin"
 
 
+LEAD_ROLES = frozenset({CoderRole.LEAD, CoderRole.ADMIN})  # assign cases, hear of breaches
+
+
 class Coder(SQLModel, table=True):
     """A person who answers cases. Never deleted: deactivating keeps their history.
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from consultant.config import get_settings
-from consultant.models import Coder, CoderRole, Event, Ticket, TicketStatus
+from consultant.models import LEAD_ROLES, Coder, Event, Ticket, TicketStatus
 from consultant.routing.assign import assign, is_available
 
 CLAIMABLE = frozenset({TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING})
@@ -111,7 +111,7 @@ def reassign(session: Session, number: int, *, to: str, by: str, now: datetime) 
     """A lead (or admin) gives the case to ``to``, ending any claim on it."""
     ticket = lock_ticket(session, number)
     lead = find_coder(session, by)
-    if lead.role not in (CoderRole.LEAD, CoderRole.ADMIN) or not lead.active:
+    if lead.role not in LEAD_ROLES or not lead.active:
         raise ClaimError(f"{lead.email} is a {lead.role}; only a lead or an admin assigns cases")
     coder = find_coder(session, to)
     if ticket.status not in CLAIMABLE:

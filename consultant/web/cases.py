@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from consultant import audit, casework
 from consultant.db import session_scope
-from consultant.models import Attachment, Coder, CoderRole, Message, TicketStatus, utcnow
+from consultant.models import LEAD_ROLES, Attachment, Coder, Message, TicketStatus, utcnow
 from consultant.routing.claims import ClaimError, claim, reassign, release
 from consultant.tickets import ticket_detail
 from consultant.web.pages import render
@@ -32,7 +32,6 @@ router = APIRouter()
 MESSAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
 AFTER_ANSWER = (TicketStatus.PENDING, TicketStatus.SOLVED, TicketStatus.OPEN)
 MOVES = (TicketStatus.PENDING, TicketStatus.OPEN, TicketStatus.NEW, TicketStatus.CLOSED)
-LEADS = (CoderRole.LEAD, CoderRole.ADMIN)
 
 
 @router.get("/tickets/{number}")
@@ -122,7 +121,7 @@ def move_case(
 def assign_case(
     request: Request, number: int, person: Acting, to: Annotated[str, Form()] = ""
 ) -> Response:
-    if person.role not in LEADS:
+    if person.role not in LEAD_ROLES:
         raise Forbidden("assigning cases is for leads and admins")
     return _act(
         request,
@@ -264,7 +263,7 @@ def _show(
 
 def _page_context(session: Session, case: dict[str, Any], person: SignedIn) -> dict[str, Any]:
     coders = []
-    if person.role in LEADS:
+    if person.role in LEAD_ROLES:
         query = select(Coder.email).where(col(Coder.active).is_(True)).order_by(col(Coder.email))
         coders = list(session.exec(query))
     seen = max((m["id"] for m in case["messages"]), default=0)

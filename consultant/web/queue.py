@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from consultant import audit
 from consultant.codes.specialty import SPECIALTIES
 from consultant.db import session_scope
-from consultant.models import CoderRole, TicketStatus, utcnow
+from consultant.models import LEAD_ROLES, TicketStatus, utcnow
 from consultant.sla import ClockState
 from consultant.tickets import Cursor, codes_of, list_tickets, queue_counts
 from consultant.web.pages import render
@@ -27,7 +27,6 @@ VIEWS = {
     "breached": "Breached",
     "all": "All",
 }
-LEADS = (CoderRole.LEAD, CoderRole.ADMIN)
 
 
 @router.get("/")
@@ -45,7 +44,7 @@ def queue_page(
     after: str = "",
 ) -> Response:
     view = view if view in VIEWS else "mine"
-    if view == "all" and person.role not in LEADS:
+    if view == "all" and person.role not in LEAD_ROLES:
         raise Forbidden("all cases are for leads and admins")
     status = status if status in set(TicketStatus) else ""
     specialty = specialty if specialty in SPECIALTIES else ""
@@ -81,7 +80,7 @@ def queue_page(
         {
             "person": person,
             "view": view,
-            "views": {k: v for k, v in VIEWS.items() if k != "all" or person.role in LEADS},
+            "views": {k: v for k, v in VIEWS.items() if k != "all" or person.role in LEAD_ROLES},
             "rows": rows,
             "badges": badges,
             "counts": counts,
@@ -97,7 +96,7 @@ def queue_page(
 
 def _owner_filter(view: str, person: SignedIn) -> str | None:
     """Whose cases the view lists: a coder's SLA views are of their own cases."""
-    if view == "mine" or (view in ("at-risk", "breached") and person.role not in LEADS):
+    if view == "mine" or (view in ("at-risk", "breached") and person.role not in LEAD_ROLES):
         return person.email
     return None
 

@@ -16,7 +16,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 
 from consultant.config import get_settings
 from consultant.db import session_scope
-from consultant.models import CoderRole, utcnow
+from consultant.models import LEAD_ROLES, CoderRole, utcnow
 from consultant.web.sessions import SignedIn, resume
 
 LIVE_HEADER = "X-Live-Refresh"  # sent by static/live.js: the page refreshing itself
@@ -112,7 +112,7 @@ Person = Annotated[SignedIn, Depends(signed_in)]
 
 
 def lead(person: Person) -> SignedIn:
-    if person.role not in (CoderRole.LEAD, CoderRole.ADMIN):
+    if person.role not in LEAD_ROLES:
         raise Forbidden("this is for leads and admins")
     return person
 

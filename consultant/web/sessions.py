@@ -29,7 +29,7 @@ from sqlmodel import Session, col, select
 
 from consultant import audit
 from consultant.config import get_settings
-from consultant.models import Coder, CoderRole, Event, WebSession, utcnow
+from consultant.models import LEAD_ROLES, Coder, Event, WebSession, utcnow
 from consultant.passwords import hash_password, matches, needs_rehash
 
 FAILED = "sign_in.failed"
@@ -197,7 +197,7 @@ def _signed_in(row: WebSession, coder: Coder) -> SignedIn:
 def needs_second_factor(coder: Coder) -> bool:
     """Leads and admins always give a code; everyone does when the admin says so."""
     everyone = get_settings().web_two_factor == "everyone"
-    return everyone or coder.role in (CoderRole.LEAD, CoderRole.ADMIN)
+    return everyone or coder.role in LEAD_ROLES
 
 
 def new_secret() -> str:
