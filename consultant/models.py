@@ -543,6 +543,43 @@ class MueValue(SQLModel, table=True):
     release: str = Field(sa_type=Text)
 
 
+# --- yearly code releases ------------------------------------------------------------
+
+
+class CodeRelease(SQLModel, table=True):
+    """One release of a code system that was loaded (ICD-10-CM FY2026, effective
+    2025-10-01), in effect until the next loaded release's ``effective_from``."""
+
+    __tablename__ = "code_releases"
+    __table_args__ = (UniqueConstraint("system", "effective_from"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    system: str = Field(sa_type=Text)
+    name: str = Field(sa_type=Text)
+    effective_from: date
+    effective_to: date | None = None
+    code_count: int = 0
+    source: str = Field(sa_type=Text)  # the file's name, or the package it came from
+    loaded_at: datetime = created_at_field()
+
+
+class CodeVersion(SQLModel, table=True):
+    """A code as the releases from ``valid_from`` up to (not including) ``valid_to``
+    describe it; a new row starts where a release changed its description or flag."""
+
+    __tablename__ = "code_versions"
+    __table_args__ = (UniqueConstraint("system", "code", "valid_from"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    system: str = Field(sa_type=Text)
+    code: str = Field(sa_type=Text)
+    valid_from: date
+    valid_to: date | None = None
+    description: str = Field(sa_type=Text)
+    short_description: str | None = Field(default=None, sa_type=Text)
+    billable: bool = True
+
+
 # --- the dashboard: who is signed in, and who saw or did what ------------------------
 
 
