@@ -11,9 +11,9 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from consultant import states
-from consultant.models import Coder, Event, Message, OutboxEmail, Ticket
-from consultant.replies import queue_answer, queue_solved
+from consultant import quota, states
+from consultant.models import LEAD_ROLES, Coder, Event, Message, OutboxEmail, QuotaEntry, Ticket
+from consultant.replies import Preview, preview_answer, queue_answer, queue_solved
 from consultant.routing.claims import ClaimError, find_coder, lock_ticket
 from consultant.states import InvalidTransition
 
@@ -84,6 +84,15 @@ def _refuse_if_thread_moved(
     raise Collision(newer)
 
 
+def preview(session: Session, number: int, *, text: str) -> Preview:
+    """The answer as the customer will get it (subject, recipient, body with the desk's
+    footer), without sending anything."""
+    ticket = _ticket(session, number)
+    if not text.strip():
+        raise CaseError("an answer needs some text")
+    return preview_answer(ticket=ticket, text=text)
+
+
 def solve(session: Session, number: int, *, by: str, now: datetime) -> OutboxEmail:
     """Mark case ``number`` solved; the customer is told a reply reopens it."""
     try:
@@ -127,3 +136,44 @@ def set_status(session: Session, number: int, *, to: str, by: str, now: datetime
         return ticket
     except (ClaimError, InvalidTransition) as exc:
         raise CaseError(str(exc)) from None
+
+
+def refund(session: Session, number: int, *, by: str, reason: str) -> QuotaEntry:
+    """Give case ``number`` back to its account's quota (a lead's or admin's call)."""
+    if not reason.strip():
+        raise CaseError("a refund needs a reason, for the account's ledger")
+    try:
+        ticket = _ticket(session, number)
+        _find_lead(session, by)
+        return quota.refund_case(session, ticket=ticket, reason=reason.strip(), actor=by)
+    except (ClaimError, quota.QuotaError) as exc:
+        raise CaseError(str(exc)) from None
+
+
+def release_held(
+    session: Session, number: int, *, by: str, override_reason: str = ""
+) -> QuotaEntry:
+    """Charge case ``number``, held because its account had no cases left, and route it;
+    past the limit only with ``override_reason`` (a lead's or admin's call)."""
+    try:
+        ticket = _ticket(session, number)  # the ledger locks the account before the case
+        _find_lead(session, by)
+        return quota.release_held_case(
+            session, ticket=ticket, actor=by, override_reason=override_reason.strip() or None
+        )
+    except (ClaimError, quota.QuotaError) as exc:
+        raise CaseError(str(exc)) from None
+
+
+def _find_lead(session: Session, email: str) -> Coder:
+    coder = find_coder(session, email)
+    if coder.role not in LEAD_ROLES:
+        raise CaseError("refunds and releases are for leads and admins")
+    return coder
+
+
+def _ticket(session: Session, number: int) -> Ticket:
+    ticket = session.get(Ticket, number)
+    if ticket is None:
+        raise CaseError(f"no case CC-{number}")
+    return ticket

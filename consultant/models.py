@@ -52,6 +52,20 @@ def created_at_field() -> datetime:
     return Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class SearchVector(TypeDecorator[str]):
+    """``TSVECTOR`` on PostgreSQL (full-text search); unused text on SQLite, which
+    searches through an FTS5 table instead (see ``consultant.codes.search`` and
+    ``consultant.search``)."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.TSVECTOR())
+        return dialect.type_descriptor(Text())
+
+
 # --- accounts and quota -------------------------------------------------------------
 
 
@@ -218,6 +232,7 @@ class Coder(SQLModel, table=True):
     last_notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     password_hash: str | None = Field(default=None, sa_type=Text)  # argon2id; None: no sign-in
     totp_secret: str | None = Field(default=None, sa_type=Text)  # RFC 6238; None: not enrolled
+    totp_last_step: int | None = None  # the last code's 30-second step: it works only once
     created_at: datetime = created_at_field()
 
     def specialty_list(self) -> list[str]:
@@ -241,6 +256,8 @@ class Ticket(SQLModel, table=True):
         Index("ix_tickets_coder_status", "coder_id", "status"),
         Index("ix_tickets_status_due", "status", "due_at"),
         Index("ix_tickets_claim_expires", "claim_expires_at"),
+        Index("ix_tickets_account_id", "account_id", "id"),  # the account's earlier cases
+        Index("ix_tickets_search", "search_vector", postgresql_using="gin"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -260,6 +277,8 @@ class Ticket(SQLModel, table=True):
     solved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
+    # Subject and requester for case search, written by the database (revision 0006).
+    search_vector: str | None = Field(default=None, sa_type=SearchVector)
 
     @property
     def reference(self) -> str:
@@ -270,6 +289,7 @@ class Message(SQLModel, table=True):
     """One email in a ticket's thread, in either direction."""
 
     __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_search", "search_vector", postgresql_using="gin"),)
 
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int = Field(foreign_key="tickets.id", index=True)
@@ -283,6 +303,8 @@ class Message(SQLModel, table=True):
     is_automatic: bool = False
     coder_id: int | None = Field(default=None, foreign_key="coders.id")  # who wrote an answer
     created_at: datetime = created_at_field()
+    # The text for case search, written by the database (revision 0006).
+    search_vector: str | None = Field(default=None, sa_type=SearchVector)
 
 
 class Attachment(SQLModel, table=True):
@@ -304,7 +326,10 @@ class CodeLookup(SQLModel, table=True):
     """
 
     __tablename__ = "code_lookups"
-    __table_args__ = (UniqueConstraint("ticket_id", "message_id", "system", "code"),)
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "message_id", "system", "code"),
+        Index("ix_code_lookups_code_ticket_id", "code", "ticket_id"),  # precedents, search
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int = Field(foreign_key="tickets.id", index=True)
@@ -466,19 +491,6 @@ class OutboxEmail(SQLModel, table=True):
 # --- code catalog -------------------------------------------------------------------
 
 
-class SearchVector(TypeDecorator[str]):
-    """``TSVECTOR`` on PostgreSQL (full-text search); unused text on SQLite, which
-    searches through an FTS5 table instead (see ``consultant.codes.search``)."""
-
-    impl = Text
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(postgresql.TSVECTOR())
-        return dialect.type_descriptor(Text())
-
-
 class CodeSystem(SQLModel, table=True):
     """A loaded code system and the release it holds (``icd10cm`` 2026-04, ``hcpcs`` 2020)."""
 
@@ -620,3 +632,52 @@ class AuditEntry(SQLModel, table=True):
     ticket_id: int | None = None  # no foreign key: the log outlives what it names
     detail: str = Field(default="", sa_type=Text)
     address: str = Field(default="", sa_type=Text)  # where the request came from
+
+
+# --- coders' own tools: answers they reuse, and the link that lets a new coder in ---------
+
+
+class SavedAnswer(SQLModel, table=True):
+    """An answer coders send again and again, with variables filled from the case
+    (``{{ first_name }}``, ``{{ codes }}`` …) when it is put into the answer box."""
+
+    __tablename__ = "saved_answers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(sa_type=Text, unique=True)
+    body: str = Field(sa_type=Text)  # a Jinja2 template, checked to render when saved
+    created_by: str = Field(sa_type=Text)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
+
+
+class SignInLink(SQLModel, table=True):
+    """A one-time link a new coder opens to choose their password. Only the token's
+    SHA-256 is kept; it works once, and not after ``expires_at``."""
+
+    __tablename__ = "sign_in_links"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_type=Text, unique=True)
+    coder_id: int = Field(foreign_key="coders.id", index=True)
+    created_by: str = Field(sa_type=Text)
+    created_at: datetime = created_at_field()
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# --- presence: who has a case open in the dashboard right now ------------------------
+
+
+class CasePresence(SQLModel, table=True):
+    """A coder's open case page. The page's heartbeat says every few seconds that it is
+    still open (``seen_at``) and whether they are typing an answer (``typing_at``); a row
+    not renewed for a while is stale, and is deleted soon after."""
+
+    __tablename__ = "case_presence"
+    __table_args__ = (Index("ix_case_presence_seen_at", "seen_at"),)
+
+    ticket_id: int = Field(foreign_key="tickets.id", primary_key=True)
+    coder_id: int = Field(foreign_key="coders.id", primary_key=True)
+    seen_at: datetime = Field(sa_type=UTCDateTime)
+    typing_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -6,6 +6,8 @@ argon2-cffi's defaults are RFC 9106's second recommended parameter set (argon2id
 
 from __future__ import annotations
 
+import hashlib
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -45,3 +47,9 @@ def matches(stored: str | None, password: str) -> bool:
 
 def needs_rehash(stored: str) -> bool:
     return _HASHER.check_needs_rehash(stored)
+
+
+def token_hash(token: str) -> str:
+    """What is kept of a random token given to a browser (a session, a sign-in link):
+    its SHA-256, so a copy of the database opens nothing."""
+    return hashlib.sha256(token.encode()).hexdigest()

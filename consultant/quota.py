@@ -374,17 +374,11 @@ def release_held_case(
     return entry
 
 
-def quota_report(session: Session, account: Account) -> dict[str, object]:
-    """What ``consultant quota show`` prints: the plan, this period and its entries."""
+def quota_summary(session: Session, account: Account, *, now: datetime) -> dict[str, object]:
+    """The account's plan and this period's count: what the case page shows beside a case."""
     plan = session.get(Plan, account.plan_id)
     assert plan is not None
-    now = utcnow()
     period = period_of(account, now)
-    entries = session.exec(
-        select(QuotaEntry)
-        .where(QuotaEntry.account_id == account.id, QuotaEntry.period == period)
-        .order_by(col(QuotaEntry.id))
-    ).all()
     return {
         "account": account.address,
         "plan": plan.name,
@@ -393,6 +387,20 @@ def quota_report(session: Session, account: Account) -> dict[str, object]:
         "resets_at": period_resets_at(account, now).isoformat(),
         "used": used_in_period(session, account, period),
         "remaining": remaining(session, account, at=now),
+    }
+
+
+def quota_report(session: Session, account: Account) -> dict[str, object]:
+    """What ``consultant quota show`` prints: the plan, this period and its entries."""
+    now = utcnow()
+    period = period_of(account, now)
+    entries = session.exec(
+        select(QuotaEntry)
+        .where(QuotaEntry.account_id == account.id, QuotaEntry.period == period)
+        .order_by(col(QuotaEntry.id))
+    ).all()
+    return {
+        **quota_summary(session, account, now=now),
         "entries": [
             {
                 "kind": e.kind,

@@ -309,6 +309,24 @@ def queue_solved(session: Session, *, ticket: Ticket, actor: str, now: datetime)
     return store(session, ticket=ticket, kind="solved", key=key, message=outgoing, automatic=False)
 
 
+@dataclass(frozen=True)
+class Preview:
+    """An answer as its customer will read it, before it is queued."""
+
+    recipient: str
+    subject: str
+    text: str
+
+
+def preview_answer(*, ticket: Ticket, text: str) -> Preview:
+    body_text, _ = render("answer", {"reference": ticket.reference, "answer": text})
+    return Preview(
+        recipient=ticket.requester,
+        subject=subject_with_token(ticket.reference, ticket.subject),
+        text=body_text,
+    )
+
+
 def _compose_in_thread(
     session: Session, ticket: Ticket, template: str, context: Mapping[str, Any]
 ) -> Email:

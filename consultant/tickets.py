@@ -263,3 +263,25 @@ def _outgoing(email: OutboxEmail) -> dict[str, Any]:
         "last_error": email.last_error,
         "sent_at": email.sent_at.isoformat() if email.sent_at else None,
     }
+
+
+def earlier_cases(session: Session, ticket: Ticket, *, limit: int = 8) -> list[dict[str, Any]]:
+    """The account's other cases, newest first: what this customer has asked before."""
+    if ticket.account_id is None:
+        return []
+    query = (
+        select(Ticket)
+        .where(Ticket.account_id == ticket.account_id, Ticket.id != ticket.id)
+        .order_by(col(Ticket.id).desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "number": other.id,
+            "reference": other.reference,
+            "subject": other.subject,
+            "status": other.status,
+            "created_at": other.created_at.isoformat(),
+        }
+        for other in session.exec(query)
+    ]

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from consultant.cli import backup as _backup  # noqa: F401  (registers db backup/restore)
+from consultant.cli.answers import answers_app
 from consultant.cli.audit import audit_app
 from consultant.cli.coders import coders_app
 from consultant.cli.codes import app as codes_app
@@ -49,6 +50,7 @@ app.add_typer(routing_app, name="routing")
 app.add_typer(hours_app, name="hours")
 app.add_typer(report_app, name="report")
 app.add_typer(audit_app, name="audit")
+app.add_typer(answers_app, name="answers")
 
 
 def main() -> None:

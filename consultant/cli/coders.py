@@ -58,8 +58,10 @@ def coders_add(
     by: ByOption = "admin",
     as_json: JsonOption = False,
 ) -> None:
-    """Add a coder: one person, one address."""
+    """Add a coder: one person, one address. Prints the one-time link they open to
+    choose a password and sign in to the dashboard."""
     from consultant.coders import add_coder, describe
+    from consultant.sign_in_links import issue_link
 
     def add(session: Session) -> dict[str, Any]:
         coder = add_coder(
@@ -74,10 +76,13 @@ def coders_add(
             timezone=timezone or "UTC",
             working_hours=hours or "",
         )
-        return describe(coder, load=0, now=utcnow())
+        link = issue_link(session, email=coder.email, by=by, now=utcnow())
+        return {**describe(coder, load=0, now=utcnow()), "sign_in_link": link}
 
     row = _change(add)
     _show_or_json(row, as_json, f"added {row['email']} ({row['role']})")
+    if not as_json:
+        _print_link(row)
 
 
 @coders_app.command("set")
@@ -252,6 +257,32 @@ def coders_password(
 
     row = _change(change)
     typer.echo(f"password set for {row['email']}; they sign in at {get_settings().web_url}/")
+
+
+@coders_app.command("link")
+def coders_link(email: str, by: ByOption = "admin", as_json: JsonOption = False) -> None:
+    """A new one-time sign-in link for a coder (first sign-in, or a forgotten password);
+    any older unused link stops working."""
+    from consultant.sign_in_links import issue_link
+
+    def issue(session: Session) -> dict[str, Any]:
+        link = issue_link(session, email=email, by=by, now=utcnow())
+        return {"email": email.strip().lower(), "sign_in_link": link}
+
+    row = _change(issue)
+    if as_json:
+        print_json(row)
+    else:
+        _print_link(row)
+
+
+def _print_link(row: dict[str, Any]) -> None:
+    from consultant.sign_in_links import VALID_HOURS
+
+    typer.echo(
+        f"{row['email']} signs in for the first time with this link "
+        f"(it works once, within {VALID_HOURS} hours):\n  {row['sign_in_link']}"
+    )
 
 
 @coders_app.command("reset-2fa")

@@ -1,4 +1,5 @@
-"""The case page and what a coder does from it: claim, release, answer, move, assign.
+"""The case page and what a coder does from it: claim, release, answer (from a saved
+answer, with a preview), move, note; a lead also assigns, refunds and releases held cases.
 
 Each route checks the role, calls one domain function (consultant/casework.py, the same
 the ``consultant tickets`` commands call), writes the audit row in the same transaction
@@ -16,11 +17,23 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
-from consultant import audit, casework
+from consultant import audit, casework, presence, saved_answers
 from consultant.db import session_scope
-from consultant.models import LEAD_ROLES, Attachment, Coder, Message, TicketStatus, utcnow
-from consultant.routing.claims import ClaimError, claim, reassign, release
-from consultant.tickets import ticket_detail
+from consultant.models import (
+    LEAD_ROLES,
+    Account,
+    Attachment,
+    Coder,
+    Message,
+    Ticket,
+    TicketStatus,
+    utcnow,
+)
+from consultant.precedents import precedents_for
+from consultant.quota import quota_summary
+from consultant.replies import Preview
+from consultant.routing.claims import ClaimError, claim, find_coder, reassign, release
+from consultant.tickets import earlier_cases, ticket_detail
 from consultant.web.pages import render
 from consultant.web.security import Acting, Forbidden, Person, client_address
 from consultant.web.sessions import SignedIn
@@ -121,8 +134,7 @@ def move_case(
 def assign_case(
     request: Request, number: int, person: Acting, to: Annotated[str, Form()] = ""
 ) -> Response:
-    if person.role not in LEAD_ROLES:
-        raise Forbidden("assigning cases is for leads and admins")
+    _leads_only(person, "assigning cases")
     return _act(
         request,
         number,
@@ -192,8 +204,87 @@ def answer_case(
         error=problem,
         draft=text,
         collision=newer if stopped else [],
+        seen=None if stopped else seen,  # after a collision, what was read is now seen
         status_code=409,
     )
+
+
+@router.post("/tickets/{number}/answer/preview")
+def preview_answer(
+    request: Request,
+    number: int,
+    person: Acting,
+    text: Annotated[str, Form()] = "",
+    seen: Annotated[int, Form()] = 0,
+) -> Response:
+    """The answer as the customer will get it, above the draft; nothing is sent."""
+    with session_scope() as session:
+        try:
+            shown, problem = casework.preview(session, number, text=text), ""
+        except casework.CaseError as exc:
+            shown, problem = None, str(exc)
+    return _show(request, number, person, error=problem, draft=text, seen=seen, preview=shown)
+
+
+@router.post("/tickets/{number}/saved-answer")
+def use_saved_answer(
+    request: Request,
+    number: int,
+    person: Acting,
+    saved: Annotated[int, Form()] = 0,
+    text: Annotated[str, Form()] = "",
+    seen: Annotated[int, Form()] = 0,
+) -> Response:
+    """Put a saved answer, filled in for this case, into the answer box after the draft."""
+    with session_scope() as session:
+        try:
+            coder = find_coder(session, person.email)
+            filled = saved_answers.fill_in(session, saved_id=saved, number=number, coder=coder)
+        except (saved_answers.SavedAnswerError, ClaimError) as exc:
+            return _show(request, number, person, error=str(exc), draft=text, seen=seen)
+        audit.record(
+            session,
+            actor=person.email,
+            action="case.saved_answer_used",
+            address=client_address(request),
+            ticket_id=number,
+            detail=f"saved answer {saved}",
+        )
+    draft = f"{text.rstrip()}\n\n{filled}" if text.strip() else filled
+    return _show(request, number, person, draft=draft, seen=seen)
+
+
+@router.post("/tickets/{number}/refund")
+def refund_case(
+    request: Request, number: int, person: Acting, reason: Annotated[str, Form()] = ""
+) -> Response:
+    _leads_only(person, "refunding a case")
+    return _act(
+        request,
+        number,
+        person,
+        "case.refunded",
+        lambda s: casework.refund(s, number, by=person.email, reason=reason),
+    )
+
+
+@router.post("/tickets/{number}/release-held")
+def release_held_case(
+    request: Request, number: int, person: Acting, override: Annotated[str, Form()] = ""
+) -> Response:
+    _leads_only(person, "releasing a held case")
+    return _act(
+        request,
+        number,
+        person,
+        "case.hold_released",
+        lambda s: casework.release_held(s, number, by=person.email, override_reason=override),
+    )
+
+
+def _leads_only(person: SignedIn, what: str) -> None:
+    if person.role not in LEAD_ROLES:
+        raise Forbidden(f"{what} is for leads and admins")
 
 
 def _act(
@@ -232,9 +323,14 @@ def _show(
     notice: str = "",
     error: str = "",
     draft: str = "",
+    seen: int | None = None,
+    preview: Preview | None = None,
     collision: list[int] | None = None,
     status_code: int = 200,
 ) -> Response:
+    """The case page. ``seen``: the newest message the person had in front of them when
+    they started the draft, carried through previews so a later send still notices
+    anything that arrived since."""
     with session_scope() as session:
         case = ticket_detail(session, number, now=utcnow())
         if case is None:
@@ -247,11 +343,18 @@ def _show(
             ticket_id=number,
         )
         context = _page_context(session, case, person)
+        context["present"] = presence.check_in(  # who else has it open, as it is shown
+            session, ticket_id=number, coder_id=person.coder_id, typing=False, now=utcnow()
+        )
+        context["beat_seconds"] = presence.BEAT_SECONDS
+    if seen:
+        context["seen"] = seen
     return render(
         request,
         "case.html.j2",
         {
             **context,
+            "preview": preview,
             "notice": notice,
             "error": error,
             "draft": draft,
@@ -268,7 +371,15 @@ def _page_context(session: Session, case: dict[str, Any], person: SignedIn) -> d
         coders = list(session.exec(query))
     seen = max((m["id"] for m in case["messages"]), default=0)
     notes = [e for e in case["events"] if e["kind"] == casework.NOTE]
+    ticket = session.get(Ticket, case["number"])
+    assert ticket is not None
+    account = session.get(Account, ticket.account_id) if ticket.account_id else None
     return {
+        "account": quota_summary(session, account, now=utcnow()) if account else None,
+        "earlier": earlier_cases(session, ticket),
+        "precedents": precedents_for(session, ticket.id),  # type: ignore[arg-type]
+        "saved_answers": saved_answers.list_saved_answers(session),
+        "is_lead": person.role in LEAD_ROLES,
         "notes": notes,
         "person": person,
         "case": case,

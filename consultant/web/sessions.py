@@ -18,19 +18,20 @@ wait that long. The answer never says whether the address belongs to a coder.
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
 import pyotp
+from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from consultant import audit
 from consultant.config import get_settings
 from consultant.models import LEAD_ROLES, Coder, Event, WebSession, utcnow
-from consultant.passwords import hash_password, matches, needs_rehash
+from consultant.passwords import hash_password, matches, needs_rehash, token_hash
 
 FAILED = "sign_in.failed"
 CODE_FAILED = "sign_in.code_failed"
@@ -58,10 +59,6 @@ class SignedIn:
 @cache
 def _decoy_hash() -> str:
     return hash_password(secrets.token_urlsafe(32))
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def sign_in(
@@ -94,6 +91,14 @@ def sign_in(
     if stored and needs_rehash(stored):
         coder.password_hash = hash_password(password)
         session.add(coder)
+    return open_session(session, coder=coder, address=address, now=now)
+
+
+def open_session(
+    session: Session, *, coder: Coder, address: str, now: datetime, how: str = "password"
+) -> tuple[str, SignedIn]:
+    """A new session for a coder who has just proved who they are: the cookie's token
+    (always a fresh one) and who signed in."""
     token = secrets.token_urlsafe(32)
     row = WebSession(
         token_hash=token_hash(token),
@@ -105,7 +110,9 @@ def sign_in(
     )
     session.add(row)
     session.flush()
-    audit.record(session, actor=coder.email, action="sign_in", address=address, coder=coder)
+    audit.record(
+        session, actor=coder.email, action="sign_in", address=address, coder=coder, detail=how
+    )
     return token, _signed_in(row, coder)
 
 
@@ -228,7 +235,9 @@ def give_code(
     assert row is not None and coder is not None
     enrolling = coder.totp_secret is None
     expected = secret if enrolling else coder.totp_secret
-    if expected and pyotp.TOTP(expected).verify(code.strip(), valid_window=1):
+    step = _step_of(code, secret=expected, now=now) if expected else None
+    used_before = step is not None and not _first_use(session, coder=coder, step=step)
+    if step is not None and not used_before:
         if enrolling:
             coder.totp_secret = expected
             session.add(coder)
@@ -237,7 +246,14 @@ def give_code(
         session.add(row)
         audit.record(session, actor=coder.email, action=TWO_FACTOR, address=address, coder=coder)
         return
-    audit.record(session, actor=coder.email, action=CODE_FAILED, address=address, coder=coder)
+    audit.record(
+        session,
+        actor=coder.email,
+        action=CODE_FAILED,
+        address=address,
+        coder=coder,
+        detail="used before" if used_before else "",
+    )
     since = now - timedelta(minutes=settings.web_sign_in_wait_minutes)
     session.flush()
     if audit.count_since(session, action=CODE_FAILED, since=since, actor=coder.email) >= (
@@ -253,6 +269,35 @@ def give_code(
             detail="too many wrong codes",
         )
         raise SignInRefused("Too many wrong codes: sign in again.")
+    if used_before:
+        raise SignInRefused("That code has been used already: wait for the next one.")
     raise SignInRefused(
         "That code is not right. Codes change every 30 seconds; try the current one."
     )
+
+
+def _step_of(code: str, *, secret: str, now: datetime) -> int | None:
+    """The 30-second step this code belongs to: now's, or the one before or after (a
+    phone's clock a little off), as RFC 6238 allows; ``None`` if it is none of them."""
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    for step in (current - 1, current, current + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code.strip()):
+            return step
+    return None
+
+
+def _first_use(session: Session, *, coder: Coder, step: int) -> bool:
+    """Mark the step's code used, unless it (or a later one) already was: a code works
+    once (RFC 6238, 5.2), so one seen over a shoulder or phished is worth nothing after.
+    One conditional UPDATE decides, even between two sign-ins at the same instant."""
+    coders = Coder.__table__  # type: ignore[attr-defined]
+    taken = session.execute(
+        update(coders)
+        .where(
+            coders.c.id == coder.id,
+            or_(coders.c.totp_last_step.is_(None), coders.c.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+    )
+    return taken.rowcount == 1

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from consultant.db import session_scope
 from consultant.models import utcnow
+from consultant.sign_in_links import LinkRefused, coder_for, use_link
 from consultant.web.pages import render
 from consultant.web.security import (
     Acting,
@@ -30,6 +31,7 @@ from consultant.web.sessions import (
     enrolment_uri,
     give_code,
     new_secret,
+    open_session,
     sign_in,
     sign_out,
 )
@@ -61,6 +63,49 @@ def sign_in_submit(
     response = RedirectResponse(_local(next), status_code=303)
     set_session_cookie(response, signed[0])
     return response
+
+
+@router.get("/sign-in/link/{link}")
+def link_page(request: Request, link: str) -> Response:
+    """Only the form: opening the link (as a mail scanner does) does not use it up."""
+    with session_scope() as session:
+        try:
+            email = coder_for(session, token=link, now=utcnow()).email
+        except LinkRefused as exc:
+            return render(request, "error.html.j2", {"message": str(exc)}, status_code=410)
+    return _link_form(request, link=link, email=email)
+
+
+@router.post("/sign-in/link/{link}")
+def link_submit(
+    request: Request,
+    link: str,
+    password: Annotated[str, Form()] = "",
+    repeat: Annotated[str, Form()] = "",
+    token: Annotated[str, Form()] = "",
+) -> Response:
+    """Choose a password with a one-time link, and be signed in."""
+    check_sign_in_token(request, token)
+    address = client_address(request)
+    with session_scope() as session:
+        try:
+            email = coder_for(session, token=link, now=utcnow()).email
+        except LinkRefused as exc:
+            return render(request, "error.html.j2", {"message": str(exc)}, status_code=410)
+        try:
+            if password != repeat:
+                raise LinkRefused("The two passwords differ.")
+            coder = use_link(session, token=link, password=password, address=address, now=utcnow())
+        except LinkRefused as exc:
+            problem = str(exc)
+        else:
+            cookie, _ = open_session(
+                session, coder=coder, address=address, now=utcnow(), how="link"
+            )
+            response = RedirectResponse("/queue", status_code=303)
+            set_session_cookie(response, cookie)
+            return response
+    return _link_form(request, link=link, email=email, error=problem, status_code=400)
 
 
 @router.get("/sign-in/code")
@@ -123,6 +168,20 @@ def _form(
         request,
         "sign_in.html.j2",
         {"next": _local(next), "email": email, "error": error, "token": token},
+        status_code=status_code,
+    )
+    set_sign_in_token(page, token)
+    return page
+
+
+def _link_form(
+    request: Request, *, link: str, email: str, error: str = "", status_code: int = 200
+) -> Response:
+    token = secrets.token_urlsafe(24)
+    page = render(
+        request,
+        "sign_in_link.html.j2",
+        {"link": link, "email": email, "error": error, "token": token},
         status_code=status_code,
     )
     set_sign_in_token(page, token)
