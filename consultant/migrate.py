@@ -37,6 +37,7 @@ from sqlmodel import SQLModel
 
 from consultant import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from consultant.codes.search import FTS_TABLE
+from consultant.search import FTS_TABLES as CASE_FTS_TABLES
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BASELINE = "0001"  # the schema as the desk made it before it had migrations
@@ -125,8 +126,12 @@ class Upgrade:
 def include_name(name: str | None, type_: str, _parents: dict[str, str | None]) -> bool:
     """Which database objects the revisions own. SQLite's full-text index of the code
     catalog (an FTS5 table and its shadow tables) is made by the code loader itself,
-    because it is SQLite's alone; PostgreSQL searches a column the models declare."""
-    return not (type_ == "table" and name is not None and name.startswith(FTS_TABLE))
+    because it is SQLite's alone; PostgreSQL searches a column the models declare.
+    SQLite's case search tables (revision 0006) are FTS5 tables too, which the models
+    cannot declare."""
+    return not (
+        type_ == "table" and name is not None and name.startswith((FTS_TABLE, *CASE_FTS_TABLES))
+    )
 
 
 # --- reading where a database stands ----------------------------------------------

@@ -376,3 +376,26 @@ def test_a_revision_goes_up_down_and_up_again_keeping_every_row(
         assert messages_without_ticket == 0
         status = migrate.schema_status(engine, script_location=with_a_later_revision)
         assert (status.current, status.pending) == ("9001", ())
+
+
+# --- case search (revision 0006) ----------------------------------------------------
+
+
+def test_case_search_finds_the_messages_written_before_its_revision(own_desk: Desk) -> None:
+    """Upgrading indexes the cases already there; later emails are indexed as they come."""
+    desk = own_desk
+    fill_with_a_working_desk(desk)
+    url = desk.env["CONSULTANT_DATABASE_URL"]
+    with engine_for(url) as engine:
+        migrate.downgrade(engine, revision="0005")
+        assert "search_vector" not in {c["name"] for c in inspect(engine).get_columns("messages")}
+        migrate.upgrade(engine)
+
+    searched = desk.consultant("tickets", "search", "infusion", "--json")
+    store(case_email("new@clinic.example", subject="Later", body="Pegfilgrastim biosimilar?"))
+    drain()
+    later = desk.consultant("tickets", "search", "pegfilgrastim", "--json")
+
+    assert searched.returncode == 0, searched.stderr
+    assert [r["matched"] for r in json.loads(searched.stdout)["results"]] == ["text"]
+    assert [r["subject"] for r in json.loads(later.stdout)["results"]] == ["Later"]

@@ -72,6 +72,41 @@ def tickets_show(number: int, as_json: JsonOption = False) -> None:
     _print_detail(detail)
 
 
+@tickets_app.command("search")
+def tickets_search(
+    query: Annotated[
+        str, typer.Argument(help="A case number (CC-123), an address, a name, codes or words.")
+    ],
+    as_json: JsonOption = False,
+    after: Annotated[
+        str | None, typer.Option(help="Continue after this cursor (printed after a full page).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Results per page.")] = 20,
+) -> None:
+    """Find cases, best match first: by number, code, requester, subject or message text."""
+    from consultant.search import SearchQueryError, search_cases
+
+    ready()
+    try:
+        with session_scope() as session:
+            page = search_cases(session, query, after=after, limit=limit)
+    except SearchQueryError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json({"results": [r.as_dict() for r in page.results], "next": page.next_after})
+        return
+    for result in page.results:
+        found = "".join(f"[{part}]" if marked else part for part, marked in result.snippet)
+        typer.echo(
+            f"{result.reference:>8}  {result.status:<9} {result.owner or '-':<24} "
+            f"{result.subject}\n          {result.requester}: {found}"
+        )
+    if not page.results:
+        typer.echo(f"no case matches {query!r}")
+    if page.next_after:
+        typer.echo(f"more: --after '{page.next_after}'")
+
+
 def _print_detail(detail: dict[str, Any]) -> None:
     typer.echo(f"{detail['reference']} [{detail['status']}] {detail['subject']}")
     typer.echo(f"from {detail['requester']}")
