@@ -54,7 +54,8 @@ def created_at_field() -> datetime:
 
 class SearchVector(TypeDecorator[str]):
     """``TSVECTOR`` on PostgreSQL (full-text search); unused text on SQLite, which
-    searches through an FTS5 table instead (see ``consultant.codes.search``)."""
+    searches through an FTS5 table instead (see ``consultant.codes.search`` and
+    ``consultant.search``)."""
 
     impl = Text
     cache_ok = True
@@ -231,6 +232,7 @@ class Coder(SQLModel, table=True):
     last_notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     password_hash: str | None = Field(default=None, sa_type=Text)  # argon2id; None: no sign-in
     totp_secret: str | None = Field(default=None, sa_type=Text)  # RFC 6238; None: not enrolled
+    totp_last_step: int | None = None  # the last code's 30-second step: it works only once
     created_at: datetime = created_at_field()
 
     def specialty_list(self) -> list[str]:
@@ -254,6 +256,7 @@ class Ticket(SQLModel, table=True):
         Index("ix_tickets_coder_status", "coder_id", "status"),
         Index("ix_tickets_status_due", "status", "due_at"),
         Index("ix_tickets_claim_expires", "claim_expires_at"),
+        Index("ix_tickets_account_id", "account_id", "id"),  # the account's earlier cases
         Index("ix_tickets_search", "search_vector", postgresql_using="gin"),
     )
 
@@ -629,3 +632,52 @@ class AuditEntry(SQLModel, table=True):
     ticket_id: int | None = None  # no foreign key: the log outlives what it names
     detail: str = Field(default="", sa_type=Text)
     address: str = Field(default="", sa_type=Text)  # where the request came from
+
+
+# --- coders' own tools: answers they reuse, and the link that lets a new coder in ---------
+
+
+class SavedAnswer(SQLModel, table=True):
+    """An answer coders send again and again, with variables filled from the case
+    (``{{ first_name }}``, ``{{ codes }}`` …) when it is put into the answer box."""
+
+    __tablename__ = "saved_answers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(sa_type=Text, unique=True)
+    body: str = Field(sa_type=Text)  # a Jinja2 template, checked to render when saved
+    created_by: str = Field(sa_type=Text)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
+
+
+class SignInLink(SQLModel, table=True):
+    """A one-time link a new coder opens to choose their password. Only the token's
+    SHA-256 is kept; it works once, and not after ``expires_at``."""
+
+    __tablename__ = "sign_in_links"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_type=Text, unique=True)
+    coder_id: int = Field(foreign_key="coders.id", index=True)
+    created_by: str = Field(sa_type=Text)
+    created_at: datetime = created_at_field()
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# --- presence: who has a case open in the dashboard right now ------------------------
+
+
+class CasePresence(SQLModel, table=True):
+    """A coder's open case page. The page's heartbeat says every few seconds that it is
+    still open (``seen_at``) and whether they are typing an answer (``typing_at``); a row
+    not renewed for a while is stale, and is deleted soon after."""
+
+    __tablename__ = "case_presence"
+    __table_args__ = (Index("ix_case_presence_seen_at", "seen_at"),)
+
+    ticket_id: int = Field(foreign_key="tickets.id", primary_key=True)
+    coder_id: int = Field(foreign_key="coders.id", primary_key=True)
+    seen_at: datetime = Field(sa_type=UTCDateTime)
+    typing_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
