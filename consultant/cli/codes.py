@@ -79,6 +79,7 @@ def load(
 ) -> None:
     """Load a bundled code system into the database (ICD-10-CM from simple-icd-10-cm)."""
     from consultant.codes.icd10cm import icd10cm_release, iter_icd10cm
+    from consultant.codes.releases import load_release, release_start
     from consultant.codes.store import load_codes
 
     if system != ICD10CM:
@@ -87,8 +88,63 @@ def load(
     if sys.stderr.isatty():
         typer.echo("reading ICD-10-CM from the simple-icd-10-cm package...", err=True)
     records = list(iter_icd10cm())
+    name = icd10cm_release()
+    effective = release_start(name)
     with _progress("loading ICD-10-CM", len(records)) as progress, session_scope() as session:
-        report = load_codes(session, ICD10CM, icd10cm_release(), records, progress)
+        if effective is None:
+            report = load_codes(session, ICD10CM, name, records, progress)
+        else:
+            kept = load_release(
+                session,
+                ICD10CM,
+                records,
+                name=name,
+                effective=effective,
+                source="simple-icd-10-cm",
+                progress=progress,
+            )
+            report = kept.catalog
+    _report(report, as_json)
+
+
+@import_app.command("icd10cm")
+def import_icd10cm(
+    path: FileArgument,
+    effective: Annotated[
+        str,
+        typer.Option(
+            "--effective",
+            help="The first date of service the release applies to (YYYY-MM-DD), "
+            "e.g. 2025-10-01 for fiscal year 2026.",
+        ),
+    ],
+    release: ReleaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import CMS's ICD-10-CM order file (icd10cm_order_YYYY.txt, or the zip holding it)
+    as the release in effect from --effective; earlier releases stay for earlier dates."""
+    from consultant.codes.icd10cm_order import NotAnOrderFile, parse_icd10cm_order
+    from consultant.codes.releases import load_release
+
+    try:
+        starts = date.fromisoformat(effective)
+    except ValueError:
+        fail(f"--effective {effective!r} is not a date (YYYY-MM-DD)")
+    try:
+        records = _read(path, parse_icd10cm_order)
+    except NotAnOrderFile as exc:
+        fail(f"{path}: {exc} (nothing was loaded)")
+    ready()
+    with _progress("importing ICD-10-CM", len(records)) as progress, session_scope() as session:
+        report = load_release(
+            session,
+            ICD10CM,
+            records,
+            name=release or _release_from_name(path),
+            effective=starts,
+            source=path.name,
+            progress=progress,
+        )
     _report(report, as_json)
 
 
@@ -193,7 +249,12 @@ def extract(
         bool, typer.Option("--jsonl", help='Read {"id", "text"} lines on stdin; one result each.')
     ] = False,
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Validate as of this date (YYYY-MM-DD).")
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="The day the case arrived (YYYY-MM-DD; default today): codes are checked "
+            "by the releases in effect on the date of service the text gives, else on it.",
+        ),
     ] = None,
 ) -> None:
     """Find the codes in a text, check each against the catalog, and suggest a specialty."""
@@ -223,6 +284,8 @@ def extract(
     ]:
         typer.echo(f"! {message}")
     typer.echo(f"specialty: {result.specialty}")
+    basis = "the date of service in the text" if result.date_of_service else "the day received"
+    typer.echo(f"checked by the code releases in effect on {result.checked_on} ({basis})")
 
 
 def _jsonl_result(line: str, catalog: Any, day: date) -> dict[str, Any]:
@@ -286,20 +349,24 @@ def show(code: str, as_json: JsonOption = False) -> None:
 
 @app.command("status")
 def status(as_json: JsonOption = False) -> None:
-    """What is loaded: each code system and NCCI table with its release and size."""
+    """What is loaded: each code system and NCCI table with its release and size, and
+    every release of a system kept for earlier dates of service."""
     from sqlalchemy import select
 
+    from consultant.codes.releases import loaded_releases
     from consultant.models import CodeSystem
 
     ready()
     with session_scope() as session:
         rows = session.execute(select(CodeSystem).order_by(CodeSystem.name)).scalars().all()
+        releases = loaded_releases(session)
         loaded = [
             {
                 "name": row.name,
                 "release": row.release,
                 "count": row.code_count,
                 "loaded_at": row.loaded_at.isoformat(),
+                "releases": [r for r in releases if r["system"] == row.name],
             }
             for row in rows
         ]
@@ -312,8 +379,18 @@ def status(as_json: JsonOption = False) -> None:
         typer.echo(
             f"{item['name']:<10} {item['release']:<12} {item['count']:>7}  {item['loaded_at']}"
         )
+        for release in item["releases"]:
+            typer.echo(f"  {_release_line(release)}")
     if not any(item["name"] == CPT for item in loaded):
         typer.echo("cpt: no descriptor file imported; CPT codes are checked by format and section")
+
+
+def _release_line(release: dict[str, Any]) -> str:
+    until = f"to {release['effective_to']}" if release["effective_to"] else "onwards"
+    return (
+        f"{release['name']:<10} from {release['effective_from']} {until:<13} "
+        f"{release['count']:>7} codes  loaded {release['loaded_at']}  ({release['source']})"
+    )
 
 
 @app.command("specialties")

@@ -17,6 +17,7 @@ from consultant.codes.catalog import (
     units_exceeded,
 )
 from consultant.codes.extract import FoundCode, extract_sources
+from consultant.codes.service_date import date_of_service
 from consultant.codes.specialty import specialty_for
 
 MAX_PDF_PAGES = 50
@@ -46,19 +47,29 @@ class CaseAnalysis:
     conflicts: list[PairConflict] = field(default_factory=list)
     units_exceeded: list[UnitsExceeded] = field(default_factory=list)
     specialty: str = ""
+    checked_on: date | None = None  # the day whose code releases were applied
+    date_of_service: date | None = None  # as the text states it, when it does
 
     def as_dict(self) -> dict[str, object]:
         return {
             "specialty": self.specialty,
+            "checked_on": self.checked_on.isoformat() if self.checked_on else None,
+            "date_of_service": self.date_of_service.isoformat() if self.date_of_service else None,
             "codes": [code.as_dict() for code in self.codes],
             "ncci_conflicts": [c.message for c in self.conflicts],
             "mue_exceeded": [u.message for u in self.units_exceeded],
         }
 
 
-def analyse(sources: Iterable[tuple[str, str]], catalog: Catalog, as_of: date) -> CaseAnalysis:
-    """Find, check and route the codes of one case given as (source name, text) pairs."""
+def analyse(sources: Iterable[tuple[str, str]], catalog: Catalog, received: date) -> CaseAnalysis:
+    """Find, check and route the codes of one case given as (source name, text) pairs.
+
+    Codes are checked by the releases in effect on the date of service the text states,
+    or else on the day the case was ``received``.
+    """
     sources = list(sources)
+    stated = date_of_service(text for _, text in sources)
+    as_of = stated or received
     found = extract_sources(sources, known=catalog.has)
     checked = [CheckedCode(code, catalog.status(code.system, code.code, as_of)) for code in found]
     return CaseAnalysis(
@@ -68,6 +79,8 @@ def analyse(sources: Iterable[tuple[str, str]], catalog: Catalog, as_of: date) -
         specialty=specialty_for(
             ((c.system, c.code) for c in found), " ".join(text for _, text in sources)
         ),
+        checked_on=as_of,
+        date_of_service=stated,
     )
 
 

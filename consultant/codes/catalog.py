@@ -21,6 +21,7 @@ VALID = "valid"
 HEADER = "header"
 UNKNOWN = "unknown"
 DELETED = "deleted"
+NOT_YET_VALID = "not-yet-valid"
 FORMAT_ONLY = "format-only"
 
 
@@ -30,6 +31,16 @@ class Entry:
     billable: bool
     effective_date: date | None
     deletion_date: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """A code as the releases from ``valid_from`` up to ``valid_to`` describe it."""
+
+    valid_from: date
+    valid_to: date | None
+    description: str
+    billable: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +87,8 @@ class Catalog:
     releases: dict[str, str] = field(default_factory=dict)
     ptp: dict[tuple[str, str], list[PtpEdit]] = field(default_factory=dict)
     mue: dict[str, MueLimit] = field(default_factory=dict)
+    # codes whose description or flag changed between loaded releases, oldest first
+    versions: dict[str, dict[str, tuple[Version, ...]]] = field(default_factory=dict)
     _headers: dict[str, HeaderInfo] | None = None
 
     # --- building ------------------------------------------------------------------
@@ -91,6 +104,9 @@ class Catalog:
             )
         self.releases[system] = release
         self._headers = None
+
+    def add_versions(self, system: str, versions: dict[str, tuple[Version, ...]]) -> None:
+        self.versions.setdefault(system, {}).update(versions)
 
     def add_ptp(self, edits: Iterable[PtpEdit]) -> None:
         for edit in edits:
@@ -132,11 +148,29 @@ class Catalog:
         entry = self.codes[system].get(code)
         if entry is None:
             return CodeStatus(UNKNOWN, None, f"not in the {self._release_name(system)}")
+        if entry.effective_date is not None and as_of < entry.effective_date:
+            detail = f"not yet valid: valid from {entry.effective_date}"
+            return CodeStatus(NOT_YET_VALID, entry.description, detail)
+        if entry.deletion_date is not None and entry.deletion_date <= as_of:
+            return CodeStatus(DELETED, entry.description, _dates_text(entry))
+        entry = self._in_effect(system, code, entry, as_of)
         if entry.deletion_date is not None and entry.deletion_date <= as_of:
             return CodeStatus(DELETED, entry.description, _dates_text(entry))
         if entry.billable:
             return CodeStatus(VALID, entry.description, "valid and billable")
         return CodeStatus(HEADER, entry.description, self._header_text(code))
+
+    def _in_effect(self, system: str, code: str, entry: Entry, as_of: date) -> Entry:
+        """The code as the release in effect on ``as_of`` describes it. Before its first
+        loaded release it reads as in that one; in a gap between releases that dropped
+        it and one that brought it back it reads as deleted when the gap began."""
+        versions = self.versions.get(system, {}).get(code)
+        if not versions:
+            return entry
+        passed = [v for v in versions if v.valid_from <= as_of] or [versions[0]]
+        version = passed[-1]
+        ended = version.valid_to if version.valid_to and version.valid_to <= as_of else None
+        return Entry(version.description, version.billable, entry.effective_date, ended)
 
     def _release_name(self, system: str) -> str:
         return f"{formats.SYSTEM_NAMES[system]} {self.releases[system]} release"
@@ -190,8 +224,8 @@ def _format_only(system: str, code: str) -> CodeStatus:
 
 
 def _dates_text(entry: Entry) -> str:
-    added = entry.effective_date.isoformat() if entry.effective_date else "unknown"
-    return f"deleted: effective {added}, terminated {entry.deletion_date}"
+    since = f" (in effect from {entry.effective_date})" if entry.effective_date else ""
+    return f"deleted: valid for a date of service before {entry.deletion_date}{since}"
 
 
 def _icd_headers(codes: dict[str, Entry]) -> dict[str, HeaderInfo]:

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from consultant.codes.analysis import UnreadablePdf, pdf_text
 from consultant.codes.catalog import Catalog, pair_conflicts, units_exceeded
 from consultant.codes.extract import FoundCode, extract_sources
+from consultant.codes.service_date import date_of_service
 from consultant.codes.specialty import GENERAL, specialty_for
 from consultant.codes.store import cached_catalog
 from consultant.db import insert_ignoring_duplicates, session_scope
@@ -60,6 +61,9 @@ def attach_code_lookups(
 ) -> int:
     """Store the codes of these tickets; returns how many new rows were stored.
 
+    Each case is checked by the code releases in effect on the date of service its
+    emails state, else on the day it arrived; ``as_of`` fixes one day for all of them.
+
     A handful of statements for the whole batch (tickets, their incoming messages, the
     PDFs among their attachments, one insert), however many tickets it holds.
     """
@@ -69,7 +73,6 @@ def attach_code_lookups(
     missing = set(ticket_ids) - {ticket.id for ticket in tickets}
     if missing:
         raise LookupError(f"no ticket {', '.join(map(str, sorted(missing)))}")
-    as_of = as_of or utcnow().date()
     catalog = cached_catalog(session)
     incoming = _incoming(session, ticket_ids)
     pdfs = _pdfs(session, [message.id for message in incoming if message.id is not None])
@@ -77,14 +80,16 @@ def attach_code_lookups(
     routed: list[dict[str, object]] = []
     for ticket in tickets:
         messages = [message for message in incoming if message.ticket_id == ticket.id]
+        sources = {message.id: _sources(message, pdfs) for message in messages}
         per_message = [
-            _MessageCodes(message.id, extract_sources(_sources(message, pdfs), known=catalog.has))
+            _MessageCodes(message.id, extract_sources(sources[message.id], known=catalog.has))
             for message in messages
             if message.id is not None
         ]
-        case_notes = _case_notes([f for m in per_message for f in m.found], catalog, as_of)
+        checked_on = as_of or _case_date(messages, sources)
+        case_notes = _case_notes([f for m in per_message for f in m.found], catalog, checked_on)
         rows += [
-            _lookup_row(ticket.id, message.message_id, found, catalog, as_of, case_notes)
+            _lookup_row(ticket.id, message.message_id, found, catalog, checked_on, case_notes)
             for message in per_message
             for found in message.found
         ]
@@ -155,10 +160,21 @@ def tickets_without_codes(*, limit: int = 1000, due_before: datetime | None = No
         return [ticket_id for ticket_id in session.exec(query) if ticket_id is not None]
 
 
+def _case_date(messages: Sequence[Row[Any]], sources: dict[Any, list[tuple[str, str]]]) -> date:
+    """The day whose code releases apply to a case: the date of service its emails
+    state, else the day its first email arrived."""
+    stated = date_of_service(text for parts in sources.values() for _, text in parts)
+    if stated is not None:
+        return stated
+    return messages[0].created_at.date() if messages else utcnow().date()
+
+
 def _incoming(session: Session, ticket_ids: Sequence[int]) -> Sequence[Row[Any]]:
     """The columns the lookups read of the tickets' incoming messages, oldest first."""
     query = (
-        select(Message.id, Message.ticket_id, Message.subject, Message.body_text)
+        select(
+            Message.id, Message.ticket_id, Message.subject, Message.body_text, Message.created_at
+        )
         .where(col(Message.ticket_id).in_(ticket_ids), Message.direction == "in")
         .order_by(col(Message.id))
     )

@@ -12,15 +12,23 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, tuple_, update
 from sqlmodel import Session
 
-from consultant.codes.catalog import Catalog
+from consultant.codes.catalog import Catalog, Version
 from consultant.codes.formats import CPT
 from consultant.codes.records import CodeRecord, MueLimit, PtpEdit
 from consultant.codes.search import refresh_search_index
 from consultant.db import session_scope
-from consultant.models import CatalogCode, CodeSystem, MueValue, NcciPtpEdit, utcnow
+from consultant.models import (
+    CatalogCode,
+    CodeRelease,
+    CodeSystem,
+    CodeVersion,
+    MueValue,
+    NcciPtpEdit,
+    utcnow,
+)
 
 PTP = "ncci-ptp"
 MUE = "ncci-mue"
@@ -71,7 +79,7 @@ class LoadReport:
         }
 
 
-def _no_progress(_done: int) -> None:
+def no_progress(_done: int) -> None:
     return None
 
 
@@ -80,7 +88,7 @@ def load_codes(
     system: str,
     release: str,
     records: Sequence[CodeRecord],
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> LoadReport:
     """Store a code system's records, writing only what differs from what is stored."""
     table = CatalogCode.__table__  # type: ignore[attr-defined]
@@ -101,7 +109,7 @@ def load_codes(
             new_rows.append({"system": system, "code": record.code, "kind": record.kind, **values})
         elif any(getattr(old, f) != values[f] for f in CODE_FIELDS):
             changed_rows.append({"row_id": old.id, **values})
-    _write(session, table, new_rows, changed_rows, CODE_FIELDS, progress)
+    write_rows(session, table, new_rows, changed_rows, CODE_FIELDS, progress)
     if new_rows or changed_rows:
         refresh_search_index(session.connection(), system)
     _record_system(
@@ -124,7 +132,7 @@ def _code_values(record: CodeRecord, release: str) -> dict[str, Any]:
 
 
 def load_ptp(
-    session: Session, release: str, edits: Sequence[PtpEdit], progress: Progress = _no_progress
+    session: Session, release: str, edits: Sequence[PtpEdit], progress: Progress = no_progress
 ) -> LoadReport:
     table = NcciPtpEdit.__table__  # type: ignore[attr-defined]
     stored = {
@@ -145,7 +153,7 @@ def load_ptp(
             new_rows.append({**keys, "effective_date": edit.effective_date, **values})
         elif any(getattr(old, f) != values[f] for f in PTP_FIELDS):
             changed_rows.append({"row_id": old.id, **values})
-    _write(session, table, new_rows, changed_rows, PTP_FIELDS, progress)
+    write_rows(session, table, new_rows, changed_rows, PTP_FIELDS, progress)
     _record_system(
         session, PTP, release, len(stored) + len(new_rows), bool(new_rows or changed_rows)
     )
@@ -153,7 +161,7 @@ def load_ptp(
 
 
 def load_mue(
-    session: Session, release: str, limits: Sequence[MueLimit], progress: Progress = _no_progress
+    session: Session, release: str, limits: Sequence[MueLimit], progress: Progress = no_progress
 ) -> LoadReport:
     table = MueValue.__table__  # type: ignore[attr-defined]
     stored = {row.code: row for row in session.connection().execute(select(table))}
@@ -171,14 +179,14 @@ def load_mue(
             new_rows.append({"code": limit.code, **values})
         elif any(getattr(old, f) != values[f] for f in MUE_FIELDS):
             changed_rows.append({"row_id": old.id, **values})
-    _write(session, table, new_rows, changed_rows, MUE_FIELDS, progress)
+    write_rows(session, table, new_rows, changed_rows, MUE_FIELDS, progress)
     _record_system(
         session, MUE, release, len(stored) + len(new_rows), bool(new_rows or changed_rows)
     )
     return LoadReport(MUE, release, len(limits), len(new_rows), len(changed_rows))
 
 
-def _write(
+def write_rows(
     session: Session,
     table: Any,
     new_rows: list[dict[str, Any]],
@@ -230,7 +238,12 @@ def catalog_stamp(session: Session) -> tuple[object, ...]:
             CodeSystem.name, CodeSystem.release, CodeSystem.code_count, CodeSystem.loaded_at
         ).order_by(CodeSystem.name)
     )
-    return tuple(tuple(row) for row in rows)
+    releases = session.connection().execute(
+        select(CodeRelease.system, CodeRelease.effective_from, CodeRelease.loaded_at).order_by(
+            CodeRelease.system, CodeRelease.effective_from
+        )
+    )
+    return tuple(tuple(row) for row in rows) + tuple(tuple(row) for row in releases)
 
 
 def read_catalog(session: Session) -> Catalog:
@@ -263,6 +276,8 @@ def read_catalog(session: Session) -> Catalog:
         )
     for system, records in by_system.items():
         catalog.add_codes(system, releases.get(system, ""), records)
+    for system, versions in _changed_versions(session).items():
+        catalog.add_versions(system, versions)
     if CPT in releases:
         catalog.releases.setdefault(CPT, releases[CPT])
     ptp = NcciPtpEdit.__table__  # type: ignore[attr-defined]
@@ -277,6 +292,35 @@ def read_catalog(session: Session) -> Catalog:
     )
     catalog.index_headings()
     return catalog
+
+
+def _changed_versions(session: Session) -> dict[str, dict[str, tuple[Version, ...]]]:
+    """The history of the codes some loaded release describes differently from another:
+    the few hundred a year that validation needs beyond the newest description."""
+    table = CodeVersion.__table__  # type: ignore[attr-defined]
+    changed = (
+        select(table.c.system, table.c.code)
+        .group_by(table.c.system, table.c.code)
+        .having(func.count() > 1)
+    )
+    rows = session.connection().execute(
+        select(
+            table.c.system, table.c.code, table.c.valid_from, table.c.valid_to,
+            table.c.description, table.c.billable,
+        )
+        .where(tuple_(table.c.system, table.c.code).in_(changed))
+        .order_by(table.c.system, table.c.code, table.c.valid_from)
+    )  # fmt: skip
+    found: dict[str, dict[str, list[Version]]] = {}
+    for system, code, valid_from, valid_to, description, billable in rows:
+        by_code = found.setdefault(system, {})
+        by_code.setdefault(code, []).append(
+            Version(valid_from, valid_to, description, bool(billable))
+        )
+    return {
+        system: {code: tuple(versions) for code, versions in by_code.items()}
+        for system, by_code in found.items()
+    }
 
 
 def cached_catalog(session: Session) -> Catalog:
