@@ -17,7 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
-from consultant import audit, casework, presence, saved_answers
+from consultant import audit, casework, dispatch, presence, saved_answers
 from consultant.db import session_scope
 from consultant.models import (
     LEAD_ROLES,
@@ -169,6 +169,7 @@ def answer_case(
     """Queue the answer, unless the thread moved since the page was loaded: then the
     page comes back with the new messages and the draft, to send anyway or edit."""
     address = client_address(request)
+    problem, queued = "", 0
     with session_scope() as session:
         try:
             outgoing = casework.answer(
@@ -188,6 +189,7 @@ def answer_case(
         except casework.CaseError as exc:
             problem, stopped, newer = str(exc), False, []
         else:
+            session.flush()  # the outbox row's id, for the record and the worker
             audit.record(
                 session,
                 actor=person.email,
@@ -196,7 +198,10 @@ def answer_case(
                 ticket_id=number,
                 detail=f"outbox {outgoing.id}, then {then}",
             )
-            return RedirectResponse(f"/tickets/{number}?done=sent", status_code=303)
+            queued = outgoing.id
+    if not problem:
+        dispatch.outbox_queued([queued] if queued else [])  # after the commit: sent now
+        return RedirectResponse(f"/tickets/{number}?done=sent", status_code=303)
     return _show(
         request,
         number,
