@@ -285,3 +285,28 @@ def earlier_cases(session: Session, ticket: Ticket, *, limit: int = 8) -> list[d
         }
         for other in session.exec(query)
     ]
+
+
+def marked_text(
+    text: str, codes: Sequence[dict[str, Any]]
+) -> list[tuple[str, dict[str, Any] | None]]:
+    """``text`` cut into parts, each with the code found there (or ``None``), so a page
+    can highlight where each code was read. A span that does not fit the text (the text
+    was re-read differently) or overlaps an earlier one is left unmarked."""
+    parts: list[tuple[str, dict[str, Any] | None]] = []
+    at = 0
+    spans = sorted(
+        (c for c in codes if c.get("span_start") is not None and c.get("span_end") is not None),
+        key=lambda c: (c["span_start"], c["span_end"]),
+    )
+    for code in spans:
+        start, end = code["span_start"], code["span_end"]
+        if start < at or end <= start or end > len(text):
+            continue
+        if start > at:
+            parts.append((text[at:start], None))
+        parts.append((text[start:end], code))
+        at = end
+    if at < len(text):
+        parts.append((text[at:], None))
+    return parts

@@ -33,7 +33,7 @@ from consultant.precedents import precedents_for
 from consultant.quota import quota_summary
 from consultant.replies import Preview
 from consultant.routing.claims import ClaimError, claim, find_coder, reassign, release
-from consultant.tickets import earlier_cases, ticket_detail
+from consultant.tickets import earlier_cases, marked_text, ticket_detail
 from consultant.web.pages import render
 from consultant.web.security import Acting, Forbidden, Person, client_address
 from consultant.web.sessions import SignedIn
@@ -380,6 +380,13 @@ def _page_context(session: Session, case: dict[str, Any], person: SignedIn) -> d
     assert ticket is not None
     account = session.get(Account, ticket.account_id) if ticket.account_id else None
     return {
+        "marked": {
+            m["id"]: marked_text(
+                m["body_text"],
+                [c for c in case["codes"] if c["message_id"] == m["id"] and c["source"] == "body"],
+            )
+            for m in case["messages"]
+        },
         "account": quota_summary(session, account, now=utcnow()) if account else None,
         "earlier": earlier_cases(session, ticket),
         "precedents": precedents_for(session, ticket.id),  # type: ignore[arg-type]
