@@ -28,6 +28,7 @@ from consultant.web.security import (
 from consultant.web.sessions import (
     SignedIn,
     SignInRefused,
+    enrolment_qr,
     enrolment_uri,
     give_code,
     new_secret,
@@ -204,6 +205,7 @@ def _code_form(
             "person": person,
             "secret": secret,
             "uri": enrolment_uri(secret, person.email) if secret else "",
+            "qr": enrolment_qr(enrolment_uri(secret, person.email)) if secret else "",
             "error": error,
         },
         status_code=status_code,

@@ -3,6 +3,8 @@ everyone where the admin says so; enrolment, codes, wrong codes and a reset."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
@@ -10,9 +12,10 @@ from sqlmodel import select
 
 from consultant.config import get_settings
 from consultant.db import session_scope
-from consultant.models import Coder
+from consultant.models import AuditEntry, Coder, utcnow
+from consultant.web.sessions import enrolment_qr, enrolment_uri
 from tests.conftest import Desk
-from tests.web.conftest import PASSWORD, form_token, make_coder
+from tests.web.conftest import PASSWORD, form_token, make_coder, unused_code
 from tests.web.test_signing_in import audit_actions
 
 
@@ -57,7 +60,7 @@ def test_a_lead_enrols_at_first_sign_in_and_gives_a_code_every_time_after(
     assert 'name="secret"' not in asked.text  # the secret is shown once, at enrolment
     done = again.post(
         "/sign-in/code",
-        data={"csrf": form_token(asked.text), "code": pyotp.TOTP(secret).now()},
+        data={"csrf": form_token(asked.text), "code": unused_code("lead@desk.example", secret)},
     )
     assert "Lead · lead" in done.text
     assert audit_actions("lead@desk.example") == [
@@ -120,3 +123,42 @@ def test_an_admin_resets_a_lost_authenticator_from_the_command_line(
     assert stored_secret("lead@desk.example") is None
     password_step(client, "lead@desk.example")
     assert 'name="secret"' in client.get("/sign-in/code").text  # enrols again
+
+
+def test_a_code_works_once_even_within_its_30_seconds(client: TestClient) -> None:
+    make_coder("lead@desk.example", role="lead")
+    password_step(client, "lead@desk.example")
+    enrol = client.get("/sign-in/code")
+    secret = enrol.text.split('name="secret" value="', 1)[1].split('"', 1)[0]
+    code = pyotp.TOTP(secret).now()
+    client.post(
+        "/sign-in/code", data={"csrf": form_token(enrol.text), "secret": secret, "code": code}
+    )
+
+    again = TestClient(client.app)
+    password_step(again, "lead@desk.example")
+    asked = again.get("/sign-in/code")
+    replayed = again.post("/sign-in/code", data={"csrf": form_token(asked.text), "code": code})
+    assert replayed.status_code == 401 and "That code has been used already" in replayed.text
+    assert again.get("/queue", follow_redirects=False).headers["location"] == "/sign-in/code"
+
+    following = pyotp.TOTP(secret).at(utcnow() + timedelta(seconds=30))  # a clock a step ahead
+    done = again.post("/sign-in/code", data={"csrf": form_token(asked.text), "code": following})
+    assert "Lead · lead" in done.text
+    with session_scope() as session:
+        replay = session.exec(
+            select(AuditEntry).where(AuditEntry.action == "sign_in.code_failed")
+        ).one()
+    assert replay.detail == "used before"
+
+
+def test_enrolment_shows_the_key_as_a_qr_code_drawn_by_the_desk(client: TestClient) -> None:
+    make_coder("lead@desk.example", role="lead")
+    password_step(client, "lead@desk.example")
+
+    enrol = client.get("/sign-in/code").text
+    secret = enrol.split('name="secret" value="', 1)[1].split('"', 1)[0]
+
+    uri = enrolment_uri(secret, "lead@desk.example")
+    assert enrolment_qr(uri) in enrol  # this secret's address, inline: no outside service
+    assert '<svg width="' in enrol and "<img" not in enrol
