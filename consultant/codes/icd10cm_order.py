@@ -23,11 +23,14 @@ import re
 import zipfile
 from collections.abc import Iterable, Iterator
 
-from consultant.codes.formats import ICD10CM, dotted_icd10cm, is_icd10cm
+from consultant.codes.formats import ICD10CM, dotted_icd10cm
 from consultant.codes.records import CodeRecord, FileFormatError, decode_text
 
 SHORT_START, SHORT_END, LONG_START = 16, 76, 77
 BLANK_COLUMNS = (5, 13, 15, 76)  # 0-based
+# Letter first, then letters and digits: CMS's own releases have codes such as QA0.01
+# whose second character is a letter, so the shape is not narrowed further.
+ORDER_CODE = re.compile(r"[A-Z][0-9A-Z]{2,6}")
 ORDER_MEMBER = re.compile(r"icd10cm[_-]order[_-].*\.txt", re.IGNORECASE)
 
 
@@ -84,7 +87,7 @@ def _record(line: str, number: int) -> CodeRecord:
         raise FileFormatError(number, f"order number {order!r} is not 5 digits")
     if any(line[column] != " " for column in BLANK_COLUMNS):
         raise FileFormatError(number, "fields are not separated by blanks at columns 6, 14, 16, 77")
-    if not is_icd10cm(code) or "." in code:
+    if not ORDER_CODE.fullmatch(code):
         raise FileFormatError(number, f"{line[6:13].strip()!r} is not an ICD-10-CM code")
     if flag not in "01":
         raise FileFormatError(

@@ -386,3 +386,10 @@ def test_releases_loaded_in_any_order_and_again_give_the_same_history(
                 assert (status.status, status.description) == (VALID, content[code])
             else:
                 assert status.status != VALID
+
+
+def test_codes_whose_second_character_is_a_letter_are_read() -> None:
+    """CMS's releases hold codes such as QA0.01, outside the usual letter-digit shape."""
+    [record] = parse_icd10cm_order(order_file([("QA001", True, "A code of a new chapter")]))
+
+    assert (record.code, record.billable) == ("QA0.01", True)
