@@ -12,9 +12,10 @@ looked. Both are written in the transaction of the action they record.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import ColumnElement, or_
 from sqlmodel import Session, col, func, select
 
 from consultant.models import AuditEntry, Coder
@@ -66,12 +67,34 @@ def count_since(
 
 
 def entries(
-    session: Session, *, since: datetime | None = None, limit: int = 500
+    session: Session,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    actor: str = "",
+    action: str = "",
+    ticket_id: int | None = None,
+    before: int | None = None,
+    limit: int = 500,
 ) -> list[dict[str, Any]]:
-    """The newest rows first (since ``since``), as the admin page and the CLI show them."""
+    """The newest rows first, as the admin page and the CLI show them: at or after
+    ``since``, before ``until``, by ``actor``, of ``action`` (and the actions under it:
+    ``sign_in`` is also ``sign_in.failed``, ``case.status`` also ``case.status:open``), about
+    case ``ticket_id``. ``before`` is the id of the last row of the page before: the next
+    page starts after it, however many rows are added meanwhile (a keyset, no offset)."""
     query = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)
     if since is not None:
         query = query.where(col(AuditEntry.at) >= since)
+    if until is not None:
+        query = query.where(col(AuditEntry.at) < until)
+    if actor:
+        query = query.where(AuditEntry.actor == actor.strip().lower())
+    if action:
+        query = query.where(_of_action(action.strip()))
+    if ticket_id is not None:
+        query = query.where(AuditEntry.ticket_id == ticket_id)
+    if before is not None:
+        query = query.where(col(AuditEntry.id) < before)
     return [
         {
             "id": row.id,
@@ -84,3 +107,30 @@ def entries(
         }
         for row in session.exec(query)
     ]
+
+
+def moment(text: str, *, until: bool = False) -> datetime:
+    """A date, or a date and time, as a person types it; UTC unless it names a zone. As
+    ``until``, a bare date means the end of that day. Raises ``ValueError`` with a message
+    to show them."""
+    given = text.strip()
+    try:
+        value = datetime.fromisoformat(given)
+    except ValueError:
+        raise ValueError(
+            f"a date, or a date and time, like 2026-12-01 or 2026-12-01 14:30, not {text!r}"
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if until and len(given) == len("2026-12-01"):
+        value += timedelta(days=1)
+    return value
+
+
+def _of_action(action: str) -> ColumnElement[bool]:
+    column = col(AuditEntry.action)
+    return or_(
+        column == action,
+        column.startswith(f"{action}.", autoescape=True),
+        column.startswith(f"{action}:", autoescape=True),
+    )

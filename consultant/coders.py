@@ -165,6 +165,7 @@ def reset_second_factor(session: Session, *, email: str, actor: str) -> Coder:
 
     coder = existing(session, email)
     coder.totp_secret = None
+    coder.totp_last_step = None
     session.add(coder)
     _event(session, actor, "coder.two_factor", f"{coder.email}: reset")
     end_all(session, coder_id=coder.id, reason="two-factor reset")  # type: ignore[arg-type]

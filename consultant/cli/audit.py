@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -28,11 +27,9 @@ def audit_list(
     start = None
     if since is not None:
         try:
-            start = datetime.fromisoformat(since)
-        except ValueError:
-            fail(f"--since takes a date or date and time, like 2026-12-01, not {since!r}")
-        if start.tzinfo is None:
-            start = start.replace(tzinfo=UTC)
+            start = audit.moment(since)
+        except ValueError as exc:
+            fail(f"--since takes {exc}")
     ready()
     with session_scope() as session:
         rows = audit.entries(session, since=start, limit=limit)

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from consultant.web import cases, live, queue, search, signin
+from consultant.web import audit_log, cases, live, presence, queue, search, signin
 from consultant.web.pages import render
 from consultant.web.security import (
     BadForm,
@@ -33,6 +33,8 @@ def create_app() -> FastAPI:
     app.include_router(queue.router)
     app.include_router(cases.router)
     app.include_router(live.router)
+    app.include_router(presence.router)
+    app.include_router(audit_log.router)
     app.include_router(search.router)
     app.add_exception_handler(SignInNeeded, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(CodeNeeded, _to_code)  # type: ignore[arg-type]

@@ -6,58 +6,21 @@ Screenshots of the pages go to ``tests/web/artifacts/`` (not committed) for a re
 
 from __future__ import annotations
 
-import shutil
 import threading
-from collections.abc import Iterator
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from consultant.config import get_settings
-from consultant.web.server import WebServer
 from consultant.worker import drain
 from tests.cases import store
-from tests.conftest import DESK_ADDRESS, Desk
-from tests.servers.ports import free_port
+from tests.conftest import DESK_ADDRESS
 from tests.servers.smtp_sink import SmtpSink
 from tests.web.conftest import PASSWORD, make_coder, new_case
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is missing: scripts/test-services installs it")
-    with sync_playwright() as playwright:
-        # As root Chromium needs --no-sandbox; pages are still isolated from each other.
-        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def dashboard(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The dashboard served by uvicorn on a free port, as ``consultant run`` serves it."""
-    address = f"127.0.0.1:{free_port()}"
-    monkeypatch.setenv("CONSULTANT_WEB", address)
-    get_settings.cache_clear()
-    server = WebServer(get_settings())
-    server.start()
-    yield f"http://{address}"
-    server.stop()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context()
-    yield context.new_page()
-    context.close()
 
 
 def sign_in(page: Page, dashboard: str, email: str) -> None:
