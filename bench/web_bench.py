@@ -7,10 +7,12 @@ newest revision and fills it in SQL (`generate_series`, so a million cases take 
 
 - **tickets** with a mix of statuses (70 % closed, 10 % solved, 8 % pending, 7 % open,
   5 % new and unassigned), owners among 52 coders, specialties, accounts, subjects and
-  requesters from word lists; the unfinished ones have a running first-response clock
-  due from 8 h ago to 88 h ahead, 10 % of them warned (at risk), 5 % breached;
+  requesters from word lists; each has a first-response clock, stopped for the answered
+  ones, running for the others and due from 8 h ago (breached) to 88 h ahead (at risk in
+  the last 6 h);
 - **messages**: the customer's email for each case, and the coder's answer for each
-  case past ``open`` (about 1.9 per case), bodies made of coding questions' sentences;
+  case past ``open`` (about 1.9 per case), in the order a desk writes them; bodies made of
+  coding questions' sentences (one word, "onasemnogene", in 1 case in 1000);
 - **code lookups**: 1 to 3 codes per case from 60 everyday codes, the common ones far more
   often (99213 is in about 1 case in 9);
 - **events**: one per case.
@@ -214,22 +216,30 @@ def fill(tickets: int) -> dict[str, float]:
                 WHEN n % 100 < 88 THEN 'pending' WHEN n % 100 < 95 THEN 'open' ELSE 'new' END
                 AS status) AS s""",
         ],
+        # In the order they were written: a case's answer comes after the questions of the
+        # cases that arrived meanwhile, as at a desk.
         "messages": [
             f"""INSERT INTO messages (ticket_id, direction, message_id, sender, subject,
-                body_text, is_automatic, created_at)
-            SELECT id, 'in', '<case' || id || '@clinic.example>', requester, subject,
-                'Hello, ' || {pick(SENTENCES, "id")} || ' ' || {pick(SENTENCES, "id / 3")}
-                || ' ' || {pick(SENTENCES, "id / 7")} || ' Codes: '
-                || {pick(CODES, "id / 11")} || ', ' || {pick(CODES, "id / 13")}
-                || '. Thanks, ' || requester_name, false, created_at
-            FROM tickets""",
-            f"""INSERT INTO messages (ticket_id, direction, message_id, sender, subject,
                 body_text, is_automatic, coder_id, created_at)
-            SELECT id, 'out', '<answer' || id || '@desk.example>',
-                'coder' || coder_id || '@desk.example', 'Re: ' || subject,
-                {pick(ANSWERS, "id")} || ' ' || {pick(ANSWERS, "id / 5")}, false, coder_id,
-                updated_at
-            FROM tickets WHERE status IN ('pending', 'solved', 'closed')""",
+            SELECT ticket_id, direction, message_id, sender, subject, body_text, false,
+                coder_id, created_at
+            FROM (SELECT id AS ticket_id, 'in' AS direction,
+                    '<case' || id || '@clinic.example>' AS message_id, requester AS sender,
+                    subject, 'Hello, ' || {pick(SENTENCES, "id")} || ' '
+                    || {pick(SENTENCES, "id / 3")} || ' ' || {pick(SENTENCES, "id / 7")}
+                    || ' Codes: ' || {pick(CODES, "id / 11")} || ', '
+                    || {pick(CODES, "id / 13")} || '.'
+                    || CASE WHEN id % 1000 = 0 THEN ' Onasemnogene: one dose?' ELSE '' END
+                    || ' Thanks, ' || requester_name AS body_text,
+                    NULL::int AS coder_id, created_at
+                FROM tickets
+                UNION ALL
+                SELECT id, 'out', '<answer' || id || '@desk.example>',
+                    'coder' || coder_id || '@desk.example', 'Re: ' || subject,
+                    {pick(ANSWERS, "id")} || ' ' || {pick(ANSWERS, "id / 5")}, coder_id,
+                    updated_at
+                FROM tickets WHERE status IN ('pending', 'solved', 'closed')) AS thread
+            ORDER BY created_at, ticket_id""",
         ],
         "code lookups": [
             f"""INSERT INTO code_lookups (ticket_id, message_id, system, code, status,
@@ -244,11 +254,12 @@ def fill(tickets: int) -> dict[str, float]:
         ],
         "clocks and events": [
             """INSERT INTO sla_clocks (ticket_id, target, target_seconds, used_seconds,
-                running_since, due_at, next_check_at, warned_at, breached_at)
+                running_since, due_at, next_check_at, warned_at, breached_at, stopped_at)
             SELECT id, 'first_response', 86400, 0, created_at, due_at, due_at,
-                CASE WHEN id % 20 < 3 THEN due_at - interval '6 hours' END,
-                CASE WHEN id % 20 = 0 THEN due_at END
-            FROM tickets WHERE status IN ('new', 'open', 'pending')""",
+                CASE WHEN due_at <= now() + interval '6 hours' THEN due_at - interval '6 hours'
+                END,
+                CASE WHEN due_at <= now() THEN due_at END, first_response_at
+            FROM tickets""",
             """INSERT INTO events (ticket_id, actor, kind, detail, created_at)
             SELECT id, 'desk', 'ticket.created', NULL, created_at FROM tickets""",
         ],
@@ -298,7 +309,8 @@ def searches(tickets: int) -> dict[str, str]:
         "requester name": "Whitfield",
         "one common word": "modifier",
         "two words": "knee injection",
-        "a rare word": "subcutaneous",
+        "a word in 1 case in 1000": "onasemnogene",
+        "a word in no case": "zolgensma",
     }
 
 

@@ -27,7 +27,7 @@ from consultant.models import CodeLookup, Coder, Message, Ticket
 from consultant.states import UNFINISHED
 
 RESULTS_PER_PAGE = 20
-CANDIDATES = 500  # per kind of match: the newest that match, ranked among themselves
+CANDIDATES = 200  # per kind of match: the newest that match, ranked among themselves
 MAX_QUERY_CHARS = 200
 FTS_TABLES = ("tickets_fts", "messages_fts")  # SQLite's, made by revision 0006
 
@@ -35,7 +35,7 @@ NUMBER_SCORE = 3.0  # the case named by its number
 CODE_SCORE = 2.0  # a case in which every code asked for was found
 # Word matches score in [0, 1): the rank r of the text, as r / (r + 1).
 
-REFERENCE = re.compile(r"(?:#|CC-?)?\s*(\d{1,9})", re.IGNORECASE)
+REFERENCE = re.compile(r"(#|CC-?)?\s*(\d{1,9})", re.IGNORECASE)
 WORD = re.compile(r"[^\W_]+")
 CODE_TOKEN = re.compile(r"[\s,;]+")
 SNIPPET_CHARS = 200
@@ -110,7 +110,9 @@ def parse_query(query: str) -> Query:
             f"the search is {len(typed)} characters long; keep it under {MAX_QUERY_CHARS}"
         )
     reference = REFERENCE.fullmatch(typed)
-    number = int(reference.group(1)) if reference else None
+    number = int(reference.group(2)) if reference else None
+    if reference and reference.group(1):  # "#123", "CC-123": the case, nothing else
+        return Query(number=number, codes=(), words=())
     tokens = [t for t in CODE_TOKEN.split(typed.upper()) if t]
     codes = [_code_forms(token) for token in tokens]
     words = tuple(WORD.findall(typed.lower()))
@@ -240,9 +242,11 @@ def _by_codes(
 
 
 def _by_words_postgres(session: Session, words: tuple[str, ...], coder_id: int | None) -> list[Hit]:
-    # Only letters and digits reach the query text, so quoting each word is enough.
+    # Only letters and digits reach the query text, so quoting each word is enough. Whole
+    # words (stemmed: "billed" finds "billing"), not beginnings: the planner estimates a
+    # word's frequency from the column's statistics, a beginning's it cannot.
     params = {
-        "query": " & ".join(f"'{word}':*" for word in words),
+        "query": " & ".join(f"'{word}'" for word in words),
         "limit": CANDIDATES,
         "coder_id": coder_id,
     }
@@ -269,7 +273,7 @@ def _by_words_postgres(session: Session, words: tuple[str, ...], coder_id: int |
 def _by_words_sqlite(session: Session, words: tuple[str, ...], coder_id: int | None) -> list[Hit]:
     # Each word quoted: FTS5's operators and column filters are never read from a query.
     params = {
-        "match": " ".join(f'"{word}"*' for word in words),
+        "match": " ".join(f'"{word}"' for word in words),
         "limit": CANDIDATES,
         "coder_id": coder_id,
     }

@@ -38,6 +38,7 @@ from consultant.models import (
 )
 from consultant.replies import queue_answer
 from consultant.routing.assign import assign
+from consultant.tickets import list_tickets
 from consultant.worker import drain
 from tests.cases import add_coder, case_email, store
 from tests.conftest import Desk, running_celery_worker
@@ -256,6 +257,24 @@ def test_at_risk_is_told_once_and_a_breach_once_even_when_the_sweep_runs_again(
         ("sla.breached:first_response", 2),
     ]
     assert clock(number).next_check_at is None  # nothing left for any later sweep
+
+
+def test_the_at_risk_list_holds_a_warned_case_until_it_breaches(desk: Desk) -> None:
+    add_coder("alice@desk.example", specialties="radiology")
+    start = utc(2026, 12, 7, 14, 0)
+    number = owned_case(start)
+
+    def listed(state: str, at: datetime) -> list[int]:
+        with session_scope() as session:
+            return [row["number"] for row in list_tickets(session, now=at, sla=state)]
+
+    warned, late = start + timedelta(hours=3), start + timedelta(hours=4, minutes=1)
+    sweep(now=warned)
+    at_risk = (listed("at-risk", warned), listed("breached", warned))
+    sweep(now=late)
+
+    assert at_risk == ([number], [])
+    assert (listed("at-risk", late), listed("breached", late)) == ([], [number])
 
 
 def test_a_case_answered_in_time_never_escalates(desk: Desk) -> None:

@@ -59,7 +59,7 @@ def test_a_case_is_found_by_number_requester_subject_text_and_code(client: TestC
     by_text = client.get("/search?q=arthrocentesis knee")
     assert found(by_text.text) == [knee]
     assert "<mark>Arthrocentesis</mark>" in by_text.text
-    assert found(client.get("/search?q=hydrat").text) == [infusion]  # a word's beginning
+    assert found(client.get("/search?q=hydrated").text) == [infusion]  # another form
     assert found(client.get("/search?q=99601").text) == [infusion]  # a code found in it
     assert found(client.get("/search?q=99213").text) == [knee]
     assert found(client.get("/search?q=nothing+like+this").text) == []

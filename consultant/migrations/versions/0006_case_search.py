@@ -1,5 +1,6 @@
 """Case search: every case's subject and requester, and every message's text, indexed
-for full-text search, kept current by the database itself as rows are written.
+for full-text search, kept current by the database itself as rows are written; and the
+indexes the dashboard's queue and code search need at a million tickets.
 
 PostgreSQL: a ``tsvector`` column on ``tickets`` and on ``messages``, filled by a
 trigger before each insert or change of the text, GIN-indexed. SQLite: an FTS5 table
@@ -65,6 +66,10 @@ def upgrade() -> None:
         op.create_index(f"ix_{table}_search", table, ["search_vector"], postgresql_using="gin")
     # Cases by a code found in them, newest first; precedents read it too.
     op.create_index("ix_code_lookups_code_ticket_id", "code_lookups", ["code", "ticket_id"])
+    # The queue in its order (due time, then number), whole and per owner, without
+    # sorting every matching ticket: at a million tickets a page reads its 51 rows.
+    op.create_index("ix_tickets_due_id", "tickets", ["due_at", "id"])
+    op.create_index("ix_tickets_coder_due_id", "tickets", ["coder_id", "due_at", "id"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute(POSTGRES_TRIGGERS)
         op.execute(f"UPDATE tickets SET search_vector = {TICKET_DOCUMENT.format(row='tickets')}")
@@ -104,6 +109,8 @@ def downgrade() -> None:
             for event in ("insert", "delete", "update"):
                 op.execute(f"DROP TRIGGER {name}_{event}")
             op.execute(f"DROP TABLE {name}")
+    op.drop_index("ix_tickets_coder_due_id", table_name="tickets")
+    op.drop_index("ix_tickets_due_id", table_name="tickets")
     op.drop_index("ix_code_lookups_code_ticket_id", table_name="code_lookups")
     for table in ("messages", "tickets"):
         op.drop_index(f"ix_{table}_search", table_name=table)
