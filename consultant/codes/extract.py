@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from consultant.codes import formats
+from consultant.codes import edi, formats
 from consultant.codes.formats import CPT, HCPCS, ICD10CM, ICD10PCS, MODIFIER, NDC
 
 HIGH = 0.95
@@ -33,8 +33,10 @@ MEDIUM = 0.75
 AMBIGUOUS = 0.5
 LOW = 0.4
 
-# (system, code) -> is it in the loaded catalog? Extraction asks only for ICD-10-CM.
+# (system, code) -> is it in the loaded catalog?
 CatalogCheck = Callable[[str, str], bool]
+# system -> has a release of it been loaded? Without one, "not in the catalog" says nothing.
+CatalogLoaded = Callable[[str], bool]
 
 
 @dataclass(slots=True)
@@ -53,6 +55,11 @@ class FoundCode:
     source: str = "text"
 
     @property
+    def ambiguous(self) -> bool:
+        """Whether the text leaves open which of several readings the code is."""
+        return bool(self.alternatives)
+
+    @property
     def key(self) -> str:
         """``system:code`` with its modifiers and units: what a coder would write down."""
         text = f"{self.system}:{self.code}" + "".join(f"-{m}" for m in self.modifiers)
@@ -69,10 +76,16 @@ class FoundCode:
             "source": self.source,
             "span": [self.start, self.end],
             "alternatives": list(self.alternatives),
+            "ambiguous": self.ambiguous,
         }
 
 
 # --- masks: numbers that are not codes ----------------------------------------------
+
+US_STATES = (
+    "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|"
+    "NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR"
+)
 
 # Each starts with a character the regex engine can skip ahead to.
 NDC_PATTERNS = (
@@ -96,36 +109,62 @@ NUMBER_TRAP_TAILS = (
     r"\d*\.\d+\b",  # decimals: 98.6, 10021.5
     r"\d*\s?%",  # percentages
 )
+# A street address with the city and ZIP after it: "1200 Main Street, Chicago 60611".
+STREET_SUFFIXES = (
+    "St|Street|Ave|Avenue|Blvd|Boulevard|Rd|Road|Hwy|Highway|Dr|Drive|Ln|Lane|Way|Ct|Court|"
+    "Pkwy|Parkway|Pl|Place|Cir|Circle|Ter|Trail"
+)
+ADDRESS = re.compile(
+    rf"\b\d{{1,6}}\s+(?:[A-Z][a-z]*\.?\s+){{1,3}}(?:{STREET_SUFFIXES})\b\.?"
+    r"[^\n\d]{0,40}\d{5}(?:-\d{4})?\b"
+)
 TRAP_PATTERNS = (
     re.compile(r"\d(?<!\w\d)(?:" + "|".join(NUMBER_TRAP_TAILS) + ")"),
     re.compile(r"\(\d{3}\)\s?\d{3}[-. ]\d{4}\b"),  # phone: (555) 123-4567
     re.compile(r"\$\s?\d[\d,]*(?:\.\d+)?"),  # money: $1,250.00, $99213
     re.compile(r",\s*[A-Z]{2}\.?\s+\d{5}(?:-\d{4})?\b"),  # ZIP after a state: ", IL 62704"
+    ADDRESS,
+    # ZIP after a city and a state without a comma: "Omaha NE 68198"
+    re.compile(rf"(?<=[a-z] )(?:{US_STATES})\.?\s+\d{{5}}(?:-\d{{4}})?\b"),
+    # claim adjustment and remark codes: "CO-45", "PR-2 / N20", "CO-97  M80", "remark N362"
+    re.compile(r"\b(?:CO|PR|OA|PI)-\d{1,3}\b(?:\s*/?\s*(?:MA|[MN])\d{1,3}\b)?"),
+    re.compile(
+        r"(?i:\b(?:remarks?|rarc|rmk)(?:\s+codes?)?(?:\s+came\s+back|\s+was|\s+is)?\s*:?\s*)"
+        r"(?:MA|[MN])\d{1,3}\b"
+    ),
+)
+# Where a signature begins: a line with only a sign-off. Nothing below it is a code.
+SIGN_OFF = re.compile(
+    r"(?im)^[ \t]*(?:thanks(?: so much| again| in advance)?|thank you|thx|many thanks|best|"
+    r"best regards|regards|kind regards|warm regards|sincerely|cheers|appreciate it|"
+    r"respectfully)[ \t]*[,.!]?[ \t]*$"
 )
 
 # A number right after one of these words is an identifier, an address or a count.
 ID_LABELS = (
-    r"zip|postal|claims?|acct|accounts?|members?|subscriber|policy|group|grp|invoice|inv|mrn|"
+    r"zip|postal|claims?(?!\s+(?:was|is)\s)|acct|accounts?|members?|subscriber|policy|group|grp|invoice|inv|mrn|"
     r"id|npi|tin|ein|tax|ref|reference|orders?|auth|authorization|prior auth|case|ticket|"
-    r"suite|ste|room|rm|box|route|rte|ext|fax|phone|tel|icn|dcn|tcn|tracking|serial|lot|"
+    r"suite|ste|room|rm|box|lockbox|route|rte|ext\.?|extension|dept|department|fax|phone|tel|icn|dcn|tcn|tracking|serial|lot|"
     r"confirmation|pin|lcd|ncd|article|drg|apc|rev|revenue|contract|street|st|ave|avenue|"
-    r"road|rd|blvd|highway|hwy"
+    r"road|rd|blvd|highway|hwy|transmittal|cr|change request|cost cent(?:er|re)|cost ctr|"
+    r"employee|emp|user|operator|entered by|changed by|updated by|batch|payer id|"
+    r"balance of"
 )
 # ... and these only when a number word follows them ("visit #", "check number").
 ID_LABELS_WITH_NUMBER_WORD = (
-    r"visit|encounter|check|cheque|bed|batch|control|plan|provider|unit|floor|building|bldg"
+    r"visit|encounter|check|cheque|bed|control|plan|provider|unit|floor|building|bldg"
 )
 NUMBER_WORD = r"(?:#|no\.?|num\.?|number|id|ids|code)"
 STRICT_NUMBER_WORD = r"(?:#|no\.?|num\.?|number)"
 LABEL_TAIL = r"\s*(?:is|was|of|ends? in|ending in|starts? with|starting with)?\s*[:#]?\s*"
 ID_BEFORE = re.compile(
-    rf"(?i)(?:\b(?:{ID_LABELS}|(?:on|by|via|paper) check)\s*{NUMBER_WORD}?{LABEL_TAIL}"
+    rf"(?i)(?:\b(?:{ID_LABELS}|(?:on|by|via|paper|under) check)\s*{NUMBER_WORD}?{LABEL_TAIL}"
     rf"|\b(?:{ID_LABELS_WITH_NUMBER_WORD})\s*{STRICT_NUMBER_WORD}{LABEL_TAIL}"
     r"|#\s*)$"
 )
 # A number right before one of these words is a quantity, not a code.
 QUANTITY_AFTER = re.compile(
-    r"(?i)^\s*(?:mg|mcg|ml|cc|iu|units?\b(?!\s+of)|miles?|mi\b|km|steps|feet|ft\b|lbs?|kg|"
+    r"(?i)^\s*(?:mg|mcg|ml|cc|iu|units?\b(?!\s+of|\s*[:=]?\s*\d)|miles?|mi\b|km|steps|feet|ft\b|lbs?|kg|"
     r"dollars|usd|patients|visits|claims|members|people|employees|beds|calls|emails|tests|"
     r"times|days|hours|minutes|mins?\b|seconds|cases|tickets|words|pages|rpm|mmhg|"
     r"main st|street|ave|avenue|blvd|road|rd\b|lane|ln\b|drive|dr\b|way\b|court|ct\b)"
@@ -134,9 +173,22 @@ QUANTITY_AFTER = re.compile(
 # --- context words ------------------------------------------------------------------
 
 DIAGNOSIS_WORDS = re.compile(
-    r"(?i)\b(?:icd(?:-?10)?(?:-?cm)?|dx|diagnos\w*|diag|dxs|primary|secondary|"
-    r"principal|reason for visit|z-?codes?)\b"
+    r"(?i)\b(?:icd(?:-?10)?(?:-?cm)?|dx\d{0,2}|diagnos\w*|diag|dxs|primary|secondary|"
+    r"principal|reason for visit|z-?codes?|decimals?)\b"
 )
+# A diagnosis label right before a code decides its reading, whatever else is near:
+# "Dx M5450", "DX1: C61", "diagnosis code E116", "ICD-10 M1711".
+DIAGNOSIS_LABEL = re.compile(
+    r"(?i)\b(?:icd(?:-?10)?(?:-?cm)?|dx\d{0,2}|diagnos[ie]s|diag)(?:\s+codes?(?:\(s\))?)?"
+    r"(?:\s+(?:was|is|were|are|of))?\s*[:#=]?\s*$"
+)
+# Box 21's letters ("A. M7541   B. M5450"), read as diagnoses under a box 21 or "Dx" label.
+POINTER_LETTER = re.compile(r"(?<![\w.])[A-L][.)]\s{1,3}$")
+BOX_21 = re.compile(r"(?i)(?:\b21\b|\bdx\b|diagnos)")
+POINTER_REACH = 160
+SIGNATURE_LINES = 12
+# A time at the start of a line: what follows it in a log is a user, not a code.
+TIME_FIRST = re.compile(r"(?m)^[ \t]*\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AP]M)?[ \t]+$")
 PROCEDURE_WORDS = re.compile(
     r"(?i)(?:\b(?:cpt|hcpcs|codes?|bill\w*|report\w*|charg\w*|modifiers?|units?|e/m|em|"
     r"visits?|procedures?|services?|add-?on|primary code|panel|infusion|injection|"
@@ -148,6 +200,8 @@ HCPCS_WORDS = re.compile(
 )
 CPT_IN_TEXT = re.compile(r"(?<![\w.~])\d{4}[0-9FTU](?![\w.~])")
 DOTTED_ICD_IN_TEXT = re.compile(r"(?<![\w.])[A-Z]\d[0-9A-Z]\.[0-9A-Z]{1,4}(?![\w.])")
+# Words that put a dotted code in the old ICD-9-CM set ("legacy chart shows V45.81").
+ICD9_WORDS = re.compile(r"(?i)\b(?:icd-?9(?:-?cm)?|legacy)\b")
 PCS_WORDS = re.compile(r"(?i)\b(?:pcs|icd-?10-?pcs|inpatient procedure codes?)\b")
 LIST_GAP = re.compile(r"(?i)^\s*(?:,|;|/|&|\+|and|or|,\s*and|,\s*or|\(|\))?\s*$")
 
@@ -157,31 +211,49 @@ CONTEXT_AFTER = 16
 # --- tokens, modifiers, units -------------------------------------------------------
 
 TOKEN = re.compile(
-    r"(?<![\w.@$#~])(?<![A-Za-z]-)(?<![A-Za-z]/)"
+    r"(?<![\w.@$#~])(?<![A-Za-z]-)(?<![A-Za-z]/)(?<!\d{6}-)"
     r"(?=[A-Za-z]{0,3}\d)"  # every code has a digit among its first four characters
-    r"([0-9A-Za-z][0-9A-Za-z]{2,6}(?:\.[0-9A-Za-z]{1,4})?)"
+    # up to nine characters: a code with one or two modifiers glued on ("97110GPKX")
+    r"([0-9A-Za-z][0-9A-Za-z]{2,8}(?:\.[0-9A-Za-z]{1,4})?)"
     r"(?![\w@~]|[.,]\d|-[A-Za-z]{3})"
 )
-MODIFIER_STEP = re.compile(r"(\s*[-\u2013/,]\s*|\s+)([0-9A-Z]{2})(?![\w])")
+# A modifier after a dash, slash, comma or space, or in parentheses: "-25", " GP", "(AI)".
+MODIFIER_STEP = re.compile(r"(\s*[-\u2013/,]\s*|\s+|\s*(\()\s*)([0-9A-Z]{2})(?(2)\s*\)|(?![\w]))")
+# A two-digit "modifier" followed by one of these is a count: "00142 QS, 33 min".
+COUNT_AFTER = re.compile(r"(?i)\s*(?:min|minutes?|mins|mg|mcg|ml|units?|%|hours?|hrs?|days?)\b")
 # Uppercase words that are also modifiers: only taken after a hyphen, never after a space.
 MODIFIER_LOOKALIKE_WORDS = frozenset({"AS", "AT", "CO", "CS", "CR", "SA", "SB", "PO", "PT"})
 MODIFIER_PHRASE = re.compile(
-    r"(?i:\bmod(?:ifiers?|\.)?)\s*[-:#]?\s*"
+    r"(?i:\bmods?(?:ifiers?|\.)?)\s*[-:#]?\s*"
     r"((?:[0-9A-Z]{2})(?:\s*(?:,|/|&|\+|(?i:and|or))\s*-?[0-9A-Z]{2})*)(?![\w])"
 )
 MODIFIER_IN_LIST = re.compile(r"(?<![\w])-?([0-9A-Z]{2})(?![\w])")
 MODIFIER_BEFORE_WORD = re.compile(
     r"(?<![\w-])-?([0-9A-Z]{2})(?:\s*(?:,|/|&|(?i:and|or))\s*-?([0-9A-Z]{2}))?\s+(?i:modifiers?)\b"
 )
+# "appended -59, XS to 11102", "added JW to J0585": the modifiers, then the code they go on.
+MODIFIER_APPENDED = re.compile(
+    r"(?i:\b(?:append(?:ed|ing)?|add(?:ed|ing)?))\s+-?"
+    r"([0-9A-Z]{2}(?:\s*(?:,|/|&|\+|(?i:and))\s*-?[0-9A-Z]{2})*)(?=\s+(?i:to|on)\s)"
+)
 MODIFIER_NAMES_CODE = re.compile(
     r"(?i)\s*(?:on|to|for|with|appended to)\s+(?:the\s+|code\s+)?([0-9A-Z]{5})\b"
 )
 UNITS_AFTER = re.compile(
-    r"(?i)^\s*(?:,\s*)?\(?\s*(?:[x\u00d7]\s*(\d{1,3})\b|(\d{1,3})\s*(?:units?|uos)\b|"
-    r"(?:units?|uos)\s*[:=]?\s*(\d{1,3})\b)"
+    r"(?i)^\s*(?:[,\u2013-]\s*)?\(?\s*(?:[x\u00d7]\s*(\d{1,3})\b|(\d{1,3})\s*(?:units?|uos)\b|"
+    r"(?:units?|uos|un|qty)\s*[:=*]?\s*(\d{1,3})\b)"
 )
-UNITS_BEFORE = re.compile(r"(?i)\b(\d{1,3})\s*units?\s+(?:of\s+)?$")
-SENTENCE_BREAK = re.compile(r"[.?!;\n]\s")
+UNITS_BEFORE = re.compile(r"(?i)\b[x\u00d7]?(\d{1,3})\s*units?\s+(?:of\s+)?$")
+SENTENCE_BREAK = re.compile(r"[.?!;]\s|\n")
+# Column tables: a header naming a units column ("CPT Units Charge", "Proc Mod Units"),
+# a pipe-separated claim row whose last cell is the count, box 24G of the CMS-1500.
+UNITS_HEADER = re.compile(r"(?im)^.*\b(?:cpt|hcpcs|code|proc\w*)\b.*\b(?:units?|uos|qty)\b.*$")
+TABLE_UNITS = re.compile(r"^[^\n\d]*?(?<![\w.~])(\d{1,3})(?![\w.~/])")
+PIPE_ROW_UNITS = re.compile(r"\|\s*(\d{1,3})\s*$")
+COLUMN_GAP = re.compile(r"\t|  +|\|")
+BOX_24G = re.compile(r"\b24G\s+(\d{1,3})\b")
+# A street number: "20610 Ventura Blvd", "45380 County Rd 9".
+STREET_AFTER = re.compile(rf"^\s+(?:[A-Z][a-z]+\.?\s+){{1,3}}(?:{STREET_SUFFIXES})\b")
 
 MODIFIER_ATTACH_BEFORE = 80
 MODIFIER_ATTACH_AFTER = 40
@@ -211,6 +283,15 @@ def find_ndcs(text: str) -> list[FoundCode]:
 
 def trap_spans(text: str) -> list[tuple[int, int]]:
     return [m.span() for pattern in TRAP_PATTERNS for m in pattern.finditer(text)]
+
+
+def signature_span(text: str) -> list[tuple[int, int]]:
+    """The signature of an email — from a sign-off line near the end to the end — where
+    only addresses, phone numbers and NPIs live."""
+    for match in SIGN_OFF.finditer(text):
+        if match.start() > 0 and text.count("\n", match.end()) <= SIGNATURE_LINES:
+            return [(match.start(), len(text))]
+    return []
 
 
 def _window(text: str, start: int, end: int) -> tuple[str, str]:
@@ -256,56 +337,165 @@ class _Context:
 class _Reader:
     """One pass over one text: masks, then tokens, then modifiers and units."""
 
-    def __init__(self, text: str, known: CatalogCheck | None, source: str) -> None:
+    def __init__(
+        self, text: str, known: CatalogCheck | None, loaded: CatalogLoaded | None, source: str
+    ) -> None:
+        self.text = text
         self.known = known
+        self.loaded = loaded
         self.source = source
         self.ndcs = find_ndcs(text)
-        masked = mask(text, [(f.start, f.end) for f in self.ndcs])
+        segments = edi.read_segments(text)
+        self.claim = [c for c in map(self._segment_code, segments.codes) if c is not None]
+        spans = [(f.start, f.end) for f in self.ndcs] + segments.spans + signature_span(text)
+        masked = mask(text, spans)
         self.masked = mask(masked, trap_spans(masked))
         self.sentence_breaks = [m.span() for m in SENTENCE_BREAK.finditer(self.masked)]
         self.found: list[FoundCode] = []
+        self.read_up_to = 0  # where the last code's modifiers and units end
+        self.diagnosis_lists: set[int] = set()
 
     def read(self) -> list[FoundCode]:
-        for match in TOKEN.finditer(self.masked):
-            self.found.extend(self._classify(match.group(1), match.start(1), match.end(1)))
-        for code in self.found:
-            self._attach_trailing(code)
+        tokens = list(TOKEN.finditer(self.masked))
+        self.diagnosis_lists = self._diagnosis_lists(tokens)
+        for match in tokens:
+            start, end = match.span(1)
+            if start < self.read_up_to:
+                continue
+            for code in self._classify(match.group(1), start, end):
+                self.found.append(code)
+                self.read_up_to = max(self.read_up_to, self._attach_trailing(code))
         self._attach_modifier_phrases()
-        return self.ndcs + self.found
+        return self.ndcs + self.claim + self.found
+
+    def _diagnosis_lists(self, tokens: list[re.Match[str]]) -> set[int]:
+        """Where lists of two or more dotless ICD-10-CM codes start each item ("I5023,
+        N184, E875"): codes that the catalog holds, listed together, are diagnoses."""
+        starts: set[int] = set()
+        run: list[int] = []
+        previous_end = -1
+        for match in [*tokens, None]:
+            listed = match is not None and self._dotless_diagnosis_shape(match.group(1))
+            if listed and run and LIST_GAP.match(self.masked[previous_end : match.start(1)]):
+                run.append(match.start(1))
+            else:
+                if len(run) >= 2:
+                    starts.update(run)
+                run = [match.start(1)] if listed else []
+            if match is not None:
+                previous_end = match.end(1)
+        return starts
+
+    def _dotless_diagnosis_shape(self, token: str) -> bool:
+        """A capitalised dotless token of four or more characters the ICD-10-CM catalog holds."""
+        return (
+            len(token) >= 4
+            and token.isupper()
+            and formats.is_icd10cm(token)
+            and self._known(ICD10CM, formats.dotted_icd10cm(token))
+        )
 
     # --- classification ------------------------------------------------------------
+
+    def _segment_code(self, item: edi.SegmentCode) -> FoundCode | None:
+        """A code a claim file's segment holds: its place says what it is."""
+        if item.diagnosis:
+            if not formats.is_icd10cm(item.code):
+                return None
+            icd = formats.dotted_icd10cm(item.code)
+            sure = HIGH if self._known(ICD10CM, icd) else MEDIUM
+            reason = "ICD-10-CM in a claim file's diagnosis segment"
+            return self._code(ICD10CM, icd, item.start, item.end, sure, reason)
+        if formats.is_cpt(item.code):
+            system = CPT
+        elif formats.is_hcpcs(item.code):
+            system = HCPCS
+        else:
+            return None
+        reason = "procedure in a claim file's service line"
+        code = self._code(system, item.code, item.start, item.end, HIGH, reason)
+        code.modifiers = list(dict.fromkeys(item.modifiers))
+        code.units = item.units
+        return code
 
     def _context(self, start: int, end: int) -> _Context:
         before, after = _window(self.masked, start, end)
         inherited = None
-        if self.found and LIST_GAP.match(self.masked[self.found[-1].end : start]):
-            inherited = self.found[-1].system
+        if self.found:
+            gap_start = max(self.found[-1].end, min(self.read_up_to, start))
+            if not self.found[-1].ambiguous and LIST_GAP.match(self.masked[gap_start:start]):
+                inherited = self.found[-1].system
         sentence = _sentence(self.masked, self.sentence_breaks, start, end)
         return _Context(before, after, inherited, sentence)
 
     def _classify(self, token: str, start: int, end: int) -> list[FoundCode]:
         context = self._context(start, end)
+        upper = token.upper()
+        glued = self._glued(token, start, end)
+        if glued is not None:
+            return [glued]
         if formats.CPT_CATEGORY_I.fullmatch(token):
             return self._cpt_category_i(token, start, end, context)
         if formats.CPT_LETTER_CODE.fullmatch(token):
+            if self._after_identifier_label(start) or QUANTITY_AFTER.match(self.masked[end:]):
+                return []
             reason = f"CPT {formats.CPT_LETTER_KINDS[token[-1]]} shape"
             return [self._code(CPT, token, start, end, HIGH, reason)]
         if formats.HCPCS_CODE.fullmatch(token):
             return self._hcpcs_or_icd(token, start, end, context)
-        upper = token.upper()
         if formats.ICD10CM_DOTTED.fullmatch(upper):
-            return [self._code(ICD10CM, upper, start, end, HIGH, "dotted ICD-10-CM shape")]
-        if token != upper:
+            return self._dotted_icd(upper, start, end, context)
+        if token == upper:
+            pcs = self._pcs(token, start, end, context)
+            if pcs:
+                return pcs
+        return self._dotless_icd(upper, start, end, context, written_lower=token != upper)
+
+    def _dotted_icd(self, code: str, start: int, end: int, context: _Context) -> list[FoundCode]:
+        """A dotted ICD-10-CM shape — unless the catalog lacks it and the sentence speaks
+        of the old ICD-9-CM set, whose codes share the shape (``V45.81``)."""
+        if ICD9_WORDS.search(context.sentence) and self.known and not self._known(ICD10CM, code):
             return []
-        pcs = self._pcs(token, start, end, context)
-        if pcs:
-            return pcs
-        return self._dotless_icd(token, start, end, context)
+        return [self._code(ICD10CM, code, start, end, HIGH, "dotted ICD-10-CM shape")]
+
+    def _glued(self, token: str, start: int, end: int) -> FoundCode | None:
+        """``97110GP``, ``J9271JW``, ``97110GPKX``: a procedure code with its modifiers
+        written on without a separator (never a 7-character ICD-10-CM code)."""
+        if len(token) not in (7, 9) or not token.isupper():
+            return None
+        code, tail = token[:5], token[5:]
+        modifiers = [tail[i : i + 2] for i in range(0, len(tail), 2)]
+        if any(m.isdigit() or m not in formats.KNOWN_MODIFIERS for m in modifiers):
+            return None
+        if formats.is_cpt(code) and (not code.isdigit() or formats.cpt_range(code)):
+            system = CPT
+        elif formats.is_hcpcs(code) and not self._known(ICD10CM, formats.dotted_icd10cm(token)):
+            system = HCPCS
+        else:
+            return None
+        if self._after_identifier_label(start):
+            return None
+        found = self._code(system, code, start, end, HIGH, "code with its modifiers written on")
+        found.modifiers = modifiers
+        return found
 
     def _after_identifier_label(self, start: int) -> bool:
-        """Whether the words just before ``start`` label an identifier ("claim #")."""
+        """Whether the words just before ``start`` label an identifier ("claim #"), or a
+        time starts its line (a log's user ID: "09:14 E4051 changed ...")."""
         words = self.masked[max(0, start - 40) : start].split(" ")
-        return bool(ID_BEFORE.search(" ".join(words[-5:])))
+        if ID_BEFORE.search(" ".join(words[-5:])):
+            return True
+        line_start = self.text.rfind("\n", 0, start) + 1
+        return bool(TIME_FIRST.fullmatch(self.text, line_start, start))
+
+    def _diagnosis_label(self, start: int) -> bool:
+        """A diagnosis label right before ``start``: "Dx", "DX2:", box 21's "B."."""
+        before = self.masked[max(0, start - 40) : start]
+        if DIAGNOSIS_LABEL.search(before):
+            return True
+        if not POINTER_LETTER.search(before):
+            return False
+        return bool(BOX_21.search(self.masked[max(0, start - POINTER_REACH) : start]))
 
     def _code(
         self, system: str, code: str, start: int, end: int, confidence: float, reason: str
@@ -319,7 +509,9 @@ class _Reader:
             return []
         if self._after_identifier_label(start):
             return []
-        if QUANTITY_AFTER.match(self.masked[end : end + 20]):
+        if QUANTITY_AFTER.match(self.masked[end : end + 20]) or STREET_AFTER.match(
+            self.masked[end : end + 40]
+        ):
             return []
         if context.inherited in (CPT, HCPCS) or context.has(PROCEDURE_WORDS):
             return [self._code(CPT, token, start, end, HIGH, "CPT shape with procedure context")]
@@ -333,15 +525,19 @@ class _Reader:
     def _hcpcs_or_icd(self, token: str, start: int, end: int, context: _Context) -> list[FoundCode]:
         """``J1100``: HCPCS, or ICD-10-CM ``J11.00`` written without its dot?
 
-        Words right next to the token (a dx word; units, a modifier, "injection") decide
-        first; then hints from the rest of the sentence (a dotted diagnosis or a CPT code
-        nearby); when neither side wins, both readings are kept.
+        A diagnosis label right before the token decides; so does a catalog that holds
+        only one reading. Then words right next to the token (a dx word; units, a
+        modifier, "injection"), then hints from the rest of the sentence (a dotted
+        diagnosis or a CPT code nearby). When nothing decides, the code is reported once,
+        as HCPCS with the ICD-10-CM reading beside it, for the coder to pick.
         """
         if self._after_identifier_label(start):
             return []
         icd = formats.dotted_icd10cm(token)
         if not self._known(ICD10CM, icd):
-            return [self._hcpcs(token, start, end, context)]
+            return self._hcpcs_alone(token, start, end, context)
+        if self._diagnosis_label(start) or not self._maybe_hcpcs(token):
+            return [self._dotless_reading(icd, start, end)]
         near_dx = context.inherited == ICD10CM or context.has(DIAGNOSIS_WORDS)
         near_hcpcs = (
             context.inherited in (CPT, HCPCS)
@@ -364,11 +560,26 @@ class _Reader:
                     else self._hcpcs(token, start, end, context)
                 ]
         reason = f"both HCPCS {token} and ICD-10-CM {icd}: the coder picks"
-        hcpcs = self._code(HCPCS, token, start, end, AMBIGUOUS, reason)
-        diagnosis = self._code(ICD10CM, icd, start, end, AMBIGUOUS, reason)
-        hcpcs.alternatives.append(f"{ICD10CM}:{icd}")
-        diagnosis.alternatives.append(f"{HCPCS}:{token}")
-        return [hcpcs, diagnosis]
+        found = self._code(HCPCS, token, start, end, AMBIGUOUS, reason)
+        found.alternatives.append(f"{ICD10CM}:{icd}")
+        return [found]
+
+    def _hcpcs_alone(self, token: str, start: int, end: int, context: _Context) -> list[FoundCode]:
+        """A HCPCS shape with no ICD-10-CM reading. When a loaded HCPCS release lacks it,
+        only procedure words make it a code: otherwise it is an ID ("badge E4051")."""
+        if not self._maybe_hcpcs(token) and not (
+            context.has(PROCEDURE_WORDS)
+            or context.has(HCPCS_WORDS)
+            or self._has_trailing_modifier_or_units(end)
+        ):
+            return []
+        return [self._hcpcs(token, start, end, context)]
+
+    def _maybe_hcpcs(self, token: str) -> bool:
+        """Whether ``token`` may be a HCPCS code: yes unless a loaded HCPCS release lacks it."""
+        if self.loaded is None or not self.loaded(HCPCS):
+            return True
+        return self._known(HCPCS, token)
 
     def _hcpcs(self, token: str, start: int, end: int, context: _Context) -> FoundCode:
         sure = context.has(HCPCS_WORDS) or self._has_trailing_modifier_or_units(end)
@@ -380,15 +591,24 @@ class _Reader:
         reason = "dotless ICD-10-CM with diagnosis context and a catalog hit"
         return self._code(ICD10CM, icd, start, end, MEDIUM, reason)
 
-    def _dotless_icd(self, token: str, start: int, end: int, context: _Context) -> list[FoundCode]:
+    def _dotless_icd(
+        self, token: str, start: int, end: int, context: _Context, *, written_lower: bool
+    ) -> list[FoundCode]:
+        """A dotless ICD-10-CM code needs a catalog hit and a diagnosis word nearby —
+        except a six- or seven-character one in capitals, which nothing else resembles."""
         if not formats.is_icd10cm(token):
-            return []
-        if not context.diagnosis():
             return []
         icd = formats.dotted_icd10cm(token)
         if not self._known(ICD10CM, icd):
             return []
-        return [self._dotless_reading(icd, start, end)]
+        if self._after_identifier_label(start) and not context.has(DIAGNOSIS_WORDS):
+            return []
+        if context.diagnosis() or self._diagnosis_label(start) or start in self.diagnosis_lists:
+            return [self._dotless_reading(icd, start, end)]
+        if len(token) >= 6 and not written_lower:
+            reason = "dotless ICD-10-CM of six or seven characters with a catalog hit"
+            return [self._code(ICD10CM, icd, start, end, MEDIUM, reason)]
+        return []
 
     def _pcs(self, token: str, start: int, end: int, context: _Context) -> list[FoundCode]:
         if not formats.ICD10PCS_CODE.fullmatch(token) or token.isdigit():
@@ -404,14 +624,20 @@ class _Reader:
     # --- modifiers and units -------------------------------------------------------
 
     def _modifiers_after(self, end: int) -> tuple[list[str], int]:
-        """Modifiers written right after a code, and where they stop."""
+        """Modifiers written right after a code, and where they stop.
+
+        A letter modifier that is also a word ("AS", "PT") needs a hyphen; a two-digit
+        one after a space must not be a count ("QS, 33 min") or part of a number.
+        """
         modifiers: list[str] = []
         position = end
         while match := MODIFIER_STEP.match(self.masked, position):
-            separator, modifier = match.group(1).strip(), match.group(2)
-            if modifier not in formats.KNOWN_MODIFIERS:
+            separator, modifier = match.group(1).strip(), match.group(3)
+            if modifier not in formats.KNOWN_MODIFIERS or "\n" in match.group(1):
                 break
-            if not separator and (modifier.isdigit() or modifier in MODIFIER_LOOKALIKE_WORDS):
+            if separator in ("", "(") and modifier in MODIFIER_LOOKALIKE_WORDS:
+                break
+            if modifier.isdigit() and COUNT_AFTER.match(self.masked, match.end()):
                 break
             if separator == "," and not modifiers:
                 break
@@ -419,18 +645,50 @@ class _Reader:
             position = match.end()
         return modifiers, position
 
-    def _attach_trailing(self, code: FoundCode) -> None:
+    def _attach_trailing(self, code: FoundCode) -> int:
+        """Attach the modifiers and units written after a procedure code; returns where
+        they end, so that a unit count (``X100``) is not read as a code of its own."""
         if code.system not in (CPT, HCPCS):
-            return
+            return code.end
         modifiers, position = self._modifiers_after(code.end)
         code.modifiers.extend(m for m in modifiers if m not in code.modifiers)
         after = UNITS_AFTER.match(self.masked[position:])
         if after:
             code.units = int(next(g for g in after.groups() if g))
-            return
+            return position + after.end()
         before = UNITS_BEFORE.search(self.masked[max(0, code.start - 20) : code.start])
         if before:
             code.units = int(before.group(1))
+        else:
+            code.units = self._units_in_row(position)
+        return position
+
+    def _units_in_row(self, position: int) -> int | None:
+        """The count a claim row or table gives the code on it: box 24G, a pipe row's
+        last cell, or the first number after the code under a header naming units."""
+        line_start = self.masked.rfind("\n", 0, position) + 1
+        line_end = self.masked.find("\n", position)
+        line_end = len(self.masked) if line_end == -1 else line_end
+        rest = self.masked[position:line_end]
+        box = BOX_24G.search(rest)
+        if box:
+            return int(box.group(1))
+        if self.masked.count("|", line_start, line_end) >= 3:
+            cell = PIPE_ROW_UNITS.search(rest)
+            return int(cell.group(1)) if cell else None
+        if not COLUMN_GAP.search(rest) or not self._under_units_header(line_start):
+            return None
+        cell = TABLE_UNITS.match(rest)
+        return int(cell.group(1)) if cell else None
+
+    def _under_units_header(self, line_start: int) -> bool:
+        """Whether the row starting at ``line_start`` is in a table whose header (a line
+        of columns, no blank line between) names a units column."""
+        block_start = self.masked.rfind("\n\n", 0, line_start) + 1
+        for header in UNITS_HEADER.finditer(self.masked, block_start, line_start):
+            if len(COLUMN_GAP.findall(header.group())) >= 2:
+                return True
+        return False
 
     def _attach_modifier_phrases(self) -> None:
         taken = {(code.start, code.end) for code in self.found if code.modifiers}
@@ -451,6 +709,8 @@ class _Reader:
         for match in MODIFIER_PHRASE.finditer(self.masked):
             found = MODIFIER_IN_LIST.findall(match.group(1))
             phrases.append((match.start(), match.end(), found))
+        for match in MODIFIER_APPENDED.finditer(self.masked):
+            phrases.append((match.start(), match.end(), MODIFIER_IN_LIST.findall(match.group(1))))
         for match in MODIFIER_BEFORE_WORD.finditer(self.masked):
             if any(s <= match.start() < e for s, e, _ in phrases):
                 continue
@@ -497,19 +757,26 @@ class _Reader:
 
 
 def extract(
-    text: str, *, known: CatalogCheck | None = None, source: str = "text"
+    text: str,
+    *,
+    known: CatalogCheck | None = None,
+    loaded: CatalogLoaded | None = None,
+    source: str = "text",
 ) -> list[FoundCode]:
     """Every code in ``text``, once per (system, code), in order of first mention.
 
     ``known`` answers whether a code is in the loaded catalog; without it, dotless
-    ICD-10-CM codes cannot be confirmed and are not reported.
+    ICD-10-CM codes cannot be confirmed and are not reported. ``loaded`` says which
+    systems have a release loaded, so that a code absent from one is known not to be
+    of that system.
     """
-    return merge_mentions(_Reader(text, known, source).read())
+    return merge_mentions(_Reader(text, known, loaded, source).read())
 
 
 def merge_mentions(found: Iterable[FoundCode]) -> list[FoundCode]:
     """One entry per (system, code): the first mention, with every modifier and the
-    largest unit count seen across mentions."""
+    largest unit count seen across mentions. A mention that decides a reading settles
+    the same string's undecided mentions."""
     merged: dict[tuple[str, str], FoundCode] = {}
     for code in sorted(found, key=lambda c: (c.start, c.system != HCPCS)):
         seen = merged.get((code.system, code.code))
@@ -519,17 +786,28 @@ def merge_mentions(found: Iterable[FoundCode]) -> list[FoundCode]:
         seen.modifiers.extend(m for m in code.modifiers if m not in seen.modifiers)
         if code.units and (seen.units or 0) < code.units:
             seen.units = code.units
+        if not code.ambiguous and seen.ambiguous:
+            seen.alternatives.clear()
+            seen.reason = code.reason
         seen.confidence = max(seen.confidence, code.confidence)
-    return list(merged.values())
+    decided = {f"{c.system}:{c.code}" for c in merged.values() if not c.ambiguous}
+    return [
+        code
+        for code in merged.values()
+        if not (code.ambiguous and any(a in decided for a in code.alternatives))
+    ]
 
 
 def extract_sources(
-    sources: Iterable[tuple[str, str]], *, known: CatalogCheck | None = None
+    sources: Iterable[tuple[str, str]],
+    *,
+    known: CatalogCheck | None = None,
+    loaded: CatalogLoaded | None = None,
 ) -> list[FoundCode]:
     """Codes from several texts of one case (subject, body, attachments), merged."""
     found: list[FoundCode] = []
     for source, text in sources:
-        found.extend(_Reader(text, known, source).read())
+        found.extend(_Reader(text, known, loaded, source).read())
     return _merge_across_sources(found)
 
 

@@ -31,7 +31,8 @@ SYSTEM_NAMES: dict[str, str] = {
 }
 
 CPT_CATEGORY_I = re.compile(r"\d{5}")
-CPT_LETTER_CODE = re.compile(r"\d{4}[FTUMA]")
+# Category II codes run 0001F-9007F; the other letter-suffixed kinds all start with 0.
+CPT_LETTER_CODE = re.compile(r"\d{4}F|0\d{3}[TUMA]")
 HCPCS_CODE = re.compile(r"[A-CEGHJ-MP-V]\d{4}")
 ICD10CM_DOTTED = re.compile(r"[A-Z]\d[0-9A-Z]\.[0-9A-Z]{1,4}")
 ICD10CM_DOTLESS = re.compile(r"[A-Z]\d[0-9A-Z][0-9A-Z]{0,4}")
@@ -201,9 +202,12 @@ HCPCS_MODIFIERS: dict[str, str] = {
     "F9": "right hand, fifth digit",
     "FS": "split or shared E/M visit",
     "FT": "unrelated E/M during a global or on the same day as another",
+    "CG": "policy criteria applied",
     "GA": "waiver of liability (ABN) on file",
     "GC": "service partly by a resident under a teaching physician",
     "GE": "resident service without teaching physician presence (primary care exception)",
+    "GK": "reasonable and necessary item that goes with a GA or GZ item",
+    "GL": "upgrade given free of charge, no ABN",
     "GN": "speech-language pathology plan of care",
     "GO": "occupational therapy plan of care",
     "GP": "physical therapy plan of care",
@@ -213,8 +217,13 @@ HCPCS_MODIFIERS: dict[str, str] = {
     "GX": "voluntary notice of liability issued",
     "GY": "statutorily excluded or not a Medicare benefit",
     "GZ": "expected denial as not reasonable and necessary, no ABN",
+    "JB": "drug given subcutaneously",
     "JW": "drug amount discarded",
     "JZ": "no drug amount discarded",
+    "KH": "DMEPOS item, first month's rental or initial claim",
+    "KI": "DMEPOS item, second or third month's rental",
+    "KJ": "DMEPOS item, rental months four to fifteen",
+    "KS": "glucose monitor supply for a patient not on insulin",
     "KX": "documentation on file meets the policy requirements",
     "LC": "left circumflex coronary artery",
     "LD": "left anterior descending coronary artery",
@@ -224,6 +233,8 @@ HCPCS_MODIFIERS: dict[str, str] = {
     "PN": "non-excepted service at an off-campus department",
     "PO": "excepted service at an off-campus department",
     "PT": "colorectal screening that became diagnostic",
+    "Q5": "service by a substitute physician under a reciprocal arrangement",
+    "Q6": "service by a locum tenens physician",
     "QK": "anesthesiologist directing two to four procedures",
     "QS": "monitored anesthesia care",
     "QW": "CLIA-waived test",

@@ -67,11 +67,85 @@ def test_dotless_icd_needs_context_and_catalog(icd_catalog: Catalog) -> None:
     assert keys("Room E119 on the third floor", icd_catalog) == []
 
 
-def test_ambiguous_token_keeps_both_readings(icd_catalog: Catalog) -> None:
-    found = extract("Is J1100 right here?", known=icd_catalog.has)
-    assert [f.key for f in found] == ["hcpcs:J1100", "icd10cm:J11.00"]
-    assert found[0].alternatives == ["icd10cm:J11.00"]
-    assert found[1].alternatives == ["hcpcs:J1100"]
+def test_ambiguous_token_is_reported_once_with_both_readings(icd_catalog: Catalog) -> None:
+    [found] = extract("Is J1100 right here?", known=icd_catalog.has)
+    assert found.key == "hcpcs:J1100"
+    assert found.ambiguous
+    assert found.alternatives == ["icd10cm:J11.00"]
+    assert found.as_dict()["ambiguous"] is True
+
+
+def test_a_mention_that_decides_settles_the_undecided_one(icd_catalog: Catalog) -> None:
+    assert keys("Is J1100 right? Dx J1100 on the claim.", icd_catalog) == ["icd10cm:J11.00"]
+
+
+def test_the_hcpcs_release_decides_a_dotless_diagnosis(icd_catalog: Catalog) -> None:
+    # the fixture's HCPCS release holds J1100 but not E1165
+    text = "E1165 is on the old superbill. Is J1100 right?"
+    found = extract(text, known=icd_catalog.has, loaded=icd_catalog.loaded)
+    assert [(f.key, f.ambiguous) for f in found] == [
+        ("icd10cm:E11.65", False),
+        ("hcpcs:J1100", True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "HI*ABK:E119*ABF:Z794~\nSV1*HC:97110:GP:KX*150*UN*2***1~",
+            ["icd10cm:E11.9", "icd10cm:Z79.4", "cpt:97110-GP-KX x2"],
+        ),
+        ("DX1: N390\nDX2: C61", ["icd10cm:N39.0", "icd10cm:C61"]),
+        ("21. DIAGNOSIS\nA. M7541   B. M5450", ["icd10cm:M75.41", "icd10cm:M54.50"]),
+        (
+            "The face sheet lists I5023, N184, E875.",
+            ["icd10cm:I50.23", "icd10cm:N18.4", "icd10cm:E87.5"],
+        ),
+        ("Scrubber flags S060X1A and W19XXXA.", ["icd10cm:S06.0X1A", "icd10cm:W19.XXXA"]),
+        ("icd codes r112, j209 from the paper chart", ["icd10cm:R11.2", "icd10cm:J20.9"]),
+    ],
+)
+def test_dotless_diagnoses_as_claims_and_reports_write_them(
+    icd_catalog: Catalog, text: str, expected: list[str]
+) -> None:
+    assert keys(text, icd_catalog) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Our PT visits go out as 97530GO, 97116GO KX.", ["cpt:97530-GO", "cpt:97116-GO-KX"]),
+        ("Billed 99214 25 and 99213-25-59 today", ["cpt:99214-25", "cpt:99213-25-59"]),
+        ("Claim went out as 99223 (AI) and came back", ["cpt:99223-AI"]),
+        ("Anesthesia: 00142 QS, 33 min.", ["cpt:00142-QS"]),
+        (
+            "Drug line: J9271 X100, J1885 - 2 units, 90471 UN 1",
+            ["hcpcs:J9271 x100", "hcpcs:J1885 x2", "cpt:90471 x1"],
+        ),
+        ("We appended -59, XS to 11102 after 99213.", ["cpt:11102-59-XS", "cpt:99213"]),
+    ],
+)
+def test_modifiers_and_units_in_the_usual_spellings(text: str, expected: list[str]) -> None:
+    assert keys(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CMS Transmittal 12973 (CR 13706) updates the fee schedule.",
+        "Charges post to cost center 40110.",
+        "We moved to 20610 Ventura Blvd last month.",
+        "Heparin 5000U given.",
+        "Call 1-800-555-0199 ext. 20610.",
+        "Payment posted under check 86580.",
+        "Omaha NE 68198",
+        "09:40 K2210 released claim",
+        "Line 2 64495 PR-2 / N20",
+    ],
+)
+def test_look_alike_numbers_are_not_codes(icd_catalog: Catalog, text: str) -> None:
+    assert [k for k in keys(text, icd_catalog) if k != "cpt:64495"] == []
 
 
 def test_context_decides_ambiguous_token(icd_catalog: Catalog) -> None:
