@@ -55,6 +55,7 @@ def answer(
     Scout's "Traffic Cop" — and with :class:`AlreadySent` when what grew it is this very
     answer, sent by a double submit.
     """
+    text = storable(text)
     if not text.strip():
         raise CaseError("an answer needs some text")
     try:
@@ -88,6 +89,7 @@ def preview(session: Session, number: int, *, text: str) -> Preview:
     """The answer as the customer will get it (subject, recipient, body with the desk's
     footer), without sending anything."""
     ticket = _ticket(session, number)
+    text = storable(text)
     if not text.strip():
         raise CaseError("an answer needs some text")
     return preview_answer(ticket=ticket, text=text)
@@ -106,6 +108,7 @@ def solve(session: Session, number: int, *, by: str, now: datetime) -> OutboxEma
 def add_note(session: Session, number: int, *, by: str, text: str, now: datetime) -> Event:
     """An internal note on case ``number``: for the coders, on its timeline, never emailed
     to the customer."""
+    text = storable(text)
     if not text.strip():
         raise CaseError("a note needs some text")
     try:
@@ -140,12 +143,13 @@ def set_status(session: Session, number: int, *, to: str, by: str, now: datetime
 
 def refund(session: Session, number: int, *, by: str, reason: str) -> QuotaEntry:
     """Give case ``number`` back to its account's quota (a lead's or admin's call)."""
-    if not reason.strip():
+    reason = storable(reason).strip()
+    if not reason:
         raise CaseError("a refund needs a reason, for the account's ledger")
     try:
         ticket = _ticket(session, number)
         _find_lead(session, by)
-        return quota.refund_case(session, ticket=ticket, reason=reason.strip(), actor=by)
+        return quota.refund_case(session, ticket=ticket, reason=reason, actor=by)
     except (ClaimError, quota.QuotaError) as exc:
         raise CaseError(str(exc)) from None
 
@@ -159,7 +163,10 @@ def release_held(
         ticket = _ticket(session, number)  # the ledger locks the account before the case
         _find_lead(session, by)
         return quota.release_held_case(
-            session, ticket=ticket, actor=by, override_reason=override_reason.strip() or None
+            session,
+            ticket=ticket,
+            actor=by,
+            override_reason=storable(override_reason).strip() or None,
         )
     except (ClaimError, quota.QuotaError) as exc:
         raise CaseError(str(exc)) from None
@@ -170,6 +177,12 @@ def _find_lead(session: Session, email: str) -> Coder:
     if coder.role not in LEAD_ROLES:
         raise CaseError("refunds and releases are for leads and admins")
     return coder
+
+
+def storable(text: str) -> str:
+    """Text as a person typed it, minus NUL characters, which PostgreSQL's text cannot
+    hold (and no person means)."""
+    return text.replace("\x00", "")
 
 
 def _ticket(session: Session, number: int) -> Ticket:

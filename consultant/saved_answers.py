@@ -16,6 +16,7 @@ from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlmodel import Session, col, select
 
+from consultant.casework import storable
 from consultant.models import CodeLookup, Coder, SavedAnswer, Ticket
 
 MAX_TITLE = 120
@@ -139,7 +140,7 @@ def _code_line(lookup: CodeLookup) -> str:
 
 
 def _checked_title(title: str) -> str:
-    title = " ".join(title.split())
+    title = " ".join(storable(title).split())
     if not title:
         raise SavedAnswerError("a saved answer needs a title")
     if len(title) > MAX_TITLE:
@@ -148,6 +149,7 @@ def _checked_title(title: str) -> str:
 
 
 def _checked_body(body: str) -> str:
+    body = storable(body)
     if not body.strip():
         raise SavedAnswerError("a saved answer needs some text")
     if len(body) > MAX_BODY:

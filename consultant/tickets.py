@@ -11,12 +11,14 @@ from sqlalchemy import and_, or_
 from sqlmodel import Session, col, func, select
 
 from consultant.models import (
+    Account,
     Attachment,
     CodeLookup,
     Coder,
     Event,
     Message,
     OutboxEmail,
+    Plan,
     SlaClock,
     Ticket,
 )
@@ -76,15 +78,22 @@ def list_tickets(
     unassigned: bool = False,
     sla: str | None = None,
     specialty: str | None = None,
+    account: str | None = None,
+    plan: str | None = None,
     after: Cursor | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Tickets most urgent first (the nearest SLA due, then the oldest), filtered."""
+    """Tickets most urgent first (the nearest SLA due, then the oldest), filtered;
+    ``account`` is an account's address (``@clinic.example`` for a domain's)."""
     query = select(Ticket).order_by(col(Ticket.due_at).asc().nulls_last(), col(Ticket.id))
     if after is not None:
         query = query.where(_after(after))
     if specialty:
         query = query.where(Ticket.specialty == specialty)
+    if account:
+        query = query.where(col(Ticket.account_id).in_(_account_ids(address=account)))
+    if plan:
+        query = query.where(col(Ticket.account_id).in_(_account_ids(plan=plan)))
     if status:
         query = query.where(Ticket.status == status)
     if coder:
@@ -103,6 +112,16 @@ def list_tickets(
         ticket_summary(t, owner=owners.get(t.coder_id or 0), clocks=clocks.get(t.id or 0, []))
         for t in tickets
     ]
+
+
+def _account_ids(*, address: str | None = None, plan: str | None = None) -> Any:
+    """The ids of the account with this address, or of the accounts on this plan."""
+    query = select(Account.id)
+    if address is not None:
+        query = query.where(Account.address == address.strip().lower())
+    if plan is not None:
+        query = query.join(Plan, col(Plan.id) == col(Account.plan_id)).where(Plan.name == plan)
+    return query
 
 
 def _after(cursor: Cursor) -> Any:

@@ -246,15 +246,19 @@ def use_saved_answer(
             coder = find_coder(session, person.email)
             filled = saved_answers.fill_in(session, saved_id=saved, number=number, coder=coder)
         except (saved_answers.SavedAnswerError, ClaimError) as exc:
-            return _show(request, number, person, error=str(exc), draft=text, seen=seen)
-        audit.record(
-            session,
-            actor=person.email,
-            action="case.saved_answer_used",
-            address=client_address(request),
-            ticket_id=number,
-            detail=f"saved answer {saved}",
-        )
+            problem = str(exc)
+        else:
+            problem = ""
+            audit.record(
+                session,
+                actor=person.email,
+                action="case.saved_answer_used",
+                address=client_address(request),
+                ticket_id=number,
+                detail=f"saved answer {saved}",
+            )
+    if problem:
+        return _show(request, number, person, error=problem, draft=text, seen=seen)
     draft = f"{text.rstrip()}\n\n{filled}" if text.strip() else filled
     return _show(request, number, person, draft=draft, seen=seen)
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import col, select
 
 from consultant import audit
 from consultant.codes.specialty import SPECIALTIES
 from consultant.db import session_scope
-from consultant.models import LEAD_ROLES, TicketStatus, utcnow
+from consultant.models import LEAD_ROLES, Coder, Plan, TicketStatus, utcnow
 from consultant.sla import ClockState
 from consultant.tickets import Cursor, codes_of, list_tickets, queue_counts
 from consultant.web.pages import render
@@ -41,23 +43,35 @@ def queue_page(
     view: str = "mine",
     status: str = "",
     specialty: str = "",
+    plan: str = "",
+    account: str = "",
+    owner: str = "",
     after: str = "",
 ) -> Response:
     view = view if view in VIEWS else "mine"
     if view == "all" and person.role not in LEAD_ROLES:
         raise Forbidden("all cases are for leads and admins")
-    status = status if status in set(TicketStatus) else ""
-    specialty = specialty if specialty in SPECIALTIES else ""
     cursor = Cursor.decode(after) if after else None
     with session_scope() as session:
+        plans = list(session.exec(select(Plan.name).order_by(col(Plan.name))))
+        coders = list(session.exec(select(Coder.email).order_by(col(Coder.email))))
+        filters = {  # only what the lists offer; an account as typed, minus NULs
+            "status": status if status in set(TicketStatus) else "",
+            "specialty": specialty if specialty in SPECIALTIES else "",
+            "plan": plan if plan in plans else "",
+            "account": account.replace("\x00", "").strip()[:320],
+            "owner": owner if owner in coders and person.role in LEAD_ROLES else "",
+        }
         rows = list_tickets(
             session,
             now=utcnow(),
-            status=status or None,
-            coder=_owner_filter(view, person),
+            status=filters["status"] or None,
+            coder=_owner_filter(view, person) or filters["owner"] or None,
             unassigned=view == "unassigned",
             sla=_sla_filter(view),
-            specialty=specialty or None,
+            specialty=filters["specialty"] or None,
+            plan=filters["plan"] or None,
+            account=filters["account"] or None,
             after=cursor,
             limit=PAGE_SIZE + 1,
         )
@@ -69,8 +83,8 @@ def queue_page(
             actor=person.email,
             action="queue.viewed",
             address=client_address(request),
-            detail=f"view={view} status={status or '*'} specialty={specialty or '*'} "
-            f"shown={len(rows)}",
+            detail=" ".join([f"view={view}", *(f"{k}={v}" for k, v in filters.items() if v)])
+            + f" shown={len(rows)}",
         )
     last = rows[-1] if rows else None
     next_page = Cursor(_due(last["due_at"]), last["number"]).encode() if more and last else None
@@ -84,12 +98,14 @@ def queue_page(
             "rows": rows,
             "badges": badges,
             "counts": counts,
-            "status": status,
-            "specialty": specialty,
+            **filters,
+            "filter_query": urlencode({"view": view, **{k: v for k, v in filters.items() if v}}),
             "statuses": [s.value for s in TicketStatus],
             "specialties": SPECIALTIES,
+            "plans": plans,
+            "coders": coders if person.role in LEAD_ROLES and view != "mine" else [],
             "next_page": next_page,
-            "filtered": bool(status or specialty or after),
+            "filtered": any(filters.values()) or bool(after),
         },
     )
 

@@ -8,6 +8,8 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlmodel import select
 
 from consultant import casework, quota
@@ -175,3 +177,27 @@ def test_the_account_is_shown_and_a_lead_refunds_one_case_and_releases_a_held_on
     assert "1 case used this month, 0 left of 1" in released.text
     actions = audit_actions("lead@desk.example")
     assert actions.count("case.refunded") == 1 and "case.hold_released" in actions
+
+
+def test_any_text_in_a_note_or_a_saved_answer_form_is_kept_or_refused_never_an_error(
+    client: TestClient,
+) -> None:
+    make_coder("alice@desk.example")
+    number = new_case()
+    csrf = sign_in(client, "alice@desk.example")
+
+    @settings(max_examples=25, deadline=None)
+    @given(text=st.text(max_size=300), saved=st.text(max_size=20))
+    def any_text(text: str, saved: str) -> None:
+        note = client.post(f"/tickets/{number}/note", data={"csrf": csrf, "text": text})
+        assert note.status_code in (200, 409), note.text
+        preview = client.post(
+            f"/tickets/{number}/answer/preview", data={"csrf": csrf, "text": text}
+        )
+        assert preview.status_code == 200, preview.text
+        filled = client.post(
+            f"/tickets/{number}/saved-answer", data={"csrf": csrf, "saved": saved, "text": text}
+        )
+        assert filled.status_code in (200, 422), filled.text
+
+    any_text()
