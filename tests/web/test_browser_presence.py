@@ -5,11 +5,15 @@ being typed in."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from sqlmodel import select
 
 from consultant import presence
+from consultant.db import session_scope
+from consultant.models import Coder, WebSession
 from tests.web.conftest import make_coder, new_case
 from tests.web.test_browser import ARTIFACTS, sign_in
 
@@ -52,6 +56,14 @@ def test_a_coder_sees_another_open_the_case_type_an_answer_and_leave(
 
     alice_context.close()
     expect(here).to_have_text("Nobody else has this case open.", timeout=15_000)
+
+    with session_scope() as session:  # Bob has left his screen for 16 minutes
+        row = session.exec(
+            select(WebSession).join(Coder).where(Coder.email == "bob@desk.example")
+        ).one()
+        row.last_seen_at -= timedelta(minutes=16)
+        session.add(row)
+    expect(bob.get_by_label("Password")).to_be_visible(timeout=10_000)  # the case is gone
     bob_context.close()
 
 

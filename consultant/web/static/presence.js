@@ -31,8 +31,13 @@
       redirect: "manual", headers: { "X-Live-Refresh": "1" }
     })
       .then(function (response) {
-        // Signed out (a redirect), or the case is gone: stop; the next click shows why.
-        if (!response.ok) { stopped = true; return null; }
+        if (response.type === "opaqueredirect") {
+          // Signed out (idle too long, or elsewhere): the case leaves the screen.
+          stopped = true;
+          window.location.reload();
+          return null;
+        }
+        if (!response.ok) { stopped = true; return null; }  // the case is gone, or a new form
         return response.text();
       })
       .then(function (html) {
