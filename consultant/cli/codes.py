@@ -275,10 +275,16 @@ def extract(
         return
     for checked in result.codes:
         found, status = checked.found, checked.status
+        ambiguous = "ambiguous: " if checked.readings else ""
         typer.echo(
             f"{found.key:<24} {status.status:<11} {found.confidence:.2f}  "
-            f"{status.description or ''}"
+            f"{ambiguous}{status.description or ''}"
         )
+        for reading in checked.readings:
+            typer.echo(
+                f"{'  or ' + reading.system + ':' + reading.code:<24} "
+                f"{reading.status.status:<11}       {reading.status.description or ''}"
+            )
     for message in [c.message for c in result.conflicts] + [
         u.message for u in result.units_exceeded
     ]:

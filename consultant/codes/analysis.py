@@ -27,10 +27,28 @@ class UnreadablePdf(ValueError):
     """A PDF attachment whose text could not be read."""
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """Another reading of an ambiguous code, checked like the first."""
+
+    system: str
+    code: str
+    status: CodeStatus
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "system": self.system,
+            "code": self.code,
+            "status": self.status.status,
+            "description": self.status.description,
+        }
+
+
 @dataclass(slots=True)
 class CheckedCode:
     found: FoundCode
     status: CodeStatus
+    readings: list[Reading] = field(default_factory=list)  # the other readings, if ambiguous
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -38,6 +56,7 @@ class CheckedCode:
             "status": self.status.status,
             "description": self.status.description,
             "detail": self.status.detail,
+            "readings": [reading.as_dict() for reading in self.readings],
         }
 
 
@@ -70,8 +89,8 @@ def analyse(sources: Iterable[tuple[str, str]], catalog: Catalog, received: date
     sources = list(sources)
     stated = date_of_service(text for _, text in sources)
     as_of = stated or received
-    found = extract_sources(sources, known=catalog.has)
-    checked = [CheckedCode(code, catalog.status(code.system, code.code, as_of)) for code in found]
+    found = extract_sources(sources, known=catalog.has, loaded=catalog.loaded)
+    checked = [_checked(code, catalog, as_of) for code in found]
     return CaseAnalysis(
         codes=checked,
         conflicts=pair_conflicts(found, catalog, as_of),
@@ -82,6 +101,16 @@ def analyse(sources: Iterable[tuple[str, str]], catalog: Catalog, received: date
         checked_on=as_of,
         date_of_service=stated,
     )
+
+
+def _checked(found: FoundCode, catalog: Catalog, as_of: date) -> CheckedCode:
+    """A found code with its status — and, when the text left it ambiguous, the status of
+    each other reading, so the coder sees at once which of them the catalog holds."""
+    readings = []
+    for alternative in found.alternatives:
+        system, code = alternative.split(":", 1)
+        readings.append(Reading(system, code, catalog.status(system, code, as_of)))
+    return CheckedCode(found, catalog.status(found.system, found.code, as_of), readings)
 
 
 def pdf_text(data: bytes, *, max_pages: int = MAX_PDF_PAGES) -> str:

@@ -82,7 +82,10 @@ def attach_code_lookups(
         messages = [message for message in incoming if message.ticket_id == ticket.id]
         sources = {message.id: _sources(message, pdfs) for message in messages}
         per_message = [
-            _MessageCodes(message.id, extract_sources(sources[message.id], known=catalog.has))
+            _MessageCodes(
+                message.id,
+                extract_sources(sources[message.id], known=catalog.has, loaded=catalog.loaded),
+            )
             for message in messages
             if message.id is not None
         ]

@@ -46,6 +46,11 @@ def test_load_icd10cm_is_idempotent_and_searchable(desk: Any) -> None:
     [header] = as_json(desk.consultant("codes", "show", "E11.6", "--json"))
     assert header["status"] == "header"
     assert {child["code"] for child in header["under"]} >= {"E11.65", "E11.641"}
+    shown = run(desk, "codes", "extract", "-", stdin="Old superbill lists J1100.")
+    assert shown.returncode == 0, shown.stderr
+    first, second = shown.stdout.splitlines()[:2]
+    assert first.startswith("hcpcs:J1100 ") and "ambiguous" in first
+    assert second.split()[:3] == ["or", "icd10cm:J11.00", "valid"]
 
 
 def test_import_hcpcs_fixture_then_extract(desk: Any, tmp_path: Path) -> None:
