@@ -28,6 +28,7 @@ from sqlmodel import Session
 
 from consultant.codes.formats import dotted_icd10cm
 from consultant.codes.records import CODE, CodeRecord
+from consultant.codes.search import refresh_search_index
 from consultant.codes.store import LoadReport, Progress, load_codes, no_progress, write_rows
 from consultant.models import CatalogCode, CodeRelease, CodeSystem, CodeVersion, utcnow
 
@@ -110,6 +111,7 @@ def load_release(
         index = dates.index(effective)
         return _report(name, dates, timelines, index, catalog=unchanged, already_loaded=True)
     index = _place(timelines, dates, effective, new, replacing=replacing)
+    _drop_codes_of_no_release(session, system, timelines)
     _write_versions(session, system, _spans(timelines, dates))
     _write_releases(
         session, system, releases, dates, timelines, loading=effective, name=name, source=source
@@ -197,6 +199,25 @@ def _place(
         timeline[index] = new[code]
         timelines[code] = timeline
     return index
+
+
+def _drop_codes_of_no_release(
+    session: Session, system: str, timelines: dict[str, Timeline]
+) -> None:
+    """Codes that only a replaced release held are no code of any release now."""
+    gone = [code for code, timeline in timelines.items() if not any(timeline)]
+    if not gone:
+        return
+    for code in gone:
+        del timelines[code]
+    table = CatalogCode.__table__  # type: ignore[attr-defined]
+    session.connection().execute(
+        delete(table).where(
+            table.c.system == system, table.c.kind == CODE, table.c.code == bindparam("gone")
+        ),
+        [{"gone": code} for code in gone],
+    )
+    refresh_search_index(session.connection(), system)
 
 
 def _spans(

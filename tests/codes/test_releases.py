@@ -297,6 +297,26 @@ def test_a_catalog_loaded_before_releases_were_kept_becomes_the_first_release(
     assert catalog.status(ICD10CM, "M54.5", date(2025, 10, 2)).status == DELETED
 
 
+def test_a_corrected_file_for_the_same_date_replaces_that_release(code_engine: Engine) -> None:
+    with Session(code_engine) as session:
+        load_both_years(session)
+        corrected = [row for row in FY2026_ROWS if row[0] != "E11A"] + [
+            ("E1169", True, "Type 2 diabetes mellitus with other specified complication")
+        ]
+        records = parse_icd10cm_order(order_file(corrected))
+        report = load_release(session, ICD10CM, records, name="2026 corrected",
+                              effective=FY2026, source="test")  # fmt: skip
+        session.commit()
+        catalog = read_catalog(session)
+        stored = set(session.execute(select(CatalogCode.code)).scalars())
+        names = list(session.execute(select(CodeRelease.name)).scalars())
+
+    assert (report.added, report.deleted, report.already_loaded) == (1, 1, False)
+    assert "E11.A" not in stored and catalog.status(ICD10CM, "E11.A", FY2026).status == "unknown"
+    assert catalog.status(ICD10CM, "E11.69", FY2026).status == VALID
+    assert sorted(names) == ["2025", "2026 corrected"]
+
+
 # --- the parser ----------------------------------------------------------------------
 
 
