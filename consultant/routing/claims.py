@@ -29,7 +29,8 @@ class ClaimRefused(ClaimError):
 
 
 def find_coder(session: Session, email: str) -> Coder:
-    coder = session.exec(select(Coder).where(Coder.email == email.strip().lower())).first()
+    email = email.replace("\x00", "").strip().lower()  # as typed; PostgreSQL holds no NUL
+    coder = session.exec(select(Coder).where(Coder.email == email)).first()
     if coder is None:
         raise ClaimError(f"no coder {email} (see consultant coders list)")
     return coder
