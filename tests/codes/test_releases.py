@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, create_engine, func, select
+from sqlalchemy import Engine, create_engine, func, inspect, select
 from sqlmodel import Session, SQLModel
 
 from consultant.codes.catalog import DELETED, NOT_YET_VALID, VALID
@@ -27,8 +27,11 @@ from consultant.codes.lookup import attach_code_lookups
 from consultant.codes.records import FileFormatError
 from consultant.codes.releases import load_release
 from consultant.codes.store import cached_catalog, read_catalog
+from consultant.db import make_engine
+from consultant.migrate import downgrade, upgrade
 from consultant.models import CatalogCode, CodeLookup, CodeRelease, CodeVersion, Message, Ticket
 from tests.codes.test_codes_cli import as_json, run
+from tests.conftest import empty_database_like
 
 FY2025 = date(2024, 10, 1)
 FY2026 = date(2025, 10, 1)
@@ -315,6 +318,23 @@ def test_a_corrected_file_for_the_same_date_replaces_that_release(code_engine: E
     assert "E11.A" not in stored and catalog.status(ICD10CM, "E11.A", FY2026).status == "unknown"
     assert catalog.status(ICD10CM, "E11.69", FY2026).status == VALID
     assert sorted(names) == ["2025", "2026 corrected"]
+
+
+def test_revision_0005_goes_down_and_up_again(backend: str, tmp_path: Path) -> None:
+    with empty_database_like(backend, tmp_path) as url:
+        engine = make_engine(url)
+        try:
+            upgrade(engine, revision="0005")
+            assert {"code_releases", "code_versions"} <= set(inspect(engine).get_table_names())
+            assert downgrade(engine, revision="0004") == "0004"
+            assert not {"code_releases", "code_versions"} & set(inspect(engine).get_table_names())
+            upgrade(engine, revision="0005")
+            with Session(engine) as session:
+                load_both_years(session)
+                session.commit()
+                assert session.execute(select(func.count()).select_from(CodeRelease)).scalar() == 2
+        finally:
+            engine.dispose()
 
 
 # --- the parser ----------------------------------------------------------------------
