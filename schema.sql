@@ -463,5 +463,148 @@ ALTER TABLE web_sessions ADD COLUMN second_factor_at TIMESTAMP WITH TIME ZONE;
 
 UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
 
+-- Running upgrade 0004 -> 0005
+
+CREATE TABLE code_releases (
+    id SERIAL NOT NULL, 
+    system TEXT NOT NULL, 
+    name TEXT NOT NULL, 
+    effective_from DATE NOT NULL, 
+    effective_to DATE, 
+    code_count INTEGER NOT NULL, 
+    source TEXT NOT NULL, 
+    loaded_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (id), 
+    UNIQUE (system, effective_from)
+);
+
+CREATE TABLE code_versions (
+    id SERIAL NOT NULL, 
+    system TEXT NOT NULL, 
+    code TEXT NOT NULL, 
+    valid_from DATE NOT NULL, 
+    valid_to DATE, 
+    description TEXT NOT NULL, 
+    short_description TEXT, 
+    billable BOOLEAN NOT NULL, 
+    PRIMARY KEY (id), 
+    UNIQUE (system, code, valid_from)
+);
+
+UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
+
+-- Running upgrade 0005 -> 0006
+
+ALTER TABLE tickets ADD COLUMN search_vector TSVECTOR;
+
+CREATE INDEX ix_tickets_search ON tickets USING gin (search_vector);
+
+ALTER TABLE messages ADD COLUMN search_vector TSVECTOR;
+
+CREATE INDEX ix_messages_search ON messages USING gin (search_vector);
+
+CREATE INDEX ix_code_lookups_code_ticket_id ON code_lookups (code, ticket_id);
+
+CREATE INDEX ix_tickets_due_id ON tickets (due_at, id);
+
+CREATE INDEX ix_tickets_coder_due_id ON tickets (coder_id, due_at, id);
+
+CREATE FUNCTION tickets_search_document() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.search_vector := setweight(to_tsvector('english', coalesce(NEW.subject, '')), 'A') || setweight(to_tsvector('english', coalesce(NEW.requester_name, '') || ' ' || translate(coalesce(NEW.requester, ''), '@.+-_', '     ')), 'B');
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER tickets_search BEFORE INSERT OR UPDATE OF subject, requester, requester_name
+    ON tickets FOR EACH ROW EXECUTE FUNCTION tickets_search_document();
+CREATE FUNCTION messages_search_document() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.search_vector := to_tsvector('english', coalesce(NEW.body_text, ''));
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER messages_search BEFORE INSERT OR UPDATE OF body_text
+    ON messages FOR EACH ROW EXECUTE FUNCTION messages_search_document();;
+
+UPDATE tickets SET search_vector = setweight(to_tsvector('english', coalesce(tickets.subject, '')), 'A') || setweight(to_tsvector('english', coalesce(tickets.requester_name, '') || ' ' || translate(coalesce(tickets.requester, ''), '@.+-_', '     ')), 'B');
+
+UPDATE messages SET search_vector = to_tsvector('english', coalesce(messages.body_text, ''));
+
+UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005';
+
+-- Running upgrade 0006 -> 0007
+
+ALTER TABLE coders ADD COLUMN totp_last_step INTEGER;
+
+CREATE TABLE case_presence (
+    ticket_id INTEGER NOT NULL, 
+    coder_id INTEGER NOT NULL, 
+    seen_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    typing_at TIMESTAMP WITH TIME ZONE, 
+    PRIMARY KEY (ticket_id, coder_id), 
+    FOREIGN KEY(coder_id) REFERENCES coders (id), 
+    FOREIGN KEY(ticket_id) REFERENCES tickets (id)
+);
+
+CREATE INDEX ix_case_presence_seen_at ON case_presence (seen_at);
+
+CREATE INDEX ix_audit_log_ticket_id ON audit_log (ticket_id, id);
+
+UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
+
+-- Running upgrade 0007 -> 0008
+
+CREATE TABLE saved_answers (
+    id SERIAL NOT NULL, 
+    title TEXT NOT NULL, 
+    body TEXT NOT NULL, 
+    created_by TEXT NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (id), 
+    UNIQUE (title)
+);
+
+CREATE TABLE sign_in_links (
+    id SERIAL NOT NULL, 
+    token_hash TEXT NOT NULL, 
+    coder_id INTEGER NOT NULL, 
+    created_by TEXT NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    expires_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    used_at TIMESTAMP WITH TIME ZONE, 
+    PRIMARY KEY (id), 
+    FOREIGN KEY(coder_id) REFERENCES coders (id), 
+    UNIQUE (token_hash)
+);
+
+CREATE INDEX ix_sign_in_links_coder_id ON sign_in_links (coder_id);
+
+CREATE INDEX ix_tickets_account_id ON tickets (account_id, id);
+
+UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0007';
+
+-- Running upgrade 0008 -> 0009
+
+CREATE TABLE api_tokens (
+    id SERIAL NOT NULL, 
+    token_hash TEXT NOT NULL, 
+    name TEXT NOT NULL, 
+    coder_id INTEGER NOT NULL, 
+    scopes TEXT NOT NULL, 
+    created_by TEXT NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    expires_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    last_used_at TIMESTAMP WITH TIME ZONE, 
+    revoked_at TIMESTAMP WITH TIME ZONE, 
+    PRIMARY KEY (id), 
+    FOREIGN KEY(coder_id) REFERENCES coders (id), 
+    UNIQUE (token_hash)
+);
+
+CREATE INDEX ix_api_tokens_coder_id ON api_tokens (coder_id);
+
+UPDATE alembic_version SET version_num='0009' WHERE alembic_version.version_num = '0008';
+
 COMMIT;
 

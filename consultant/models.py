@@ -625,6 +625,7 @@ class AuditEntry(SQLModel, table=True):
         Index("ix_audit_log_at", "at"),
         Index("ix_audit_log_actor_action_at", "actor", "action", "at"),
         Index("ix_audit_log_address_action_at", "address", "action", "at"),
+        Index("ix_audit_log_ticket_id", "ticket_id", "id"),  # who saw a case, newest first
     )
 
     id: int | None = Field(default=None, primary_key=True)
