@@ -287,7 +287,7 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(int(share * len(ordered)), len(ordered) - 1)]
 
 
-def timed(client: httpx.Client, paths: list[str]) -> dict[str, float]:
+def timed(client: httpx.Client, paths: list[str], name: str) -> dict[str, float]:
     """Milliseconds from request to the last byte, after 10 warm-ups."""
     for path in paths[:10]:
         client.get(path)
@@ -297,7 +297,9 @@ def timed(client: httpx.Client, paths: list[str]) -> dict[str, float]:
         response = client.get(path)
         spent.append((time.perf_counter() - began) * 1000)
         assert response.status_code == 200, (path, response.status_code, response.text[:300])
-    return {"p50": percentile(spent, 0.5), "p95": percentile(spent, 0.95), "n": len(spent)}
+    figures = {"p50": percentile(spent, 0.5), "p95": percentile(spent, 0.95), "n": len(spent)}
+    print(f"  {name}: p50 {figures['p50']:.1f} ms, p95 {figures['p95']:.1f} ms", file=sys.stderr)
+    return figures
 
 
 def searches(tickets: int) -> dict[str, str]:
@@ -368,17 +370,17 @@ def main() -> None:
             sign_in(coder, CODER)  # type: ignore[arg-type]
             n = args.requests
             for view in VIEWS:
-                print(f"  queue {view} ...", file=sys.stderr)
-                results[f"queue: {view} (lead)"] = timed(lead, [f"/queue?view={view}"] * n)
-            results["queue: mine (coder)"] = timed(coder, ["/queue?view=mine"] * n)
+                name = f"queue: {view} (lead)"
+                results[name] = timed(lead, [f"/queue?view={view}"] * n, name)
+            name = "queue: mine (coder)"
+            results[name] = timed(coder, ["/queue?view=mine"] * n, name)
             cases = [f"/tickets/{rng.randint(1, args.tickets)}" for _ in range(n)]
-            print("  case page ...", file=sys.stderr)
-            results["case page (lead)"] = timed(lead, cases)
+            results["case page (lead)"] = timed(lead, cases, "case page (lead)")
             for kind, query in searches(args.tickets).items():
-                print(f"  search {kind} ...", file=sys.stderr)
                 path = f"/search?q={query}"
-                results[f"search: {kind} (lead)"] = timed(lead, [path] * n)
-                results[f"search: {kind} (coder)"] = timed(coder, [path] * (n // 4))
+                for who, client, times in (("lead", lead, n), ("coder", coder, n // 4)):
+                    name = f"search: {kind} ({who})"
+                    results[name] = timed(client, [path] * times, name)
             print("  first paint ...", file=sys.stderr)
             paint_paths = ["/queue?view=all", cases[0], "/search?q=modifier"]
             painted = first_paint(dashboard, lead.cookies, paint_paths)

@@ -250,6 +250,9 @@ def _by_words_postgres(session: Session, words: tuple[str, ...], coder_id: int |
         "limit": CANDIDATES,
         "coder_id": coder_id,
     }
+    # Planned for these words each time: a plan made once for any words (what a prepared
+    # statement gets after five runs) cannot know whether they are rare or common.
+    session.connection().execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     scope = _visible_sql(coder_id)
     matching = "search_vector @@ to_tsquery('english', :query)"
     rank = "ts_rank(search_vector, to_tsquery('english', :query), 32)"
