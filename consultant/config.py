@@ -264,6 +264,7 @@ class Settings(BaseSettings):
     web_sign_in_failures: int = Field(default=5, ge=1)  # failures before a wait …
     web_sign_in_wait_minutes: int = Field(default=15, ge=1)  # … this long, per account and address
     web_two_factor: Literal["leads", "everyone"] = "leads"  # who must give a TOTP code
+    api_calls_per_minute: int = Field(default=120, ge=1)  # per API token; then 429
 
     @field_validator("imap_url", mode="before")
     @classmethod

@@ -685,3 +685,24 @@ class CasePresence(SQLModel, table=True):
     coder_id: int = Field(foreign_key="coders.id", primary_key=True)
     seen_at: datetime = Field(sa_type=UTCDateTime)
     typing_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# --- the JSON API: personal access tokens -------------------------------------------------
+
+
+class ApiToken(SQLModel, table=True):
+    """A token a program calls the API with, acting as one coder with some scopes.
+    Shown once when created; only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_type=Text, unique=True)
+    name: str = Field(sa_type=Text)  # what it is for, e.g. "billing system"
+    coder_id: int = Field(foreign_key="coders.id", index=True)  # whom it acts as
+    scopes: str = Field(sa_type=Text)  # comma-separated: tickets:read, tickets:write, admin
+    created_by: str = Field(sa_type=Text)
+    created_at: datetime = created_at_field()
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

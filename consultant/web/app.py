@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from consultant.web import audit_log, cases, live, presence, queue, search, signin
+from consultant.web.api import create_api
 from consultant.web.pages import render
 from consultant.web.security import (
     BadForm,
@@ -29,6 +30,7 @@ def create_app() -> FastAPI:
     app = FastAPI(title="CaseConsultant", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/api/v1", create_api())  # its own errors (JSON) and OpenAPI document
     app.include_router(signin.router)
     app.include_router(queue.router)
     app.include_router(cases.router)
