@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from consultant import audit
+from consultant.casework import storable
 from consultant.db import session_scope
 from consultant.web.pages import render
 from consultant.web.security import Admin, client_address
@@ -20,6 +21,7 @@ from consultant.web.sessions import SignedIn
 router = APIRouter()
 
 PAGE_SIZE = 100
+MAX_FILTER_CHARS = 320  # an email address's longest; the filters go into the view's row
 CASE_NUMBER = re.compile(r"#?(?:CC-)?(\d{1,9})", re.IGNORECASE)
 
 
@@ -38,7 +40,8 @@ def audit_page(
     until: str = "",
     before: str = "",
 ) -> Response:
-    given = {"actor": actor, "action": action, "ticket": ticket, "since": since, "until": until}
+    typed = {"actor": actor, "action": action, "ticket": ticket, "since": since, "until": until}
+    given = {name: storable(value).strip()[:MAX_FILTER_CHARS] for name, value in typed.items()}
     try:
         query = _query(given)
     except BadFilter as exc:
