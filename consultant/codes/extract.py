@@ -99,7 +99,6 @@ NDC_PATTERNS = (
 # every pattern with that digit lets the regex engine skip the text between numbers fast.
 NUMBER_TRAP_TAILS = (
     r"\d{2}[-. ]\d{3}[-. ]\d{4}\b",  # phone: 555-123-4567, 555.123.4567
-    r"\d?[/.-]\d{1,2}[/.-]\d{2,4}\b",  # dates: 01/15/2026, 1-15-26, 15.01.2026
     r"\d{3}-\d{2}-\d{2}\b",  # dates: 2026-01-15
     r"\d?:\d{2}(?::\d{2})?\b",  # times: 10:30, 14:05:00
     r"[\d,]*(?:\.\d+)?\s*(?i:usd|dollars)\b",  # money in words: 1,250 USD
@@ -118,8 +117,13 @@ ADDRESS = re.compile(
     rf"\b\d{{1,6}}\s+(?:[A-Z][a-z]*\.?\s+){{1,3}}(?:{STREET_SUFFIXES})\b\.?"
     r"[^\n\d]{0,40}\d{5}(?:-\d{4})?\b"
 )
+MONTH = r"(?:0?[1-9]|1[0-2])"
+DAY = r"(?:0?[1-9]|[12]\d|3[01])"
 TRAP_PATTERNS = (
-    re.compile(r"\d(?<!\w\d)(?:" + "|".join(NUMBER_TRAP_TAILS) + ")"),
+    # dates: 01/15/2026, 1-15-26, 15.01.2026 (a real month and day: "25-59-26" is modifiers)
+    re.compile(rf"(?<![\w-])(?:{MONTH}[/.-]{DAY}|{DAY}[/.-]{MONTH})[/.-]\d{{2,4}}\b"),
+    # not after a word and a hyphen: in "99213-GP-25-59-26" the digits are modifiers
+    re.compile(r"\d(?<!\w\d)(?<!\w-\d)(?:" + "|".join(NUMBER_TRAP_TAILS) + ")"),
     re.compile(r"\(\d{3}\)\s?\d{3}[-. ]\d{4}\b"),  # phone: (555) 123-4567
     re.compile(r"\$\s?\d[\d,]*(?:\.\d+)?"),  # money: $1,250.00, $99213
     re.compile(r",\s*[A-Z]{2}\.?\s+\d{5}(?:-\d{4})?\b"),  # ZIP after a state: ", IL 62704"
@@ -213,14 +217,20 @@ CONTEXT_AFTER = 16
 TOKEN = re.compile(
     r"(?<![\w.@$#~])(?<![A-Za-z]-)(?<![A-Za-z]/)(?<!\d{6}-)"
     r"(?=[A-Za-z]{0,3}\d)"  # every code has a digit among its first four characters
-    # up to nine characters: a code with one or two modifiers glued on ("97110GPKX")
-    r"([0-9A-Za-z][0-9A-Za-z]{2,8}(?:\.[0-9A-Za-z]{1,4})?)"
-    r"(?![\w@~]|[.,]\d|-[A-Za-z]{3})"
+    # up to eleven characters: a code with modifiers or units glued on ("97110GPKX", "97110GPx10")
+    r"([0-9A-Za-z][0-9A-Za-z]{2,10}(?:\.[0-9A-Za-z]{1,4})?)"
+    r"(?![\w@~]|[.,]\d|-[A-Za-z]{2}(?![xX]\d)[A-Za-z])"
 )
 # A modifier after a dash, slash, comma or space, or in parentheses: "-25", " GP", "(AI)".
-MODIFIER_STEP = re.compile(r"(\s*[-\u2013/,]\s*|\s+|\s*(\()\s*)([0-9A-Z]{2})(?(2)\s*\)|(?![\w]))")
+MODIFIER_STEP = re.compile(
+    r"(\s*[-\u2013/,]\s*|\s+|\s*(\()\s*)([0-9A-Z]{2})(?(2)\s*\)|(?!(?![x\u00d7]\d)\w))"
+)
+# A unit count written on a code or its glued modifier: "99213x2", "J1885X4", "97110GPx3".
+GLUED_UNITS = re.compile(r"[0-9A-Z]{5}(?:[0-9A-Z]{2})?[xX]\d{1,3}")
 # A two-digit "modifier" followed by one of these is a count: "00142 QS, 33 min".
-COUNT_AFTER = re.compile(r"(?i)\s*(?:min|minutes?|mins|mg|mcg|ml|units?|%|hours?|hrs?|days?)\b")
+COUNT_AFTER = re.compile(
+    r"(?i)\s*(?:min|minutes?|mins|mg|mcg|ml|units?(?!\s*[:=])|%|hours?|hrs?|days?)\b"
+)
 # Uppercase words that are also modifiers: only taken after a hyphen, never after a space.
 MODIFIER_LOOKALIKE_WORDS = frozenset({"AS", "AT", "CO", "CS", "CR", "SA", "SB", "PO", "PT"})
 MODIFIER_PHRASE = re.compile(
@@ -431,6 +441,9 @@ class _Reader:
     def _classify(self, token: str, start: int, end: int) -> list[FoundCode]:
         context = self._context(start, end)
         upper = token.upper()
+        if GLUED_UNITS.fullmatch(token):
+            head = token[: token.upper().rindex("X")]
+            return self._classify(head, start, start + len(head))
         glued = self._glued(token, start, end)
         if glued is not None:
             return [glued]
@@ -637,7 +650,8 @@ class _Reader:
                 break
             if separator in ("", "(") and modifier in MODIFIER_LOOKALIKE_WORDS:
                 break
-            if modifier.isdigit() and COUNT_AFTER.match(self.masked, match.end()):
+            counted = COUNT_AFTER.match(self.masked, match.end())
+            if modifier.isdigit() and separator not in ("-", "\u2013") and counted:
                 break
             if separator == "," and not modifiers:
                 break

@@ -1,0 +1,110 @@
+"""Rules the extractor keeps for every text, checked on texts hypothesis writes: a code in
+ordinary prose comes back with its modifiers and units however they are written, and a
+number behind a label that says what it is (ZIP, claim number, phone, amount) never does."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from consultant.codes.catalog import Catalog
+from consultant.codes.extract import extract
+
+PROCEDURES = {
+    "cpt": ["99213", "99214", "97110", "97140", "96372", "20610", "27447", "45378", "93000"],
+    "hcpcs": ["J1885", "J3301", "G0283", "J0585", "L3908", "E0601", "A4253"],
+}
+# Letter modifiers other than the ones that are also English words ("AS", "PT", ...),
+# which are read only after a hyphen.
+LETTER_MODIFIERS = ["GP", "GO", "KX", "RT", "LT", "JW", "JZ", "XS", "XU", "NU", "RR", "QW"]
+DIGIT_MODIFIERS = ["25", "59", "26", "51", "76", "91", "95"]
+PROSE = [
+    *("please", "review", "the", "line", "we", "sent", "for", "this", "patient", "last"),
+    *("week", "and", "tell", "us", "whether", "payer", "rejected", "it", "again", "so"),
+    *("our", "team", "can", "fix", "what", "went", "wrong", "before", "Friday", "Thanks"),
+    *("Hello", "Medicare", "Also", "Question"),
+]
+BEFORE = [" ", ": ", " (", "\n", ", ", " - "]
+AFTER = [" ", ". ", ", ", ")\n", "; ", "? ", "\n"]
+UNIT_SPELLINGS = ["x{n}", " x{n}", " x {n}", " X{n}", " \u00d7{n}", " {n} units", " units: {n}"]
+LABELS = [
+    "ZIP",
+    "zip code",
+    "Claim #",
+    "claim no.",
+    "claim number",
+    "Phone:",
+    "phone",
+    "fax",
+    "Fax:",
+    "$",
+    "member ID",
+    "check #",
+    "Tax ID",
+    "NPI",
+    "account",
+    "Transmittal",
+    "CR",
+    "cost center",
+]
+
+
+def prose(words: list[str]) -> str:
+    return " ".join(words)
+
+
+@st.composite
+def coded_line(draw: st.DrawFn) -> tuple[str, str]:
+    """A text with one procedure code, its modifiers and units, and the key it must give."""
+    system = draw(st.sampled_from(sorted(PROCEDURES)))
+    code = draw(st.sampled_from(PROCEDURES[system]))
+    modifiers = draw(
+        st.lists(st.sampled_from(LETTER_MODIFIERS + DIGIT_MODIFIERS), max_size=4, unique=True)
+    )
+    written = code
+    for index, modifier in enumerate(modifiers):
+        separators = ["-", " ", " - ", "\u2013"]
+        if index == 0 and modifier.isalpha():
+            separators.append("")  # glued on: 97110GP
+        written += draw(st.sampled_from(separators)) + modifier
+    units = draw(st.none() | st.integers(1, 99))
+    if units is not None:
+        written += draw(st.sampled_from(UNIT_SPELLINGS)).format(n=units)
+    before = prose(draw(st.lists(st.sampled_from(PROSE), max_size=8)))
+    after = prose(draw(st.lists(st.sampled_from(PROSE), max_size=8)))
+    text = before + draw(st.sampled_from(BEFORE)) + written + draw(st.sampled_from(AFTER)) + after
+    key = f"{system}:{code}" + "".join(f"-{m}" for m in modifiers)
+    return text, key + (f" x{units}" if units else "")
+
+
+@st.composite
+def labelled_number(draw: st.DrawFn) -> str:
+    """A text with a number that its label says is not a code: many fall in CPT ranges."""
+    label = draw(st.sampled_from(LABELS))
+    number = str(draw(st.integers(10000, 99999)))
+    if label.lower().startswith(("phone", "fax")):
+        number = draw(
+            st.sampled_from(
+                [f"555-{number[:3]}-0{number[3:]}", f"({number[:3]}) 555-01{number[3:]}", number]
+            )
+        )
+    gap = (
+        ""
+        if label == "$"
+        else draw(st.sampled_from([" ", "  ", ": " if label[-1] != ":" else " "]))
+    )
+    before = prose(draw(st.lists(st.sampled_from(PROSE), max_size=6)))
+    after = prose(draw(st.lists(st.sampled_from(PROSE), max_size=6)))
+    return f"{before} {label}{gap}{number} {after}".strip()
+
+
+@given(coded_line())
+def test_a_code_in_prose_keeps_its_modifiers_and_units(line: tuple[str, str]) -> None:
+    text, key = line
+    assert [found.key for found in extract(text)] == [key]
+
+
+@given(text=labelled_number())
+def test_a_labelled_number_is_never_a_code(icd_catalog: Catalog, text: str) -> None:
+    found = extract(text, known=icd_catalog.has, loaded=icd_catalog.loaded)
+    assert [f.key for f in found] == []
