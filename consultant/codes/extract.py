@@ -87,6 +87,22 @@ US_STATES = (
     "NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR"
 )
 
+# States whose abbreviation is also a word before a code ("Smith MD 99214", "Head CT
+# 70450", "the MA plan") count only after a comma.
+CITY_STATES = "|".join(
+    state for state in US_STATES.split("|") if state not in {"MA", "MD", "PA", "CT"}
+)
+STATE_NAMES = (
+    "Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|"
+    "Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|"
+    "Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|"
+    "New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|"
+    "Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|"
+    "Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming"
+)
+# Remittance advice remark codes, one or a list: "N20", "N290, M51", "MA130 / N362".
+REMARKS = r"(?:MA|[MN])\d{1,3}\b(?:\s*(?:,|/|&|and)\s*(?:MA|[MN])\d{1,3}\b)*"
+
 # Each starts with a character the regex engine can skip ahead to.
 NDC_PATTERNS = (
     re.compile(
@@ -128,13 +144,14 @@ TRAP_PATTERNS = (
     re.compile(r"\$\s?\d[\d,]*(?:\.\d+)?"),  # money: $1,250.00, $99213
     re.compile(r",\s*[A-Z]{2}\.?\s+\d{5}(?:-\d{4})?\b"),  # ZIP after a state: ", IL 62704"
     ADDRESS,
-    # ZIP after a city and a state without a comma: "Omaha NE 68198"
-    re.compile(rf"(?<=[a-z] )(?:{US_STATES})\.?\s+\d{{5}}(?:-\d{{4}})?\b"),
+    # ZIP after a city and a state without a comma: "Omaha NE 68198", "Dayton, Ohio 45380"
+    re.compile(rf"\b[A-Z][A-Za-z]+\s+(?:{CITY_STATES})\.?\s+\d{{5}}(?:-\d{{4}})?\b"),
+    re.compile(rf"\b(?:{STATE_NAMES}),?\s+\d{{5}}(?:-\d{{4}})?\b"),
     # claim adjustment and remark codes: "CO-45", "PR-2 / N20", "CO-97  M80", "remark N362"
-    re.compile(r"\b(?:CO|PR|OA|PI)-\d{1,3}\b(?:\s*/?\s*(?:MA|[MN])\d{1,3}\b)?"),
+    re.compile(rf"\b(?:CO|PR|OA|PI)-\d{{1,3}}\b(?:\s*/?\s*{REMARKS})?"),
     re.compile(
         r"(?i:\b(?:remarks?|rarc|rmk)(?:\s+codes?)?(?:\s+came\s+back|\s+was|\s+is)?\s*:?\s*)"
-        r"(?:MA|[MN])\d{1,3}\b"
+        + REMARKS
     ),
 )
 # Where a signature begins: a line with only a sign-off. Nothing below it is a code.
@@ -205,7 +222,9 @@ HCPCS_WORDS = re.compile(
 CPT_IN_TEXT = re.compile(r"(?<![\w.~])\d{4}[0-9FTU](?![\w.~])")
 DOTTED_ICD_IN_TEXT = re.compile(r"(?<![\w.])[A-Z]\d[0-9A-Z]\.[0-9A-Z]{1,4}(?![\w.])")
 # Words that put a dotted code in the old ICD-9-CM set ("legacy chart shows V45.81").
-ICD9_WORDS = re.compile(r"(?i)\b(?:icd-?9(?:-?cm)?|legacy)\b")
+ICD9_WORDS = re.compile(
+    r"(?i)\b(?:icd-?9(?:-?cm)?|legacy|old|former|crosswalk\w*|gems?|equivalent)\b"
+)
 PCS_WORDS = re.compile(r"(?i)\b(?:pcs|icd-?10-?pcs|inpatient procedure codes?)\b")
 LIST_GAP = re.compile(r"(?i)^\s*(?:,|;|/|&|\+|and|or|,\s*and|,\s*or|\(|\))?\s*$")
 
