@@ -606,5 +606,39 @@ CREATE INDEX ix_api_tokens_coder_id ON api_tokens (coder_id);
 
 UPDATE alembic_version SET version_num='0009' WHERE alembic_version.version_num = '0008';
 
+-- Running upgrade 0009 -> 0010
+
+CREATE TABLE webhooks (
+    id SERIAL NOT NULL, 
+    url TEXT NOT NULL, 
+    secret TEXT NOT NULL, 
+    events TEXT NOT NULL, 
+    include_body BOOLEAN NOT NULL, 
+    active BOOLEAN NOT NULL, 
+    last_event_id INTEGER NOT NULL, 
+    created_by TEXT NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (id)
+);
+
+CREATE TABLE webhook_deliveries (
+    id SERIAL NOT NULL, 
+    webhook_id INTEGER NOT NULL, 
+    event_id INTEGER NOT NULL, 
+    status TEXT NOT NULL, 
+    attempts INTEGER NOT NULL, 
+    next_attempt_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    last_error TEXT NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    delivered_at TIMESTAMP WITH TIME ZONE, 
+    PRIMARY KEY (id), 
+    FOREIGN KEY(webhook_id) REFERENCES webhooks (id), 
+    UNIQUE (webhook_id, event_id)
+);
+
+CREATE INDEX ix_webhook_deliveries_status_next ON webhook_deliveries (status, next_attempt_at);
+
+UPDATE alembic_version SET version_num='0010' WHERE alembic_version.version_num = '0009';
+
 COMMIT;
 

@@ -265,6 +265,7 @@ class Settings(BaseSettings):
     web_sign_in_wait_minutes: int = Field(default=15, ge=1)  # … this long, per account and address
     web_two_factor: Literal["leads", "everyone"] = "leads"  # who must give a TOTP code
     api_calls_per_minute: int = Field(default=120, ge=1)  # per API token; then 429
+    webhook_seconds: float = Field(default=10.0, gt=0)  # how often Celery beat posts webhooks
 
     @field_validator("imap_url", mode="before")
     @classmethod

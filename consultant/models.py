@@ -706,3 +706,43 @@ class ApiToken(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime)
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# --- webhooks: other systems told what happened, signed ------------------------------------
+
+
+class Webhook(SQLModel, table=True):
+    """An address told of some events (``ticket.created``, ``ticket.answered``,
+    ``sla.breached``), each delivery signed with ``secret`` (HMAC-SHA256)."""
+
+    __tablename__ = "webhooks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(sa_type=Text)
+    secret: str = Field(sa_type=Text)  # the receiver checks signatures with it
+    events: str = Field(sa_type=Text)  # comma-separated event kinds
+    include_body: bool = False  # the customer's text goes out only when the admin says so
+    active: bool = True
+    last_event_id: int = 0  # events up to this one have their deliveries
+    created_by: str = Field(sa_type=Text)
+    created_at: datetime = created_at_field()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one webhook: sent, waiting for its next try, or given up on."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_id"),
+        Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    webhook_id: int = Field(foreign_key="webhooks.id")
+    event_id: int
+    status: str = Field(default="pending", sa_type=Text)  # pending, sent, failed
+    attempts: int = 0
+    next_attempt_at: datetime = created_at_field()
+    last_error: str = Field(default="", sa_type=Text)
+    created_at: datetime = created_at_field()
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from consultant import dispatch
+from consultant import dispatch, webhooks
 from consultant.codes.lookup import look_up_codes, tickets_without_codes
 from consultant.codes.store import warm_catalog
 from consultant.config import get_settings
@@ -65,13 +65,14 @@ def drain() -> DrainReport:
 
 
 def catch_up() -> DrainReport:
-    """All due work, then the escalation sweep and the notices it queued: what
-    ``consultant run --once`` does, so a desk run from cron escalates too."""
+    """All due work, the escalation sweep and the notices it queued, then the webhooks'
+    deliveries: what ``consultant run --once`` does, so a desk run from cron escalates too."""
     report = drain()
     if sweep().notices:
         after = drain()
         report.sent += after.sent
         report.send_failures += after.send_failures
+    webhooks.run_once()
     return report
 
 
@@ -122,6 +123,7 @@ class LocalWorker(threading.Thread):
             try:
                 drain()
                 self._sweep_when_due()
+                webhooks.run_once()
             except Exception:  # the database may be down for a moment; try again later
                 log.exception("local worker: drain failed")
             dispatch.wait_for_local_work(min(self.interval, get_settings().escalation_seconds))

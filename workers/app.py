@@ -50,6 +50,7 @@ def make_app() -> Celery:
             "workers.tasks.escalate": {"queue": "intake"},
             "workers.tasks.send_outbox": {"queue": "mail"},
             "workers.tasks.look_up_codes": {"queue": "codes"},
+            "workers.tasks.deliver_webhooks": {"queue": "mail"},
         },
         beat_schedule={
             "sweep": {"task": "workers.tasks.sweep", "schedule": settings.sweep_seconds},
@@ -57,6 +58,11 @@ def make_app() -> Celery:
                 "task": "workers.tasks.escalate",
                 "schedule": settings.escalation_seconds,
                 "options": {"expires": settings.escalation_seconds},  # a late one is skipped
+            },
+            "webhooks": {
+                "task": "workers.tasks.deliver_webhooks",
+                "schedule": settings.webhook_seconds,
+                "options": {"expires": settings.webhook_seconds},
             },
         },
         broker_connection_retry_on_startup=True,

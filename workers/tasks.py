@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy.exc import OperationalError
 
-from consultant import dispatch
+from consultant import dispatch, webhooks
 from consultant.codes.lookup import look_up_codes, tickets_without_codes
 from consultant.config import get_settings
 from consultant.escalation import sweep as escalation_sweep
@@ -73,3 +73,10 @@ def escalate() -> dict[str, int]:
     """The minute sweep (consultant/escalation.py); the notices it queues are sent."""
     report = escalation_sweep()
     return {"warned": report.warned, "breached": report.breached, "routed": report.routed}
+
+
+@app.task(name="workers.tasks.deliver_webhooks", **RETRY)
+def deliver_webhooks() -> dict[str, int]:
+    """New events to each webhook, and the deliveries due again (consultant/webhooks.py)."""
+    report = webhooks.run_once()
+    return {"queued": report.queued, "sent": report.sent, "failed": report.failed}

@@ -24,6 +24,7 @@ from consultant.cli.routing import routing_app
 from consultant.cli.support import JsonOption, print_json, ready
 from consultant.cli.tickets import tickets_app
 from consultant.cli.tokens import tokens_app
+from consultant.cli.webhooks import webhooks_app
 from consultant.config import ConfigError, Settings, get_settings
 from consultant.migrate import MigrationError
 
@@ -53,6 +54,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(audit_app, name="audit")
 app.add_typer(answers_app, name="answers")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def main() -> None:
