@@ -100,6 +100,7 @@ STATE_NAMES = (
     "Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|"
     "Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming"
 )
+WORD_STATE_ZIPS = r"MA\.?\s+0[12]\d{3}|MD\.?\s+2[01]\d{3}|PA\.?\s+1[5-9]\d{3}|CT\.?\s+06\d{3}"
 # Remittance advice remark codes, one or a list: "N20", "N290, M51", "MA130 / N362".
 REMARKS = r"(?:MA|[MN])\d{1,3}\b(?:\s*(?:,|/|&|and)\s*(?:MA|[MN])\d{1,3}\b)*"
 
@@ -147,6 +148,8 @@ TRAP_PATTERNS = (
     # ZIP after a city and a state without a comma: "Omaha NE 68198", "Dayton, Ohio 45380"
     re.compile(rf"\b[A-Z][A-Za-z]+\s+(?:{CITY_STATES})\.?\s+\d{{5}}(?:-\d{{4}})?\b"),
     re.compile(rf"\b(?:{STATE_NAMES}),?\s+\d{{5}}(?:-\d{{4}})?\b"),
+    # ... and for the states whose abbreviation is also a word, a ZIP in the state's range
+    re.compile(rf"\b[A-Z][A-Za-z]+\s+(?:{WORD_STATE_ZIPS})(?:-\d{{4}})?\b"),
     # claim adjustment and remark codes: "CO-45", "PR-2 / N20", "CO-97  M80", "remark N362"
     re.compile(rf"\b(?:CO|PR|OA|PI)-\d{{1,3}}\b(?:\s*/?\s*{REMARKS})?"),
     re.compile(
@@ -156,9 +159,10 @@ TRAP_PATTERNS = (
 )
 # Where a signature begins: a line with only a sign-off. Nothing below it is a code.
 SIGN_OFF = re.compile(
-    r"(?im)^[ \t]*(?:thanks(?: so much| again| in advance)?|thank you|thx|many thanks|best|"
-    r"best regards|regards|kind regards|warm regards|sincerely|cheers|appreciate it|"
-    r"respectfully)[ \t]*[,.!]?[ \t]*$"
+    r"(?im)^[ \t]*(?:(?:thanks|thank you)(?: so much| again| in advance| all)?|thx|ty|"
+    r"many thanks|with thanks|best|best regards|best wishes|all the best|regards|"
+    r"kind regards|warm regards|warmly|sincerely|cheers|take care|appreciate it|"
+    r"respectfully|--|sent from my \w+)[ \t]*[,.!]*[ \t]*$"
 )
 
 # A number right after one of these words is an identifier, an address or a count.
@@ -168,8 +172,8 @@ ID_LABELS = (
     r"suite|ste|room|rm|box|lockbox|route|rte|ext\.?|extension|dept|department|fax|phone|tel|icn|dcn|tcn|tracking|serial|lot|"
     r"confirmation|pin|lcd|ncd|article|drg|apc|rev|revenue|contract|street|st|ave|avenue|"
     r"road|rd|blvd|highway|hwy|transmittal|cr|change request|cost cent(?:er|re)|cost ctr|"
-    r"employee|emp|user|operator|entered by|changed by|updated by|batch|payer id|"
-    r"balance of"
+    r"employee|emp|user|operator|entered by|changed by|updated by|batch|pay[eo]r id|ptan|"
+    r"trace|eft|amount|amt|balance of"
 )
 # ... and these only when a number word follows them ("visit #", "check number").
 ID_LABELS_WITH_NUMBER_WORD = (
