@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from consultant.models import Assignment, Coder, Message, SlaClock, SlaTarget
+from consultant.models import Assignment, Coder, Message, SlaClock, SlaTarget, Ticket
 from consultant.routing.assign import loads
 
 
@@ -98,3 +98,47 @@ def _first_responses(
     for coder_id, seconds in session.exec(query):
         by_coder.setdefault(coder_id, []).append(seconds)
     return by_coder
+
+
+def volume_report(session: Session, *, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """Per day (UTC) of the period: cases received, answers sent by coders, cases solved;
+    every day listed, the quiet ones with zeros."""
+    received = _per_day(session, Ticket.created_at, since, until)
+    answered = _per_day(
+        session,
+        Message.created_at,
+        since,
+        until,
+        Message.direction == "out",
+        col(Message.coder_id).is_not(None),
+    )
+    solved = _per_day(session, Ticket.solved_at, since, until)
+    days = []
+    day = since.date()
+    while day < until.date() or (day == until.date() and until.time() != time()):
+        key = day.isoformat()
+        days.append(
+            {
+                "day": key,
+                "received": received.get(key, 0),
+                "answered": answered.get(key, 0),
+                "solved": solved.get(key, 0),
+            }
+        )
+        day += timedelta(days=1)
+    return days
+
+
+def _per_day(
+    session: Session, column: Any, since: datetime, until: datetime, *conditions: Any
+) -> dict[str, int]:
+    if session.get_bind().dialect.name == "postgresql":
+        day = func.date(func.timezone("UTC", column))  # the day in UTC, whatever the server's zone
+    else:
+        day = func.date(column)  # SQLite keeps UTC text
+    query = (
+        select(day, func.count())
+        .where(col(column) >= since, col(column) < until, *conditions)
+        .group_by(day)
+    )
+    return {str(value)[:10]: count for value, count in session.exec(query)}

@@ -55,6 +55,39 @@ def report_coders(
         )
 
 
+@report_app.command("volume")
+def report_volume(
+    since: Annotated[
+        str | None, typer.Option(help=f"First day (UTC); default {DEFAULT_DAYS} days ago.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Last day (UTC), included; default today.")
+    ] = None,
+    as_json: JsonOption = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV for a spreadsheet.")] = False,
+) -> None:
+    """Cases received, answers sent and cases solved, per day (UTC)."""
+    from consultant.reports import volume_report
+
+    last = _day(until) if until else _day(utcnow().date().isoformat())
+    start = _day(since) if since else last - timedelta(days=DEFAULT_DAYS - 1)
+    ready()
+    with session_scope() as session:
+        rows = volume_report(session, since=start, until=last + timedelta(days=1))
+    if as_json:
+        print_json(rows)
+    elif as_csv:
+        typer.echo("day,received,answered,solved")
+        for row in rows:
+            typer.echo(f"{row['day']},{row['received']},{row['answered']},{row['solved']}")
+    else:
+        typer.echo(f"{'day':<12} {'received':>9} {'answered':>9} {'solved':>9}")
+        for row in rows:
+            typer.echo(
+                f"{row['day']:<12} {row['received']:>9} {row['answered']:>9} {row['solved']:>9}"
+            )
+
+
 def _hours(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
