@@ -134,3 +134,13 @@ def _of_action(action: str) -> ColumnElement[bool]:
         column.startswith(f"{action}.", autoescape=True),
         column.startswith(f"{action}:", autoescape=True),
     )
+
+
+def changes(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """What an admin's change did, field by field (``capacity: 10 → 12``), for the log."""
+    changed = [
+        f"{field}: {before.get(field)!r} → {value!r}"
+        for field, value in after.items()
+        if before.get(field) != value
+    ]
+    return "; ".join(changed) or "no change"

@@ -1,0 +1,308 @@
+"""The admin's pages: the coders (add with a one-time sign-in link, change, deactivate,
+reset two-factor) and the saved answers (write with a preview from a sample case).
+
+Every page is for admins, checked on the server; every change goes through the same
+domain function as the command line and is audited with what it was before and after.
+A refused change shows the form again, as typed, with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from consultant import audit, saved_answers
+from consultant.coders import (
+    CoderError,
+    add_coder,
+    describe,
+    existing,
+    list_coders,
+    reset_second_factor,
+    update_coder,
+)
+from consultant.codes.specialty import SPECIALTIES
+from consultant.db import session_scope
+from consultant.models import CoderRole, utcnow
+from consultant.sign_in_links import issue_link
+from consultant.web.pages import render
+from consultant.web.security import Admin, check_csrf, client_address
+from consultant.web.sessions import SignedIn
+
+router = APIRouter(prefix="/admin")
+ROLES = [role.value for role in CoderRole]
+
+
+# --- coders -------------------------------------------------------------------------
+
+
+@router.get("/coders")
+def coders_page(request: Request, person: Admin, done: str = "") -> Response:
+    return _coders_page(request, person, notice=done)
+
+
+@router.post("/coders")
+def add_coder_submit(
+    request: Request,
+    person: Admin,
+    csrf: Annotated[str, Form()] = "",
+    email: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = CoderRole.CODER,
+    specialties: Annotated[list[str] | None, Form()] = None,
+    capacity: Annotated[str, Form()] = "10",
+    timezone: Annotated[str, Form()] = "UTC",
+    hours: Annotated[str, Form()] = "",
+) -> Response:
+    """Add a coder; the page shows their one-time sign-in link, once."""
+    check_csrf(person, csrf)
+    typed = {"email": email, "name": name, "role": role, "specialties": specialties or [],
+             "capacity": capacity, "timezone": timezone, "hours": hours}  # fmt: skip
+    with session_scope() as session:
+        try:
+            coder = add_coder(
+                session,
+                email=email,
+                name=name,
+                actor=person.email,
+                now=utcnow(),
+                role=role,
+                specialties=specialties or ("generalist",),
+                capacity=_number(capacity),
+                timezone=timezone.strip() or "UTC",
+                working_hours=hours,
+            )
+            link = issue_link(session, email=coder.email, by=person.email, now=utcnow())
+        except CoderError as exc:
+            problem = str(exc)
+        else:
+            problem = ""
+            _audit(session, request, person, "admin.coder_added", f"{coder.email} ({coder.role})")
+    if problem:
+        return _coders_page(request, person, error=problem, typed=typed, status_code=400)
+    return _coders_page(request, person, notice=f"added {email.strip().lower()}", link=link)
+
+
+@router.post("/coders/{email}")
+def change_coder_submit(
+    request: Request,
+    person: Admin,
+    email: str,
+    csrf: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = "",
+    specialties: Annotated[list[str] | None, Form()] = None,
+    capacity: Annotated[str, Form()] = "",
+    timezone: Annotated[str, Form()] = "",
+    hours: Annotated[str, Form()] = "",
+    active: Annotated[str, Form()] = "",
+) -> Response:
+    """Change a coder as the form has them; deactivating hands their cases on."""
+    check_csrf(person, csrf)
+    with session_scope() as session:
+        try:
+            before = describe(existing(session, email), load=0, now=utcnow())
+            coder = update_coder(
+                session,
+                email=email,
+                actor=person.email,
+                now=utcnow(),
+                name=name,
+                role=role,
+                specialties=specialties or ("generalist",),
+                capacity=_number(capacity),
+                timezone=timezone.strip() or "UTC",
+                working_hours=hours,
+                active=active == "yes",
+            )
+        except CoderError as exc:
+            problem = str(exc)
+        else:
+            problem = ""
+            after = describe(coder, load=0, now=utcnow())
+            _audit(session, request, person, "admin.coder_changed",
+                   f"{coder.email}: {audit.changes(before, after)}")  # fmt: skip
+    if problem:
+        return _coders_page(request, person, error=f"{email}: {problem}", status_code=400)
+    return RedirectResponse(f"/admin/coders?done=changed+{email}", status_code=303)
+
+
+@router.post("/coders/{email}/link")
+def new_link_submit(
+    request: Request, person: Admin, email: str, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    """A new one-time sign-in link (a forgotten password), shown once."""
+    check_csrf(person, csrf)
+    with session_scope() as session:
+        try:
+            link = issue_link(session, email=email, by=person.email, now=utcnow())
+        except CoderError as exc:
+            return _coders_page(request, person, error=str(exc), status_code=400)
+    return _coders_page(request, person, notice=f"a new sign-in link for {email}", link=link)
+
+
+@router.post("/coders/{email}/reset-2fa")
+def reset_two_factor_submit(
+    request: Request, person: Admin, email: str, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    check_csrf(person, csrf)
+    with session_scope() as session:
+        try:
+            coder = reset_second_factor(session, email=email, actor=person.email)
+        except CoderError as exc:
+            problem = str(exc)
+        else:
+            problem = ""
+            _audit(session, request, person, "admin.two_factor_reset", coder.email)
+    if problem:
+        return _coders_page(request, person, error=problem, status_code=400)
+    return RedirectResponse(f"/admin/coders?done=two-factor+reset+for+{email}", status_code=303)
+
+
+def _coders_page(
+    request: Request,
+    person: SignedIn,
+    *,
+    notice: str = "",
+    error: str = "",
+    link: str = "",
+    typed: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    with session_scope() as session:
+        coders = list_coders(session, now=utcnow())
+        _audit(session, request, person, "admin.coders_viewed", "")
+    return render(
+        request,
+        "admin_coders.html.j2",
+        {
+            "person": person,
+            "coders": coders,
+            "roles": ROLES,
+            "specialties": ["generalist", *SPECIALTIES],
+            "notice": notice,
+            "error": error,
+            "link": link,
+            "typed": typed or {"role": "coder", "capacity": "10", "timezone": "UTC"},
+        },
+        status_code=status_code,
+    )
+
+
+# --- saved answers --------------------------------------------------------------------
+
+
+@router.get("/answers")
+def answers_page(request: Request, person: Admin, done: str = "") -> Response:
+    return _answers_page(request, person, notice=done)
+
+
+@router.post("/answers")
+def save_answer_submit(
+    request: Request,
+    person: Admin,
+    csrf: Annotated[str, Form()] = "",
+    title: Annotated[str, Form()] = "",
+    body: Annotated[str, Form()] = "",
+    existing_title: Annotated[str, Form()] = "",
+    preview: Annotated[str, Form()] = "",
+) -> Response:
+    """Save a new answer or a changed one; with ``preview``, only show it filled in
+    from a sample case. Either way a template that would not render is refused here."""
+    check_csrf(person, csrf)
+    typed = {"title": title, "body": body, "existing_title": existing_title}
+    try:
+        shown = saved_answers.render_template(body, saved_answers.SAMPLE)
+    except saved_answers.SavedAnswerError as exc:
+        return _answers_page(request, person, error=str(exc), typed=typed, status_code=400)
+    if preview:
+        return _answers_page(request, person, typed=typed, preview=shown)
+    with session_scope() as session:
+        try:
+            if existing_title:
+                saved_answers.update_saved_answer(
+                    session, title=existing_title, body=body, now=utcnow()
+                )
+            else:
+                saved_answers.add_saved_answer(
+                    session, title=title, body=body, by=person.email, now=utcnow()
+                )
+        except saved_answers.SavedAnswerError as exc:
+            problem = str(exc)
+        else:
+            problem = ""
+            _audit(session, request, person, "admin.answer_saved", existing_title or title)
+    if problem:
+        return _answers_page(request, person, error=problem, typed=typed, status_code=400)
+    return RedirectResponse("/admin/answers?done=saved", status_code=303)
+
+
+@router.post("/answers/remove")
+def remove_answer_submit(
+    request: Request,
+    person: Admin,
+    csrf: Annotated[str, Form()] = "",
+    title: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(person, csrf)
+    with session_scope() as session:
+        try:
+            saved_answers.remove_saved_answer(session, title=title)
+        except saved_answers.SavedAnswerError as exc:
+            problem = str(exc)
+        else:
+            problem = ""
+            _audit(session, request, person, "admin.answer_removed", title)
+    if problem:
+        return _answers_page(request, person, error=problem, status_code=400)
+    return RedirectResponse("/admin/answers?done=removed", status_code=303)
+
+
+def _answers_page(
+    request: Request,
+    person: SignedIn,
+    *,
+    notice: str = "",
+    error: str = "",
+    typed: dict[str, str] | None = None,
+    preview: str = "",
+    status_code: int = 200,
+) -> Response:
+    with session_scope() as session:
+        answers = [saved_answers.describe(a) for a in saved_answers.list_saved_answers(session)]
+    return render(
+        request,
+        "admin_answers.html.j2",
+        {
+            "person": person,
+            "answers": answers,
+            "variables": saved_answers.VARIABLES,
+            "notice": notice,
+            "error": error,
+            "typed": typed or {},
+            "preview": preview,
+        },
+        status_code=status_code,
+    )
+
+
+# --- shared ---------------------------------------------------------------------------
+
+
+def _number(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise CoderError(f"capacity is a whole number of cases, not {text.strip()!r}") from None
+
+
+def _audit(session: Any, request: Request, person: SignedIn, action: str, detail: str) -> None:
+    audit.record(
+        session,
+        actor=person.email,
+        action=action,
+        address=client_address(request),
+        detail=detail,
+    )
