@@ -172,8 +172,13 @@ def _timelines(session: Session, system: str, dates: list[date]) -> dict[str, Ti
 
 
 def _same_release(timelines: dict[str, Timeline], index: int, new: dict[str, Value]) -> bool:
+    """The stored release at ``index`` says what ``new`` says (a short description the
+    new file lacks or shares with a later release of the same run counts as the same)."""
     stored = {code: line[index] for code, line in timelines.items() if line[index] is not None}
-    return stored == new
+    return stored.keys() == new.keys() and all(
+        _alike(stored[code], value) and value[1] in (None, stored[code][1])  # type: ignore[index]
+        for code, value in new.items()
+    )
 
 
 def _place(
@@ -223,20 +228,30 @@ def _drop_codes_of_no_release(
 def _spans(
     timelines: dict[str, Timeline], dates: list[date]
 ) -> dict[tuple[str, date], tuple[date | None, str, str | None, bool]]:
-    """Runs of consecutive releases that describe a code alike, keyed by code and start."""
+    """Runs of consecutive releases that describe a code alike, keyed by code and start;
+    a run keeps the newest short description among its releases."""
     spans: dict[tuple[str, date], tuple[date | None, str, str | None, bool]] = {}
     for code, timeline in timelines.items():
         start = 0
         while start < len(dates):
             value = timeline[start]
             end = start + 1
-            while end < len(dates) and timeline[end] == value:
+            while end < len(dates) and _alike(timeline[end], value):
                 end += 1
             if value is not None:
                 valid_to = dates[end] if end < len(dates) else None
-                spans[(code, dates[start])] = (valid_to, *value)
+                short = next((v[1] for v in reversed(timeline[start:end]) if v and v[1]), None)
+                spans[(code, dates[start])] = (valid_to, value[0], short, value[2])
             start = end
     return spans
+
+
+def _alike(one: Value | None, other: Value | None) -> bool:
+    """Same description and flag: a short description alone (which the bundled release
+    lacks) is no change a coder needs to see by date."""
+    if one is None or other is None:
+        return one is other
+    return (one[0], one[2]) == (other[0], other[2])
 
 
 def _write_versions(
@@ -305,7 +320,7 @@ def _report(
             added += 1
         elif before is not None and now is None:
             deleted += 1
-        elif before is not None and now is not None and before != now:
+        elif before is not None and now is not None and not _alike(before, now):
             redescribed += 1
     return ReleaseReport(
         system=catalog.name,
