@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -335,6 +336,26 @@ def test_revision_0005_goes_down_and_up_again(backend: str, tmp_path: Path) -> N
                 assert session.execute(select(func.count()).select_from(CodeRelease)).scalar() == 2
         finally:
             engine.dispose()
+
+
+def test_a_release_differing_only_in_short_descriptions_starts_no_new_version(
+    code_engine: Engine,
+) -> None:
+    without_short = [replace(r, short_description=None) for r in parse_icd10cm_order(
+        order_file(FY2025_ROWS))]  # fmt: skip
+    with Session(code_engine) as session:
+        load_release(session, ICD10CM, without_short, name="2025", effective=FY2025, source="a")
+        records = parse_icd10cm_order(order_file(FY2025_ROWS))
+        report = load_release(session, ICD10CM, records, name="2026", effective=FY2026,
+                              source="b")  # fmt: skip
+        again = load_release(session, ICD10CM, without_short, name="2025", effective=FY2025,
+                             source="a")  # fmt: skip
+        session.commit()
+        versions = session.execute(select(func.count()).select_from(CodeVersion)).scalar()
+
+    assert (report.added, report.deleted, report.redescribed) == (0, 0, 0)
+    assert again.already_loaded
+    assert versions == len(FY2025_ROWS)
 
 
 # --- the parser ----------------------------------------------------------------------
