@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -20,19 +21,33 @@ def audit_list(
     since: Annotated[
         str | None, typer.Option("--since", help="From this date or time (UTC), e.g. 2026-12-01.")
     ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Before this time (UTC); a date alone includes that day."),
+    ] = None,
+    actor: Annotated[str, typer.Option("--actor", help="By this person (email address).")] = "",
+    action: Annotated[
+        str, typer.Option("--action", help="This action and those under it, e.g. sign_in.")
+    ] = "",
+    ticket: Annotated[
+        int | None, typer.Option("--ticket", min=1, help="About this case number.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")] = 200,
     as_json: JsonOption = False,
 ) -> None:
-    """The newest entries first."""
-    start = None
-    if since is not None:
-        try:
-            start = audit.moment(since)
-        except ValueError as exc:
-            fail(f"--since takes {exc}")
+    """The newest entries first; the same filters as the dashboard's audit page."""
+    start, end = _moment("--since", since), _moment("--until", until, until=True)
     ready()
     with session_scope() as session:
-        rows = audit.entries(session, since=start, limit=limit)
+        rows = audit.entries(
+            session,
+            since=start,
+            until=end,
+            actor=actor,
+            action=action,
+            ticket_id=ticket,
+            limit=limit,
+        )
     if as_json:
         print_json(rows)
         return
@@ -43,3 +58,12 @@ def audit_list(
         detail = f" {row['detail']}" if row["detail"] else ""
         where = f"  [{row['address']}]" if row["address"] else ""
         typer.echo(f"{row['at'][:19]}  {row['actor']:<28} {row['action']}{case}{detail}{where}")
+
+
+def _moment(option: str, given: str | None, *, until: bool = False) -> datetime | None:
+    if given is None:
+        return None
+    try:
+        return audit.moment(given, until=until)
+    except ValueError as exc:
+        fail(f"{option} takes {exc}")

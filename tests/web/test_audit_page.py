@@ -156,8 +156,12 @@ def test_leads_and_coders_are_refused_the_log_and_see_no_link_to_it(
 def test_the_command_line_lists_the_same_rows_and_explains_a_bad_date(
     client: TestClient, desk: Desk, activity: tuple[int, int]
 ) -> None:
+    first, _ = activity
     listed_here = desk.consultant("audit", "list", "--since", str(utcnow().date()))
-    refused = desk.consultant("audit", "list", "--since", "last tuesday")
+    refused = desk.consultant("audit", "list", "--until", "last tuesday")
+    views = desk.consultant(
+        "audit", "list", "--actor", "alice@desk.example", "--action", "case", "--ticket", str(first)
+    )
 
     with session_scope() as session:
         newest = session.exec(select(AuditEntry).order_by(col(AuditEntry.id).desc())).first()
@@ -165,7 +169,10 @@ def test_the_command_line_lists_the_same_rows_and_explains_a_bad_date(
     assert listed_here.returncode == 0
     assert listed_here.stdout.splitlines()[0].split()[1:3] == [newest.actor, newest.action]
     assert refused.returncode != 0
-    assert "--since takes a date, or a date and time, like 2026-12-01" in refused.stderr
+    assert "--until takes a date, or a date and time, like 2026-12-01" in refused.stderr
+    assert [line.split()[1:4] for line in views.stdout.splitlines()] == [
+        ["alice@desk.example", "case.viewed", f"CC-{first}"]
+    ]
 
 
 @settings(
