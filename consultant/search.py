@@ -120,8 +120,12 @@ def parse_query(query: str) -> Query:
         raise SearchQueryError(
             "type a case number (CC-123), an address, a code or words to search for"
         )
-    found = tuple(forms for forms in codes if forms)
-    return Query(number=number, codes=found if len(found) == len(tokens) else (), words=words)
+    if not all(codes):
+        return Query(number=number, codes=(), words=words)
+    # Codes only ("99213", "J11.00 E11.9"): the cases they were found in. A short one
+    # ("A1C") may as well be a word, and is looked for as one too.
+    spelled = all(len(forms[0].replace(".", "")) >= 4 for forms in codes)
+    return Query(number=number, codes=tuple(codes), words=() if spelled else words)
 
 
 def _code_forms(token: str) -> tuple[str, ...]:
