@@ -185,6 +185,7 @@ LABEL_TAIL = r"\s*(?:is|was|of|ends? in|ending in|starts? with|starting with)?\s
 ID_BEFORE = re.compile(
     rf"(?i)(?:\b(?:{ID_LABELS}|(?:on|by|via|paper|under) check)\s*{NUMBER_WORD}?{LABEL_TAIL}"
     rf"|\b(?:{ID_LABELS_WITH_NUMBER_WORD})\s*{STRICT_NUMBER_WORD}{LABEL_TAIL}"
+    r"|\b(?:npi|tin|ein|id)\s*\(\s*"  # "invalid rendering NPI (N290)"
     r"|#\s*)$"
 )
 # A number right before one of these words is a quantity, not a code.
@@ -637,7 +638,7 @@ class _Reader:
         icd = formats.dotted_icd10cm(token)
         if not self._known(ICD10CM, icd):
             return []
-        if self._after_identifier_label(start) and not context.has(DIAGNOSIS_WORDS):
+        if self._after_identifier_label(start) and not self._diagnosis_word_governs(context):
             return []
         if context.diagnosis() or self._diagnosis_label(start) or start in self.diagnosis_lists:
             return [self._dotless_reading(icd, start, end)]
@@ -645,6 +646,16 @@ class _Reader:
             reason = "dotless ICD-10-CM of six or seven characters with a catalog hit"
             return [self._code(ICD10CM, icd, start, end, MEDIUM, reason)]
         return []
+
+    @staticmethod
+    def _diagnosis_word_governs(context: _Context) -> bool:
+        """A diagnosis word before the token with no other code between ("Dx on the claim
+        B351"): it outweighs an identifier label; "dx F41.9 — NPI (N290)" does not."""
+        words = list(DIAGNOSIS_WORDS.finditer(context.before))
+        if not words:
+            return False
+        rest = context.before[words[-1].end() :]
+        return not (DOTTED_ICD_IN_TEXT.search(rest) or CPT_IN_TEXT.search(rest))
 
     def _pcs(self, token: str, start: int, end: int, context: _Context) -> list[FoundCode]:
         if not formats.ICD10PCS_CODE.fullmatch(token) or token.isdigit():
