@@ -173,7 +173,7 @@ ID_LABELS = (
     r"confirmation|pin|lcd|ncd|article|drg|apc|rev|revenue|contract|street|st|ave|avenue|"
     r"road|rd|blvd|highway|hwy|transmittal|cr|change request|cost cent(?:er|re)|cost ctr|"
     r"employee|emp|user|operator|entered by|changed by|updated by|batch|pay[eo]r id|ptan|"
-    r"trace|eft|amount|amt|balance of"
+    r"trace|eft|amount|amt|balance"
 )
 # ... and these only when a number word follows them ("visit #", "check number").
 ID_LABELS_WITH_NUMBER_WORD = (
