@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email import message_from_bytes
 from pathlib import Path
 
@@ -30,12 +31,14 @@ def embedded_env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def running_desk(embedded_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+@contextmanager
+def consultant_run(env: dict[str, str], cwd: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``consultant run`` in its own process, once its banner says it is ready: the
+    process and the banner."""
     process = subprocess.Popen(
         [sys.executable, "-m", "consultant", "run"],
-        env=embedded_env,
-        cwd=tmp_path,
+        env=env,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -46,10 +49,18 @@ def running_desk(embedded_env: dict[str, str], tmp_path: Path) -> Iterator[subpr
         line = process.stdout.readline()
         assert line, f"the desk exited before it was ready:\n{banner}"
         banner += line
-    assert embedded_env["CONSULTANT_GATEWAY"] in banner
-    yield process
-    process.terminate()
-    process.wait(timeout=20)
+    try:
+        yield process, banner
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture
+def running_desk(embedded_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    with consultant_run(embedded_env, tmp_path) as (process, banner):
+        assert embedded_env["CONSULTANT_GATEWAY"] in banner
+        yield process
 
 
 def wait_for_files(folder: Path, pattern: str, timeout: float = 10) -> list[Path]:

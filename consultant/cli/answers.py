@@ -11,8 +11,7 @@ import typer
 from sqlmodel import Session
 
 from consultant import saved_answers
-from consultant.cli.support import JsonOption, fail, print_json, ready
-from consultant.db import session_scope
+from consultant.cli.support import JsonOption, fail, in_session, print_json
 from consultant.models import utcnow
 
 answers_app = typer.Typer(
@@ -90,9 +89,4 @@ def _read(file: Path | None) -> str:
 
 
 def _run(action: Callable[[Session], Any]) -> Any:
-    ready()
-    try:
-        with session_scope() as session:
-            return action(session)
-    except saved_answers.SavedAnswerError as exc:
-        fail(str(exc))
+    return in_session(action, refusals=(saved_answers.SavedAnswerError,))

@@ -9,9 +9,8 @@ import typer
 from sqlmodel import Session
 
 from consultant import api_tokens
-from consultant.cli.support import JsonOption, fail, print_json, ready
+from consultant.cli.support import JsonOption, in_session, print_json
 from consultant.coders import CoderError
-from consultant.db import session_scope
 from consultant.models import utcnow
 
 tokens_app = typer.Typer(
@@ -72,9 +71,4 @@ def tokens_revoke(
 
 
 def _run(action: Callable[[Session], Any]) -> Any:
-    ready()
-    try:
-        with session_scope() as session:
-            return action(session)
-    except (api_tokens.TokenError, CoderError) as exc:
-        fail(str(exc))
+    return in_session(action, refusals=(api_tokens.TokenError, CoderError))

@@ -10,8 +10,7 @@ import typer
 from sqlmodel import Session
 
 from consultant import webhooks
-from consultant.cli.support import JsonOption, fail, print_json, ready
-from consultant.db import session_scope
+from consultant.cli.support import JsonOption, in_session, print_json
 from consultant.models import utcnow
 
 webhooks_app = typer.Typer(
@@ -68,9 +67,4 @@ def webhooks_remove(webhook_id: Annotated[int, typer.Argument(help="Its number."
 
 
 def _run(action: Callable[[Session], Any]) -> Any:
-    ready()
-    try:
-        with session_scope() as session:
-            return action(session)
-    except webhooks.WebhookError as exc:
-        fail(str(exc))
+    return in_session(action, refusals=(webhooks.WebhookError,))

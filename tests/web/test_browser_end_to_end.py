@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import smtplib
-import subprocess
-import sys
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -23,6 +21,7 @@ from consultant.saved_answers import add_saved_answer
 from tests.conftest import DESK_ADDRESS, Desk
 from tests.servers.ports import free_port
 from tests.servers.smtp_sink import SmtpSink
+from tests.test_embedded import consultant_run
 from tests.web.conftest import make_coder, new_case
 from tests.web.test_browser import ARTIFACTS, sign_in
 
@@ -39,23 +38,8 @@ def running_desk(desk: Desk, tmp_path: Path) -> Iterator[dict[str, str]]:
         "CONSULTANT_GATEWAY": addresses["gateway"],
         "CONSULTANT_WEB": addresses["web"],
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "consultant", "run"],
-        env={**os.environ, **env},
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    banner = ""
-    while "Stop with Ctrl-C." not in banner:
-        line = process.stdout.readline()
-        assert line, f"the desk exited before it was ready:\n{banner}"
-        banner += line
-    yield addresses
-    process.terminate()
-    process.wait(timeout=20)
+    with consultant_run({**os.environ, **env}, tmp_path):
+        yield addresses
 
 
 def customer_email(*, subject: str, body: str, message_id: str, reply_to: str = "") -> bytes:
