@@ -2,9 +2,10 @@
 typing an answer) and gets back who else has the case open, as the fragment of the page
 that shows them.
 
-``static/presence.js`` posts it every few seconds with the session's CSRF token and the
-``X-Live-Refresh`` header: a heartbeat is not the coder at work and keeps no unattended
-session signed in. It writes no audit row; the page's view was audited when it was shown.
+``static/presence.js`` posts it every few seconds with the session's CSRF token. A page
+merely open sends the ``X-Live-Refresh`` header too: that heartbeat is not the coder at
+work and keeps no unattended session signed in; one sent while they type an answer is,
+and does (a long answer is not lost to the idle logoff). It writes no audit row; the page's view was audited when it was shown.
 """
 
 from __future__ import annotations

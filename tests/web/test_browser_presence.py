@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from consultant import presence
 from consultant.db import session_scope
-from consultant.models import Coder, WebSession
+from consultant.models import Coder, WebSession, utcnow
 from tests.web.conftest import make_coder, new_case
 from tests.web.test_browser import ARTIFACTS, sign_in
 
@@ -65,6 +65,37 @@ def test_a_coder_sees_another_open_the_case_type_an_answer_and_leave(
         session.add(row)
     expect(bob.get_by_label("Password")).to_be_visible(timeout=10_000)  # the case is gone
     bob_context.close()
+
+
+def last_seen(email: str) -> timedelta:
+    """How long ago the coder's session last counted as them at work."""
+    with session_scope() as session:
+        row = session.exec(select(WebSession).join(Coder).where(Coder.email == email)).one()
+        return utcnow() - row.last_seen_at
+
+
+def make_idle(email: str, minutes: int) -> None:
+    with session_scope() as session:
+        row = session.exec(select(WebSession).join(Coder).where(Coder.email == email)).one()
+        row.last_seen_at = utcnow() - timedelta(minutes=minutes)
+        session.add(row)
+
+
+def test_typing_a_long_answer_keeps_the_coder_signed_in_and_an_open_page_does_not(
+    page: Page, dashboard: str, quick_presence: None
+) -> None:
+    make_coder("alice@desk.example")
+    number = new_case()
+    sign_in(page, dashboard, "alice@desk.example")
+    page.goto(f"{dashboard}/tickets/{number}")
+
+    make_idle("alice@desk.example", minutes=14)
+    page.wait_for_timeout(2500)  # heartbeats of a page merely open
+    assert last_seen("alice@desk.example") > timedelta(minutes=13)
+    page.get_by_label("Your answer to").press_sequentially("Report 99601 once", delay=100)
+
+    assert last_seen("alice@desk.example") < timedelta(minutes=1)  # at work, not idle
+    expect(page.get_by_label("Your answer to")).to_have_value("Report 99601 once")
 
 
 def test_keyboard_shortcuts_move_through_the_queue_and_act_on_the_case(

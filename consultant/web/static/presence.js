@@ -25,10 +25,11 @@
     var form = new URLSearchParams();
     form.set("csrf", box.getAttribute("data-csrf"));
     form.set("typing", saidTyping ? "1" : "0");
-    // The header tells the desk this is not the coder at work: it keeps no one signed in.
+    // Typing an answer is the coder at work, and keeps them signed in; a page merely
+    // open says so with the header, and keeps no unattended screen signed in.
     fetch(box.getAttribute("data-presence"), {
       method: "POST", body: form, credentials: "same-origin", cache: "no-store",
-      redirect: "manual", headers: { "X-Live-Refresh": "1" }
+      redirect: "manual", headers: saidTyping ? {} : { "X-Live-Refresh": "1" }
     })
       .then(function (response) {
         if (response.type === "opaqueredirect") {
