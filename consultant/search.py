@@ -28,6 +28,7 @@ from consultant.states import UNFINISHED
 
 RESULTS_PER_PAGE = 20
 CANDIDATES = 200  # per kind of match: the newest that match, ranked among themselves
+RECENT_ROWS = 20_000  # a word search first looks among this many newest rows of a table
 MAX_QUERY_CHARS = 200
 FTS_TABLES = ("tickets_fts", "messages_fts")  # SQLite's, made by revision 0006
 
@@ -249,32 +250,54 @@ def _by_words_postgres(session: Session, words: tuple[str, ...], coder_id: int |
     # Only letters and digits reach the query text, so quoting each word is enough. Whole
     # words (stemmed: "billed" finds "billing"), not beginnings: the planner estimates a
     # word's frequency from the column's statistics, a beginning's it cannot.
-    params = {
-        "query": " & ".join(f"'{word}'" for word in words),
-        "limit": CANDIDATES,
-        "coder_id": coder_id,
-    }
+    params = {"query": " & ".join(f"'{word}'" for word in words), "coder_id": coder_id}
     # Planned for these words each time: a plan made once for any words (what a prepared
     # statement gets after five runs) cannot know whether they are rare or common.
     session.connection().execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    scope = _visible_sql(coder_id)
-    matching = "search_vector @@ to_tsquery('english', :query)"
-    rank = "ts_rank(search_vector, to_tsquery('english', :query), 32)"
-    tickets = (
-        f"SELECT id, NULL, {rank} FROM (SELECT t.id, t.search_vector FROM tickets t "
-        f"WHERE t.{matching}{scope} ORDER BY t.id DESC LIMIT :limit) AS found"
-    )
-    join = " JOIN tickets t ON t.id = m.ticket_id" if scope else ""
-    messages = (
-        f"SELECT ticket_id, id, {rank} FROM (SELECT m.id, m.ticket_id, m.search_vector "
-        f"FROM messages m{join} WHERE m.{matching}{scope} "
-        "ORDER BY m.id DESC LIMIT :limit) AS found"
-    )
-    rows = [*session.connection().execute(text(tickets), params)]
-    rows += [*session.connection().execute(text(messages), params)]
+    rows = [
+        *_newest_matches(session, "tickets", params, coder_id),
+        *_newest_matches(session, "messages", params, coder_id),
+    ]
     return [
         Hit(ticket_id, float(score), "text", message_id) for ticket_id, message_id, score in rows
     ]
+
+
+def _newest_matches(
+    session: Session, table: str, params: dict[str, Any], coder_id: int | None
+) -> list[Any]:
+    """The newest :data:`CANDIDATES` rows of ``table`` matching the words, in two steps
+    whose cost does not depend on how common the words are: first among the newest
+    :data:`RECENT_ROWS` rows, walking the primary key (fast for a common word); then, if
+    that found too few, through the full-text index alone, sorting what it finds (fast
+    for a rare word, which is the only kind that gets there). One plan for both, which
+    the planner must choose from a guess of the word's frequency, read whole tables for
+    rare words and for words in no case at all."""
+    scope = _visible_sql(coder_id)
+    alias = "t" if table == "tickets" else "m"
+    columns = "t.id, NULL" if table == "tickets" else "m.ticket_id, m.id"
+    join = " JOIN tickets t ON t.id = m.ticket_id" if table == "messages" and scope else ""
+    rank = f"ts_rank({alias}.search_vector, to_tsquery('english', :query), 32)"
+    base = (
+        f"SELECT {columns}, {rank} FROM {table} {alias}{join} "
+        f"WHERE {alias}.search_vector @@ to_tsquery('english', :query){scope}"
+    )
+    newest = session.connection().execute(text(f"SELECT max(id) FROM {table}")).scalar() or 0
+    floor = newest - RECENT_ROWS
+    recent = [
+        *session.connection().execute(
+            text(f"{base} AND {alias}.id > :floor ORDER BY {alias}.id DESC LIMIT :limit"),
+            {**params, "floor": floor, "limit": CANDIDATES},
+        )
+    ]
+    if len(recent) == CANDIDATES or floor <= 0:
+        return recent
+    # "id + 0" keeps the planner off the primary key: the index finds the rows.
+    older = session.connection().execute(
+        text(f"{base} AND {alias}.id <= :floor ORDER BY {alias}.id + 0 DESC LIMIT :limit"),
+        {**params, "floor": floor, "limit": CANDIDATES - len(recent)},
+    )
+    return [*recent, *older]
 
 
 def _by_words_sqlite(session: Session, words: tuple[str, ...], coder_id: int | None) -> list[Hit]:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import col, select
 
+from consultant import search
 from consultant.db import session_scope
 from consultant.models import AuditEntry, Message, utcnow
 from consultant.routing.claims import reassign
@@ -178,3 +180,20 @@ def test_the_command_line_searches_with_the_same_function(desk: Desk) -> None:
     )
     assert f"CC-{number}" in shown.stdout and "[Prolonged]" in shown.stdout
     assert refused.returncode == 1 and "type a case number" in refused.stderr
+
+
+def test_a_word_only_in_old_cases_is_found_past_the_newest_rows(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search, "RECENT_ROWS", 3)  # a desk whose newest rows lack the word
+    monkeypatch.setattr(search, "CANDIDATES", 4)
+    make_coder("lead@desk.example", role="lead")
+    old = [new_case(f"a{n}@clinic.example", body="Kyphoplasty at two levels?") for n in range(2)]
+    common = [new_case(f"b{n}@clinic.example", body="Kyphoplasty once more.") for n in range(5)]
+    for n in range(6):
+        new_case(f"c{n}@clinic.example", body="Is 99213 right?")
+    sign_in(client, "lead@desk.example")
+
+    assert set(found(client.get("/search?q=levels").text)) == set(old)
+    everything = found(client.get("/search?q=kyphoplasty").text)
+    assert set(everything) >= set(common[-4:])  # the newest matches, as many as are kept
