@@ -5,7 +5,8 @@ that shows them.
 ``static/presence.js`` posts it every few seconds with the session's CSRF token. A page
 merely open sends the ``X-Live-Refresh`` header too: that heartbeat is not the coder at
 work and keeps no unattended session signed in; one sent while they type an answer is,
-and does (a long answer is not lost to the idle logoff). It writes no audit row; the page's view was audited when it was shown.
+and does (a long answer is not lost to the idle logoff). It writes no audit row: the
+page's view was audited when it was shown.
 """
 
 from __future__ import annotations
