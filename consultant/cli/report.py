@@ -15,16 +15,16 @@ report_app = typer.Typer(
     help="Reports: how the desk and its coders are doing.", no_args_is_help=True
 )
 DEFAULT_DAYS = 30
+SinceOption = Annotated[
+    str | None, typer.Option(help=f"First day (UTC); default {DEFAULT_DAYS} days ago.")
+]
+UntilOption = Annotated[str | None, typer.Option(help="Last day (UTC), included; default today.")]
 
 
 @report_app.command("coders")
 def report_coders(
-    since: Annotated[
-        str | None, typer.Option(help=f"First day (UTC); default {DEFAULT_DAYS} days ago.")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Last day (UTC), included; default today.")
-    ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """How each coder is doing: load, cases and first-response times.
@@ -57,12 +57,8 @@ def report_coders(
 
 @report_app.command("volume")
 def report_volume(
-    since: Annotated[
-        str | None, typer.Option(help=f"First day (UTC); default {DEFAULT_DAYS} days ago.")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Last day (UTC), included; default today.")
-    ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     as_json: JsonOption = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV for a spreadsheet.")] = False,
 ) -> None:
