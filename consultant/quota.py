@@ -103,6 +103,145 @@ def move_account(session: Session, account: Account, plan: Plan, *, now: datetim
     return sla.retarget_tickets(session, account_ids=[account.id], plan=plan, now=now)  # type: ignore[list-item]
 
 
+# --- what an admin changes (the command line and the admin page) --------------------
+
+
+def parse_limit(value: str) -> int | None:
+    """Cases a month as written: a number, or ``unlimited``."""
+    value = value.strip().lower()
+    if value == "unlimited":
+        return None
+    if not value.isdigit():
+        raise QuotaError(f"cases a month is a number or 'unlimited', not {value!r}")
+    return int(value)
+
+
+def add_plan(
+    session: Session,
+    *,
+    name: str,
+    cases: str,
+    sla_hours: int,
+    resolution_hours: int | None,
+    followups_count: bool,
+) -> Plan:
+    name = name.strip()
+    if not name:
+        raise QuotaError("a plan needs a name")
+    if session.exec(select(Plan).where(Plan.name == name)).first():
+        raise QuotaError(f"a plan named {name!r} exists; change it instead")
+    plan = Plan(
+        name=name,
+        cases_per_period=parse_limit(cases),
+        sla_hours=_hours_at_least_one(sla_hours),
+        resolution_hours=resolution_hours or None,
+        followups_count=followups_count,
+    )
+    session.add(plan)
+    return plan
+
+
+def change_plan(
+    session: Session,
+    plan: Plan,
+    *,
+    now: datetime,
+    cases: str | None = None,
+    sla_hours: int | None = None,
+    resolution_hours: int | None = None,
+    followups_count: bool | None = None,
+) -> Plan:
+    """Change what is given (``cases`` as written: a number or ``unlimited``); accounts
+    on the plan see it at once, and a change of hours re-times their open cases' clocks."""
+    if cases is not None:
+        plan.cases_per_period = parse_limit(cases)
+    if sla_hours is not None:
+        plan.sla_hours = _hours_at_least_one(sla_hours)
+    if resolution_hours is not None:
+        plan.resolution_hours = resolution_hours or None
+    if followups_count is not None:
+        plan.followups_count = followups_count
+    session.add(plan)
+    if sla_hours is not None or resolution_hours is not None:
+        retarget_plan(session, plan, now=now)
+    return plan
+
+
+def describe_plan(plan: Plan) -> dict[str, Any]:
+    return {
+        "name": plan.name,
+        "cases_per_period": plan.cases_per_period,
+        "sla_hours": plan.sla_hours,
+        "resolution_hours": plan.resolution_hours,
+        "followups_count": plan.followups_count,
+    }
+
+
+def add_account(session: Session, *, address: str, plan: str, timezone: str) -> Account:
+    normalised = normalise_address(address)
+    if "@" not in normalised or "." not in normalised.rpartition("@")[2]:
+        raise QuotaError(f"{address!r} is not an address or a domain")
+    if session.exec(select(Account).where(Account.address == normalised)).first():
+        raise QuotaError(f"{normalised} has an account; change it instead")
+    account = Account(
+        address=normalised,
+        plan_id=plan_named(session, plan).id,
+        timezone=check_timezone(timezone),
+    )
+    session.add(account)
+    return account
+
+
+def change_account(
+    session: Session,
+    account: Account,
+    *,
+    now: datetime,
+    plan: str | None = None,
+    timezone: str | None = None,
+) -> Account:
+    if plan is not None:
+        move_account(session, account, plan_named(session, plan), now=now)
+    if timezone is not None:
+        account.timezone = check_timezone(timezone)
+    session.add(account)
+    return account
+
+
+def account_named(session: Session, address: str) -> Account:
+    account = session.exec(
+        select(Account).where(Account.address == normalise_address(address))
+    ).first()
+    if account is None:
+        raise QuotaError(f"no account {normalise_address(address)}")
+    return account
+
+
+def describe_account(session: Session, account: Account) -> dict[str, Any]:
+    plan = session.get(Plan, account.plan_id)
+    return {
+        "address": account.address,
+        "plan": plan.name if plan else None,
+        "timezone": account.timezone,
+        "remaining": remaining(session, account),
+    }
+
+
+def list_plans(session: Session) -> list[dict[str, Any]]:
+    return [describe_plan(plan) for plan in session.exec(select(Plan).order_by(col(Plan.id)))]
+
+
+def list_accounts(session: Session) -> list[dict[str, Any]]:
+    accounts = session.exec(select(Account).order_by(col(Account.address)))
+    return [describe_account(session, account) for account in accounts]
+
+
+def _hours_at_least_one(hours: int) -> int:
+    if hours < 1:
+        raise QuotaError("business hours to the first answer is at least 1")
+    return hours
+
+
 def normalise_address(address: str) -> str:
     """Lower-case; a bare domain (``clinic.example``) becomes ``@clinic.example``."""
     address = address.strip().lower()

@@ -37,24 +37,6 @@ FollowupsOption = Annotated[
 ]
 
 
-def _parse_limit(value: str) -> int | None:
-    if value.lower() == "unlimited":
-        return None
-    if not value.isdigit():
-        raise QuotaError(f"--cases takes a number or 'unlimited', not {value!r}")
-    return int(value)
-
-
-def _plan_row(plan: Plan) -> dict[str, Any]:
-    return {
-        "name": plan.name,
-        "cases_per_period": plan.cases_per_period,
-        "sla_hours": plan.sla_hours,
-        "resolution_hours": plan.resolution_hours,
-        "followups_count": plan.followups_count,
-    }
-
-
 def _admin(action: Any) -> Any:
     """Run ``action(session)`` in one transaction; a ``QuotaError`` becomes a clean exit 1."""
     ready()
@@ -73,7 +55,9 @@ def _admin(action: Any) -> Any:
 def plans_list(as_json: JsonOption = False) -> None:
     """List every plan."""
     rows = _admin(
-        lambda s: [_plan_row(p) for p in s.exec(select(Plan).order_by(col(Plan.id))).all()]
+        lambda s: [
+            quota.describe_plan(p) for p in s.exec(select(Plan).order_by(col(Plan.id))).all()
+        ]
     )
     if as_json:
         print_json(rows)
@@ -103,20 +87,16 @@ def plans_add(
 ) -> None:
     """Add a plan."""
 
-    def add(session: Session) -> None:
-        if session.exec(select(Plan).where(Plan.name == name)).first():
-            raise QuotaError(f"a plan named {name!r} exists; change it with 'plans set'")
-        session.add(
-            Plan(
-                name=name,
-                cases_per_period=_parse_limit(cases),
-                sla_hours=sla_hours,
-                resolution_hours=resolution_hours or None,
-                followups_count=bool(followups_count),
-            )
+    _admin(
+        lambda s: quota.add_plan(
+            s,
+            name=name,
+            cases=cases,
+            sla_hours=sla_hours,
+            resolution_hours=resolution_hours,
+            followups_count=bool(followups_count),
         )
-
-    _admin(add)
+    )
     typer.echo(f"plan {name} added")
 
 
@@ -130,44 +110,21 @@ def plans_set(
 ) -> None:
     """Change a plan; accounts on it see the change at once, open cases' clocks too."""
 
-    def change(session: Session) -> None:
-        plan = quota.plan_named(session, name)
-        if cases is not None:
-            plan.cases_per_period = _parse_limit(cases)
-        if sla_hours is not None:
-            plan.sla_hours = sla_hours
-        if resolution_hours is not None:
-            plan.resolution_hours = resolution_hours or None
-        if followups_count is not None:
-            plan.followups_count = followups_count
-        session.add(plan)
-        if sla_hours is not None or resolution_hours is not None:
-            quota.retarget_plan(session, plan, now=utcnow())
-
-    _admin(change)
+    _admin(
+        lambda s: quota.change_plan(
+            s,
+            quota.plan_named(s, name),
+            now=utcnow(),
+            cases=cases,
+            sla_hours=sla_hours,
+            resolution_hours=resolution_hours,
+            followups_count=followups_count,
+        )
+    )
     typer.echo(f"plan {name} changed")
 
 
 # --- accounts -----------------------------------------------------------------------
-
-
-def _account_row(session: Session, account: Account) -> dict[str, Any]:
-    plan = session.get(Plan, account.plan_id)
-    return {
-        "address": account.address,
-        "plan": plan.name if plan else None,
-        "timezone": account.timezone,
-        "remaining": quota.remaining(session, account),
-    }
-
-
-def _account_named(session: Session, address: str) -> Account:
-    account = session.exec(
-        select(Account).where(Account.address == quota.normalise_address(address))
-    ).first()
-    if account is None:
-        raise QuotaError(f"no account {quota.normalise_address(address)}")
-    return account
 
 
 @accounts_app.command("list")
@@ -175,7 +132,8 @@ def accounts_list(as_json: JsonOption = False) -> None:
     """List every account with its plan and what is left this month."""
     rows = _admin(
         lambda s: [
-            _account_row(s, a) for a in s.exec(select(Account).order_by(col(Account.address)))
+            quota.describe_account(s, a)
+            for a in s.exec(select(Account).order_by(col(Account.address)))
         ]
     )
     if as_json:
@@ -196,16 +154,7 @@ def accounts_add(
 ) -> None:
     """Add an account for one address or a whole domain."""
 
-    def add(session: Session) -> None:
-        normalised = quota.normalise_address(address)
-        if session.exec(select(Account).where(Account.address == normalised)).first():
-            raise QuotaError(f"{normalised} has an account; change it with 'accounts set'")
-        chosen = quota.plan_named(session, plan)
-        session.add(
-            Account(address=normalised, plan_id=chosen.id, timezone=quota.check_timezone(timezone))
-        )
-
-    _admin(add)
+    _admin(lambda s: quota.add_account(s, address=address, plan=plan, timezone=timezone))
     typer.echo(f"account {quota.normalise_address(address)} added on plan {plan}")
 
 
@@ -217,22 +166,18 @@ def accounts_set(
 ) -> None:
     """Change an account's plan or time zone."""
 
-    def change(session: Session) -> None:
-        account = _account_named(session, address)
-        if plan is not None:
-            quota.move_account(session, account, quota.plan_named(session, plan), now=utcnow())
-        if timezone is not None:
-            account.timezone = quota.check_timezone(timezone)
-        session.add(account)
-
-    _admin(change)
+    _admin(
+        lambda s: quota.change_account(
+            s, quota.account_named(s, address), now=utcnow(), plan=plan, timezone=timezone
+        )
+    )
     typer.echo(f"account {quota.normalise_address(address)} changed")
 
 
 @accounts_app.command("show")
 def accounts_show(address: str, as_json: JsonOption = False) -> None:
     """Show one account and its ledger for this month."""
-    report = _admin(lambda s: quota.quota_report(s, _account_named(s, address)))
+    report = _admin(lambda s: quota.quota_report(s, quota.account_named(s, address)))
     _print_report(report, as_json)
 
 

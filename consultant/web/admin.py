@@ -1,5 +1,6 @@
 """The admin's pages: the coders (add with a one-time sign-in link, change, deactivate,
-reset two-factor) and the saved answers (write with a preview from a sample case).
+reset two-factor), plans and accounts, and the saved answers (write with a preview from
+a sample case).
 
 Every page is for admins, checked on the server; every change goes through the same
 domain function as the command line and is audited with what it was before and after.
@@ -8,12 +9,15 @@ A refused change shows the form again, as typed, with the reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
 
-from consultant import audit, saved_answers
+from consultant import audit, quota, saved_answers
 from consultant.coders import (
     CoderError,
     add_coder,
@@ -288,6 +292,176 @@ def _answers_page(
     )
 
 
+# --- plans and accounts ---------------------------------------------------------------
+
+
+@router.get("/accounts")
+def accounts_page(request: Request, person: Admin, done: str = "") -> Response:
+    return _accounts_page(request, person, notice=done)
+
+
+@router.post("/plans")
+def add_plan_submit(
+    request: Request,
+    person: Admin,
+    csrf: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    cases: Annotated[str, Form()] = "",
+    sla_hours: Annotated[str, Form()] = "24",
+    resolution_hours: Annotated[str, Form()] = "",
+    followups_count: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(person, csrf)
+
+    def add(session: Session) -> str:
+        plan = quota.add_plan(
+            session,
+            name=name,
+            cases=cases,
+            sla_hours=_whole(sla_hours, "business hours to the first answer"),
+            resolution_hours=_whole(resolution_hours or "0", "business hours to solve"),
+            followups_count=followups_count == "yes",
+        )
+        return f"{plan.name}: {quota.describe_plan(plan)}"
+
+    return _account_change(request, person, "admin.plan_added", add, done=f"added plan {name}")
+
+
+@router.post("/plans/{name}")
+def change_plan_submit(
+    request: Request,
+    person: Admin,
+    name: str,
+    csrf: Annotated[str, Form()] = "",
+    cases: Annotated[str, Form()] = "",
+    sla_hours: Annotated[str, Form()] = "",
+    resolution_hours: Annotated[str, Form()] = "",
+    followups_count: Annotated[str, Form()] = "",
+) -> Response:
+    """Change a plan as the form has it; a change of hours re-times open cases' clocks."""
+    check_csrf(person, csrf)
+
+    def change(session: Session) -> str:
+        plan = quota.plan_named(session, name)
+        before = quota.describe_plan(plan)
+        first = _whole(sla_hours, "business hours to the first answer")
+        solve = _whole(resolution_hours or "0", "business hours to solve")
+        quota.change_plan(  # hours only when changed: a change re-times open cases
+            session,
+            plan,
+            now=utcnow(),
+            cases=cases,
+            sla_hours=first if first != plan.sla_hours else None,
+            resolution_hours=solve if solve != (plan.resolution_hours or 0) else None,
+            followups_count=followups_count == "yes",
+        )
+        return f"{name}: {audit.changes(before, quota.describe_plan(plan))}"
+
+    return _account_change(request, person, "admin.plan_changed", change, done=f"changed {name}")
+
+
+@router.post("/accounts")
+def add_account_submit(
+    request: Request,
+    person: Admin,
+    csrf: Annotated[str, Form()] = "",
+    address: Annotated[str, Form()] = "",
+    plan: Annotated[str, Form()] = "",
+    timezone: Annotated[str, Form()] = "UTC",
+) -> Response:
+    check_csrf(person, csrf)
+
+    def add(session: Session) -> str:
+        account = quota.add_account(
+            session, address=address, plan=plan, timezone=timezone.strip() or "UTC"
+        )
+        return f"{account.address} on {plan}"
+
+    done = f"added {quota.normalise_address(address)}"
+    return _account_change(request, person, "admin.account_added", add, done=done)
+
+
+@router.post("/accounts/{address}")
+def change_account_submit(
+    request: Request,
+    person: Admin,
+    address: str,
+    csrf: Annotated[str, Form()] = "",
+    plan: Annotated[str, Form()] = "",
+    timezone: Annotated[str, Form()] = "",
+) -> Response:
+    """Move an account to another plan (its open cases' clocks follow) or time zone."""
+    check_csrf(person, csrf)
+
+    def change(session: Session) -> str:
+        account = quota.account_named(session, address)
+        before = quota.describe_account(session, account)
+        quota.change_account(
+            session, account, now=utcnow(), plan=plan or None, timezone=timezone or None
+        )
+        session.flush()
+        after = quota.describe_account(session, account)
+        return f"{account.address}: {audit.changes(before, after)}"
+
+    return _account_change(
+        request, person, "admin.account_changed", change, done=f"changed {address}"
+    )
+
+
+def _account_change(
+    request: Request,
+    person: SignedIn,
+    action: str,
+    change: Callable[[Session], str],
+    *,
+    done: str,
+) -> Response:
+    with session_scope() as session:
+        try:
+            detail = change(session)
+        except quota.QuotaError as exc:
+            problem = str(exc)
+        else:
+            problem = ""
+            _audit(session, request, person, action, detail)
+    if problem:
+        return _accounts_page(request, person, error=problem, status_code=400)
+    return RedirectResponse(f"/admin/accounts?{urlencode({'done': done})}", status_code=303)
+
+
+def _accounts_page(
+    request: Request,
+    person: SignedIn,
+    *,
+    notice: str = "",
+    error: str = "",
+    status_code: int = 200,
+) -> Response:
+    with session_scope() as session:
+        quota.ensure_builtin_plans(session)
+        plans, accounts = quota.list_plans(session), quota.list_accounts(session)
+        _audit(session, request, person, "admin.accounts_viewed", "")
+    return render(
+        request,
+        "admin_accounts.html.j2",
+        {
+            "person": person,
+            "plans": plans,
+            "accounts": accounts,
+            "notice": notice,
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+def _whole(text: str, what: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise quota.QuotaError(f"{what} is a whole number, not {text.strip()!r}") from None
+
+
 # --- shared ---------------------------------------------------------------------------
 
 
@@ -298,7 +472,7 @@ def _number(text: str) -> int:
         raise CoderError(f"capacity is a whole number of cases, not {text.strip()!r}") from None
 
 
-def _audit(session: Any, request: Request, person: SignedIn, action: str, detail: str) -> None:
+def _audit(session: Session, request: Request, person: SignedIn, action: str, detail: str) -> None:
     audit.record(
         session,
         actor=person.email,

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Page, expect
 from sqlmodel import col, select
 
+from consultant import quota
 from consultant.db import session_scope
 from consultant.models import AuditEntry, Coder, SavedAnswer
 from tests.web.conftest import make_coder, sign_in, unused_code
@@ -128,3 +129,46 @@ def unused_code_for_page(page: Page) -> str:
     """The enrolment page's key, turned into a code as the admin's phone would."""
     key = page.locator("code.secret").inner_text()
     return unused_code("root@desk.example", key)
+
+
+def test_an_admin_adds_and_changes_plans_and_accounts_each_change_audited(
+    client: TestClient,
+) -> None:
+    make_coder("root@desk.example", role="admin")
+    csrf = sign_in(client, "root@desk.example")
+
+    bad = client.post("/admin/plans", data={"csrf": csrf, "name": "clinic", "cases": "lots"})
+    assert bad.status_code == 400 and "a number or 'unlimited'" in bad.text
+    client.post(
+        "/admin/plans",
+        data={"csrf": csrf, "name": "clinic", "cases": "20", "sla_hours": "8"},
+    )
+    client.post(
+        "/admin/accounts",
+        data={"csrf": csrf, "address": "@clinic.example", "plan": "clinic", "timezone": "UTC"},
+    )
+    zone = client.post(
+        "/admin/accounts/@clinic.example",
+        data={"csrf": csrf, "plan": "clinic", "timezone": "Mars/Olympus"},
+    )
+    assert zone.status_code == 400 and "unknown time zone" in zone.text
+    moved = client.post(
+        "/admin/accounts/@clinic.example",
+        data={"csrf": csrf, "plan": "pro", "timezone": "America/Chicago"},
+    )
+    assert "Done: changed @clinic.example." in moved.text
+    client.post(
+        "/admin/plans/clinic",
+        data={"csrf": csrf, "cases": "unlimited", "sla_hours": "8", "resolution_hours": ""},
+    )
+
+    with session_scope() as session:
+        plan = quota.plan_named(session, "clinic")
+        account = quota.account_named(session, "@clinic.example")
+        assert plan.cases_per_period is None and plan.sla_hours == 8
+        assert quota.describe_account(session, account)["plan"] == "pro"
+    assert admin_audit("admin.account_changed") == [
+        "@clinic.example: plan: 'clinic' → 'pro'; timezone: 'UTC' → 'America/Chicago'; "
+        "remaining: 20 → 50"
+    ]
+    assert admin_audit("admin.plan_changed") == ["clinic: cases_per_period: 20 → None"]
