@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from consultant import quota, states
+from consultant.db import storable
 from consultant.models import LEAD_ROLES, Coder, Event, Message, OutboxEmail, QuotaEntry, Ticket
 from consultant.replies import Preview, preview_answer, queue_answer, queue_solved
 from consultant.routing.claims import ClaimError, find_coder, lock_ticket
@@ -177,12 +178,6 @@ def _find_lead(session: Session, email: str) -> Coder:
     if coder.role not in LEAD_ROLES:
         raise CaseError("refunds and releases are for leads and admins")
     return coder
-
-
-def storable(text: str) -> str:
-    """Text as a person typed it, minus NUL characters, which PostgreSQL's text cannot
-    hold (and no person means)."""
-    return text.replace("\x00", "")
 
 
 def _ticket(session: Session, number: int) -> Ticket:

@@ -160,3 +160,9 @@ def ids_by_unique(session: Session, column: Any, values: Iterable[Any]) -> dict[
         return {}
     query = select(column, column.table.c.id).where(column.in_(wanted))
     return {value: row_id for value, row_id in session.connection().execute(query)}
+
+
+def storable(text: str) -> str:
+    """Text as a person typed it, minus NUL characters, which PostgreSQL's text cannot
+    hold (and no person means): for what a form or a query brings in."""
+    return text.replace("\x00", "")

@@ -16,7 +16,7 @@ from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlmodel import Session, col, select
 
-from consultant.casework import storable
+from consultant.db import storable
 from consultant.models import CodeLookup, Coder, SavedAnswer, Ticket
 
 MAX_TITLE = 120

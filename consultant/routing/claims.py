@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from consultant.config import get_settings
+from consultant.db import storable
 from consultant.models import LEAD_ROLES, Coder, Event, Ticket, TicketStatus
 from consultant.routing.assign import assign, is_available
 
@@ -29,7 +30,7 @@ class ClaimRefused(ClaimError):
 
 
 def find_coder(session: Session, email: str) -> Coder:
-    email = email.replace("\x00", "").strip().lower()  # as typed; PostgreSQL holds no NUL
+    email = storable(email).strip().lower()
     coder = session.exec(select(Coder).where(Coder.email == email)).first()
     if coder is None:
         raise ClaimError(f"no coder {email} (see consultant coders list)")

@@ -30,7 +30,7 @@ from consultant.api_tokens import Caller, caller_for
 from consultant.codes.analysis import analyse
 from consultant.codes.store import cached_catalog
 from consultant.config import get_settings
-from consultant.db import session_scope
+from consultant.db import session_scope, storable
 from consultant.models import LEAD_ROLES, Account, TicketStatus, utcnow
 from consultant.quota import quota_summary
 from consultant.routing.claims import ClaimError, reassign
@@ -309,7 +309,7 @@ def status(request: Request, caller: Writer, number: int, body: StatusIn) -> dic
 @router.get("/accounts/{address}/quota", summary="An account's plan and this month's cases")
 def account_quota(request: Request, caller: Reader, address: str) -> dict[str, Any]:
     with session_scope() as session:
-        query = select(Account).where(Account.address == address.replace("\x00", "").lower())
+        query = select(Account).where(Account.address == storable(address).lower())
         account = session.exec(query).first()
         if account is not None:
             _record(session, request, caller, "api.quota_viewed", detail=account.address)

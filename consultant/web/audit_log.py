@@ -12,8 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from consultant import audit
-from consultant.casework import storable
-from consultant.db import session_scope
+from consultant.db import session_scope, storable
 from consultant.web.pages import render
 from consultant.web.security import Admin, client_address
 from consultant.web.sessions import SignedIn

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from consultant import audit
 from consultant.codes.specialty import SPECIALTIES
-from consultant.db import session_scope
+from consultant.db import session_scope, storable
 from consultant.models import LEAD_ROLES, Coder, Plan, TicketStatus, utcnow
 from consultant.sla import ClockState
 from consultant.tickets import Cursor, codes_of, list_tickets, queue_counts
@@ -59,7 +59,7 @@ def queue_page(
             "status": status if status in set(TicketStatus) else "",
             "specialty": specialty if specialty in SPECIALTIES else "",
             "plan": plan if plan in plans else "",
-            "account": account.replace("\x00", "").strip()[:320],
+            "account": storable(account).strip()[:320],
             "owner": owner if owner in coders and person.role in LEAD_ROLES else "",
         }
         rows = list_tickets(

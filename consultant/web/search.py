@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from consultant import audit
-from consultant.db import session_scope
+from consultant.db import session_scope, storable
 from consultant.models import LEAD_ROLES
 from consultant.search import MAX_QUERY_CHARS, SearchPage, SearchQueryError, search_cases
 from consultant.web.pages import render
@@ -31,7 +31,7 @@ def search_page(request: Request, person: Person, q: str = "", after: str = "") 
                 actor=person.email,
                 action="case.searched",
                 address=client_address(request),
-                detail=q.replace("\x00", "")[: MAX_QUERY_CHARS * 2],  # PostgreSQL text holds no NUL
+                detail=storable(q)[: MAX_QUERY_CHARS * 2],
             )
             try:
                 page = search_cases(
