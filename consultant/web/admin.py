@@ -64,26 +64,26 @@ def add_coder_submit(
     check_csrf(person, csrf)
     typed = {"email": email, "name": name, "role": role, "specialties": specialties or [],
              "capacity": capacity, "timezone": timezone, "hours": hours}  # fmt: skip
-    with session_scope() as session:
-        try:
-            coder = add_coder(
-                session,
-                email=email,
-                name=name,
-                actor=person.email,
-                now=utcnow(),
-                role=role,
-                specialties=specialties or ("generalist",),
-                capacity=_number(capacity),
-                timezone=timezone.strip() or "UTC",
-                working_hours=hours,
-            )
-            link = issue_link(session, email=coder.email, by=person.email, now=utcnow())
-        except CoderError as exc:
-            problem = str(exc)
-        else:
-            problem = ""
-            _audit(session, request, person, "admin.coder_added", f"{coder.email} ({coder.role})")
+    link = ""
+
+    def add(session: Session) -> str:
+        nonlocal link
+        coder = add_coder(
+            session,
+            email=email,
+            name=name,
+            actor=person.email,
+            now=utcnow(),
+            role=role,
+            specialties=specialties or ("generalist",),
+            capacity=_whole(capacity, "capacity (cases)"),
+            timezone=timezone.strip() or "UTC",
+            working_hours=hours,
+        )
+        link = issue_link(session, email=coder.email, by=person.email, now=utcnow())
+        return f"{coder.email} ({coder.role})"
+
+    problem = _apply(request, person, "admin.coder_added", add)
     if problem:
         return _coders_page(request, person, error=problem, typed=typed, status_code=400)
     return _coders_page(request, person, notice=f"added {email.strip().lower()}", link=link)
@@ -105,29 +105,26 @@ def change_coder_submit(
 ) -> Response:
     """Change a coder as the form has them; deactivating hands their cases on."""
     check_csrf(person, csrf)
-    with session_scope() as session:
-        try:
-            before = describe(existing(session, email), load=0, now=utcnow())
-            coder = update_coder(
-                session,
-                email=email,
-                actor=person.email,
-                now=utcnow(),
-                name=name,
-                role=role,
-                specialties=specialties or ("generalist",),
-                capacity=_number(capacity),
-                timezone=timezone.strip() or "UTC",
-                working_hours=hours,
-                active=active == "yes",
-            )
-        except CoderError as exc:
-            problem = str(exc)
-        else:
-            problem = ""
-            after = describe(coder, load=0, now=utcnow())
-            _audit(session, request, person, "admin.coder_changed",
-                   f"{coder.email}: {audit.changes(before, after)}")  # fmt: skip
+
+    def change(session: Session) -> str:
+        before = describe(existing(session, email), load=0, now=utcnow())
+        coder = update_coder(
+            session,
+            email=email,
+            actor=person.email,
+            now=utcnow(),
+            name=name,
+            role=role,
+            specialties=specialties or ("generalist",),
+            capacity=_whole(capacity, "capacity (cases)"),
+            timezone=timezone.strip() or "UTC",
+            working_hours=hours,
+            active=active == "yes",
+        )
+        after = describe(coder, load=0, now=utcnow())
+        return f"{coder.email}: {audit.changes(before, after)}"
+
+    problem = _apply(request, person, "admin.coder_changed", change)
     if problem:
         return _coders_page(request, person, error=f"{email}: {problem}", status_code=400)
     return RedirectResponse(f"/admin/coders?done=changed+{email}", status_code=303)
@@ -152,14 +149,12 @@ def reset_two_factor_submit(
     request: Request, person: Admin, email: str, csrf: Annotated[str, Form()] = ""
 ) -> Response:
     check_csrf(person, csrf)
-    with session_scope() as session:
-        try:
-            coder = reset_second_factor(session, email=email, actor=person.email)
-        except CoderError as exc:
-            problem = str(exc)
-        else:
-            problem = ""
-            _audit(session, request, person, "admin.two_factor_reset", coder.email)
+    problem = _apply(
+        request,
+        person,
+        "admin.two_factor_reset",
+        lambda s: reset_second_factor(s, email=email, actor=person.email).email,
+    )
     if problem:
         return _coders_page(request, person, error=problem, status_code=400)
     return RedirectResponse(f"/admin/coders?done=two-factor+reset+for+{email}", status_code=303)
@@ -223,21 +218,19 @@ def save_answer_submit(
         return _answers_page(request, person, error=str(exc), typed=typed, status_code=400)
     if preview:
         return _answers_page(request, person, typed=typed, preview=shown)
-    with session_scope() as session:
-        try:
-            if existing_title:
-                saved_answers.update_saved_answer(
-                    session, title=existing_title, body=body, now=utcnow()
-                )
-            else:
-                saved_answers.add_saved_answer(
-                    session, title=title, body=body, by=person.email, now=utcnow()
-                )
-        except saved_answers.SavedAnswerError as exc:
-            problem = str(exc)
+
+    def save(session: Session) -> str:
+        if existing_title:
+            saved_answers.update_saved_answer(
+                session, title=existing_title, body=body, now=utcnow()
+            )
         else:
-            problem = ""
-            _audit(session, request, person, "admin.answer_saved", existing_title or title)
+            saved_answers.add_saved_answer(
+                session, title=title, body=body, by=person.email, now=utcnow()
+            )
+        return existing_title or title
+
+    problem = _apply(request, person, "admin.answer_saved", save)
     if problem:
         return _answers_page(request, person, error=problem, typed=typed, status_code=400)
     return RedirectResponse("/admin/answers?done=saved", status_code=303)
@@ -251,14 +244,12 @@ def remove_answer_submit(
     title: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(person, csrf)
-    with session_scope() as session:
-        try:
-            saved_answers.remove_saved_answer(session, title=title)
-        except saved_answers.SavedAnswerError as exc:
-            problem = str(exc)
-        else:
-            problem = ""
-            _audit(session, request, person, "admin.answer_removed", title)
+
+    def remove(session: Session) -> str:
+        saved_answers.remove_saved_answer(session, title=title)
+        return title
+
+    problem = _apply(request, person, "admin.answer_removed", remove)
     if problem:
         return _answers_page(request, person, error=problem, status_code=400)
     return RedirectResponse("/admin/answers?done=removed", status_code=303)
@@ -416,14 +407,7 @@ def _account_change(
     *,
     done: str,
 ) -> Response:
-    with session_scope() as session:
-        try:
-            detail = change(session)
-        except quota.QuotaError as exc:
-            problem = str(exc)
-        else:
-            problem = ""
-            _audit(session, request, person, action, detail)
+    problem = _apply(request, person, action, change)
     if problem:
         return _accounts_page(request, person, error=problem, status_code=400)
     return RedirectResponse(f"/admin/accounts?{urlencode({'done': done})}", status_code=303)
@@ -455,21 +439,35 @@ def _accounts_page(
     )
 
 
+# --- shared ---------------------------------------------------------------------------
+
+
+class FormValueError(ValueError):
+    """A field that should hold a number does not; the message names it."""
+
+
+REFUSALS = (CoderError, quota.QuotaError, saved_answers.SavedAnswerError, FormValueError)
+
+
+def _apply(
+    request: Request, person: SignedIn, action: str, change: Callable[[Session], str]
+) -> str:
+    """Make one admin change in its transaction and audit it (``change`` returns the
+    row's detail): the refusal to show the admin, or ``""`` when it was done."""
+    with session_scope() as session:
+        try:
+            detail = change(session)
+        except REFUSALS as exc:
+            return str(exc)
+        _audit(session, request, person, action, detail)
+    return ""
+
+
 def _whole(text: str, what: str) -> int:
     try:
         return int(text.strip())
     except ValueError:
-        raise quota.QuotaError(f"{what} is a whole number, not {text.strip()!r}") from None
-
-
-# --- shared ---------------------------------------------------------------------------
-
-
-def _number(text: str) -> int:
-    try:
-        return int(text.strip())
-    except ValueError:
-        raise CoderError(f"capacity is a whole number of cases, not {text.strip()!r}") from None
+        raise FormValueError(f"{what} is a whole number, not {text.strip()!r}") from None
 
 
 def _audit(session: Session, request: Request, person: SignedIn, action: str, detail: str) -> None:
