@@ -490,9 +490,12 @@ class _Reader:
 
     def _dotted_icd(self, code: str, start: int, end: int, context: _Context) -> list[FoundCode]:
         """A dotted ICD-10-CM shape — unless the catalog lacks it and the sentence speaks
-        of the old ICD-9-CM set, whose codes share the shape (``V45.81``)."""
+        of the old ICD-9-CM set, whose codes share the shape (``V45.81``), or its second
+        character is a letter and neither the catalog nor a diagnosis word vouches for it."""
         if ICD9_WORDS.search(context.sentence) and self.known and not self._known(ICD10CM, code):
             return []
+        if code[1].isalpha() and not (self._known(ICD10CM, code) or context.diagnosis()):
+            return []  # "QA0.0101" is rare; "CR1.2" and "MS4.1" are not codes
         return [self._code(ICD10CM, code, start, end, HIGH, "dotted ICD-10-CM shape")]
 
     def _glued(self, token: str, start: int, end: int) -> FoundCode | None:

@@ -34,8 +34,11 @@ CPT_CATEGORY_I = re.compile(r"\d{5}")
 # Category II codes run 0001F-9007F; the other letter-suffixed kinds all start with 0.
 CPT_LETTER_CODE = re.compile(r"\d{4}F|0\d{3}[TUMA]")
 HCPCS_CODE = re.compile(r"[A-CEGHJ-MP-V]\d{4}")
-ICD10CM_DOTTED = re.compile(r"[A-Z]\d[0-9A-Z]\.[0-9A-Z]{1,4}")
-ICD10CM_DOTLESS = re.compile(r"[A-Z]\d[0-9A-Z][0-9A-Z]{0,4}")
+# A letter, then a digit and any character, or (since the 2026 release's QA0.0101) a
+# second letter and a digit.
+ICD10CM_CATEGORY = r"[A-Z](?:\d[0-9A-Z]|[A-Z]\d)"
+ICD10CM_DOTTED = re.compile(rf"{ICD10CM_CATEGORY}\.[0-9A-Z]{{1,4}}")
+ICD10CM_DOTLESS = re.compile(rf"{ICD10CM_CATEGORY}[0-9A-Z]{{0,4}}")
 ICD10PCS_CODE = re.compile(r"[0-9BCDFGHX][0-9A-HJ-NP-Z]{6}")
 
 CPT_LETTER_KINDS: dict[str, str] = {
@@ -62,7 +65,8 @@ def is_hcpcs(code: str) -> bool:
 
 
 def is_icd10cm(code: str) -> bool:
-    """Shape only: 3 to 7 characters, letter first, digit second, dot optional after the 3rd."""
+    """Shape only: 3 to 7 characters, a letter first, a digit second or third, the dot
+    optional after the 3rd."""
     bare = code.replace(".", "")
     return bool(ICD10CM_DOTLESS.fullmatch(bare)) and 3 <= len(bare) <= 7
 

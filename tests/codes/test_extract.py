@@ -1,5 +1,6 @@
 import pytest
 
+from consultant.codes import formats
 from consultant.codes.analysis import UnreadablePdf, pdf_text
 from consultant.codes.catalog import Catalog
 from consultant.codes.extract import extract, extract_sources
@@ -65,6 +66,23 @@ def test_dotless_icd_needs_context_and_catalog(icd_catalog: Catalog) -> None:
     ]
     assert keys("dx codes E119, I10 and Z794") == []  # no catalog to confirm them
     assert keys("Room E119 on the third floor", icd_catalog) == []
+
+
+@pytest.mark.parametrize("code", ["QA0.0101", "QA00101", "QA0.8", "E11.9", "E119", "S72001A"])
+def test_codes_with_a_letter_or_a_digit_second_are_icd10cm_shaped(code: str) -> None:
+    assert formats.is_icd10cm(code)
+
+
+@pytest.mark.parametrize("code", ["QAA.01", "QA", "AB12345678", "1A0.01", "Q0"])
+def test_other_shapes_are_not_icd10cm(code: str) -> None:
+    assert not formats.is_icd10cm(code)
+
+
+def test_codes_whose_second_character_is_a_letter_are_found(icd_catalog: Catalog) -> None:
+    text = "Genetics confirmed SCN2A: dx QA00101, and QA0.8 for the sibling; also F84.0."
+    assert keys(text, icd_catalog) == ["icd10cm:QA0.0101", "icd10cm:QA0.8", "icd10cm:F84.0"]
+    # the shape alone is not enough: version and policy numbers take it too
+    assert keys("Policy CR1.2 and form MS4.1 apply.", icd_catalog) == []
 
 
 def test_ambiguous_token_is_reported_once_with_both_readings(icd_catalog: Catalog) -> None:
