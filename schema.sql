@@ -640,5 +640,37 @@ CREATE INDEX ix_webhook_deliveries_status_next ON webhook_deliveries (status, ne
 
 UPDATE alembic_version SET version_num='0010' WHERE alembic_version.version_num = '0009';
 
+-- Running upgrade 0010 -> 0011
+
+ALTER TABLE mailboxes ADD COLUMN host TEXT;
+
+ALTER TABLE mailboxes ADD COLUMN security TEXT;
+
+ALTER TABLE mailboxes ADD COLUMN username TEXT;
+
+ALTER TABLE mailboxes ADD COLUMN auth TEXT;
+
+ALTER TABLE mailboxes ADD COLUMN password_sealed TEXT;
+
+ALTER TABLE mailboxes ADD COLUMN folder TEXT;
+
+ALTER TABLE mailboxes ADD COLUMN port INTEGER;
+
+ALTER TABLE mailboxes ADD COLUMN enabled BOOLEAN DEFAULT true NOT NULL;
+
+CREATE TABLE mail_relays (
+    id SERIAL NOT NULL, 
+    host TEXT NOT NULL, 
+    port INTEGER NOT NULL, 
+    security TEXT NOT NULL, 
+    username TEXT NOT NULL, 
+    auth TEXT NOT NULL, 
+    password_sealed TEXT, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (id)
+);
+
+UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0010';
+
 COMMIT;
 

@@ -13,7 +13,7 @@ import os
 import secrets
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -64,15 +64,16 @@ class MailboxURL:
     host: str
     port: int
     username: str
-    password: str
+    password: str = field(repr=False)  # never in a log line or a traceback's locals
     folder: str
     starttls: bool = False
     xoauth2: TokenSource | None = None  # set: log in with an access token, not the password
+    label: str = ""  # a mailbox set up in the dashboard: the name the admin gave it
 
     @property
     def name(self) -> str:
         """A stable, password-free name: the key of the mailbox's sync cursor."""
-        return f"{self.username}@{self.host}:{self.port}/{self.folder}"
+        return self.label or f"{self.username}@{self.host}:{self.port}/{self.folder}"
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class RelayURL:
     host: str
     port: int
     username: str
-    password: str
+    password: str = field(repr=False)
 
 
 def parse_mailbox_url(text: str) -> MailboxURL:
@@ -228,6 +229,9 @@ class Settings(BaseSettings):
     unknown_senders: Literal["guest", "reject"] = "guest"
     authserv_id: str = ""
     secret_key: str = ""
+    # Keys used before CONSULTANT_SECRET_KEY, comma separated: sealed secrets still open
+    # with them until `consultant mailboxes reseal` (consultant/sealed.py).
+    secret_key_previous: Annotated[tuple[str, ...], NoDecode] = ()
     template_overrides: Path | None = None
     auto_replies_per_day: int = Field(default=10, ge=0)
     bounce_holdoff_days: int = Field(default=30, ge=0)
@@ -345,8 +349,22 @@ class Settings(BaseSettings):
     @field_validator("secret_key")
     @classmethod
     def _refuse_weak_secret(cls, value: str) -> str:
-        if value and (len(value) < 32 or value.lower() in _KNOWN_DEFAULTS):
+        if value and _weak(value):
             raise ValueError("must be at least 32 random characters (or unset, to generate one)")
+        return value
+
+    @field_validator("secret_key_previous", mode="before")
+    @classmethod
+    def _split_previous_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("secret_key_previous")
+    @classmethod
+    def _refuse_weak_previous(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(_weak(key) for key in value):
+            raise ValueError("each key must be at least 32 random characters")
         return value
 
     @field_validator("log_level", mode="before")
@@ -419,6 +437,10 @@ class Settings(BaseSettings):
     @property
     def gateway_port(self) -> int:
         return int(self.gateway.rpartition(":")[2])
+
+
+def _weak(key: str) -> bool:
+    return len(key) < 32 or key.lower() in _KNOWN_DEFAULTS
 
 
 def _one_of(value: object, allowed: tuple[str, ...], *, normalise: Callable[[str], str]) -> object:

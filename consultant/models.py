@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
@@ -122,12 +123,25 @@ class QuotaEntry(SQLModel, table=True):
 
 
 class Mailbox(SQLModel, table=True):
-    """An IMAP folder the desk reads, with its sync cursor (RFC 9051: UIDVALIDITY + UID)."""
+    """An IMAP folder the desk reads, with its sync cursor (RFC 9051: UIDVALIDITY + UID).
+
+    A mailbox set up in the dashboard also keeps how to reach it (``host`` set); one
+    named in ``CONSULTANT_IMAP_URL`` has only its cursor here. Its password is sealed
+    (consultant/sealed.py), never stored as typed.
+    """
 
     __tablename__ = "mailboxes"
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(sa_type=Text, unique=True)
+    host: str | None = Field(default=None, sa_type=Text)  # None: not set up here
+    port: int | None = None
+    security: str | None = Field(default=None, sa_type=Text)  # tls, starttls or none
+    username: str | None = Field(default=None, sa_type=Text)
+    auth: str | None = Field(default=None, sa_type=Text)  # how it logs in: password
+    password_sealed: str | None = Field(default=None, sa_type=Text)
+    folder: str | None = Field(default=None, sa_type=Text)
+    enabled: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
     uidvalidity: int | None = Field(default=None, sa_type=BigInteger)
     last_uid: int = Field(default=0, sa_type=BigInteger)
     last_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -135,6 +149,24 @@ class Mailbox(SQLModel, table=True):
     # Failed connects or polls since the last good one. The database's own default lets
     # a poller that predates the column still write the row.
     failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    created_at: datetime = created_at_field()
+
+
+class MailRelay(SQLModel, table=True):
+    """The outgoing relay set up in the dashboard; it replaces ``CONSULTANT_SMTP_URL``.
+
+    One row at most (``id`` 1). The password is sealed (consultant/sealed.py).
+    """
+
+    __tablename__ = "mail_relays"
+
+    id: int | None = Field(default=None, primary_key=True)
+    host: str = Field(sa_type=Text)
+    port: int
+    security: str = Field(sa_type=Text)  # tls, starttls or none
+    username: str = Field(default="", sa_type=Text)
+    auth: str = Field(default="password", sa_type=Text)
+    password_sealed: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = created_at_field()
 
 

@@ -114,8 +114,11 @@ class Desk:
     env: dict[str, str]
     data_dir: Path
 
-    def consultant(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Run the ``consultant`` command as a user would, in a separate process."""
+    def consultant(
+        self, *args: str, timeout: float = 120, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the ``consultant`` command as a user would, in a separate process
+        (``input``: what the person types at its prompts)."""
         return subprocess.run(
             [sys.executable, "-m", "consultant", *args],
             env={**os.environ, **self.env},
@@ -123,6 +126,7 @@ class Desk:
             capture_output=True,
             text=True,
             timeout=timeout,
+            input=input,
         )
 
 

@@ -18,6 +18,7 @@ from consultant.cli.codes import app as codes_app
 from consultant.cli.db import db_app
 from consultant.cli.hours import hours_app
 from consultant.cli.inbound import inbound_app
+from consultant.cli.mailboxes import mailboxes_app
 from consultant.cli.quota import accounts_app, plans_app, quota_app
 from consultant.cli.report import report_app
 from consultant.cli.routing import routing_app
@@ -55,6 +56,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(answers_app, name="answers")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(mailboxes_app, name="mailboxes")
 
 
 def main() -> None:
