@@ -17,6 +17,9 @@ from consultant.config import get_settings
 @cache
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=get_settings().templates_dir / "web")
+    # Every value is escaped: Jinja2's default chooses by the file's extension, and
+    # ``.html.j2`` is not one it recognises, which left a subject's markup live.
+    templates.env.autoescape = True
     templates.env.filters["when"] = _when
     templates.env.filters["size"] = _size
     return templates

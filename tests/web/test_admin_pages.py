@@ -138,7 +138,7 @@ def test_an_admin_adds_and_changes_plans_and_accounts_each_change_audited(
     csrf = sign_in(client, "root@desk.example")
 
     bad = client.post("/admin/plans", data={"csrf": csrf, "name": "clinic", "cases": "lots"})
-    assert bad.status_code == 400 and "a number or 'unlimited'" in bad.text
+    assert bad.status_code == 400 and "a number or &#39;unlimited&#39;" in bad.text
     client.post(
         "/admin/plans",
         data={"csrf": csrf, "name": "clinic", "cases": "20", "sla_hours": "8"},

@@ -139,7 +139,7 @@ def test_the_same_answer_form_submitted_twice_sends_once(client: TestClient) -> 
     assert answers() == 1
 
 
-def test_an_emails_html_is_served_inert_and_attachments_only_as_downloads(
+def test_an_emails_html_is_served_inert_its_markup_escaped_and_attachments_downloads(
     client: TestClient,
 ) -> None:
     make_coder("alice@desk.example")
@@ -149,8 +149,18 @@ def test_an_emails_html_is_served_inert_and_attachments_only_as_downloads(
                 session,
                 Arrival(raw=read_email(name), source="smtp", envelope_to=DESK_ADDRESS),
             )
+    markup = case_email(
+        "eve@clinic.example",
+        subject="<img src=x onerror=alert(1)> 99213?",
+        body="<script>alert(2)</script> and 20610",
+    )
+    store(markup)
     drain()
     sign_in(client, "alice@desk.example")
+
+    as_text = client.get("/tickets/3").text  # a subject's or body's markup is only text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in as_text and "<img src=x" not in as_text
+    assert "&lt;script&gt;alert(2)" in as_text and "<script>alert(2)" not in as_text
 
     html_case = client.get("/tickets/1").text
     frame = html_case.split('<iframe sandbox="" ', 1)[1].split('src="', 1)[1].split('"', 1)[0]
