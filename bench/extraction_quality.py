@@ -20,7 +20,9 @@ For each split, per category and overall, it prints:
   neither as hits nor as false positives.
 
 ``--errors`` lists the development cases the extractor gets wrong and sorts the errors
-into kinds. It never lists held-out cases: the extractor must not be tuned on them.
+into kinds. It never lists held-out cases: the extractor must not be tuned on them. The
+held-out file is scored only with ``--held-out``, to be run once a change is finished;
+every such run is a measurement of the held-out set, and bench/README.md counts them.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
@@ -221,12 +225,12 @@ def error_kinds(case: Case, scored: Scored) -> list[str]:
     return kinds
 
 
-def load_catalog() -> tuple[Catalog, str]:
+def load_catalog(hcpcs_file: Path) -> tuple[Catalog, str]:
     catalog = Catalog()
     catalog.add_codes(ICD10CM, icd10cm_release(), iter_icd10cm())
     hcpcs_note = "no HCPCS file"
-    if HCPCS_FILE.exists():
-        records = parse_hcpcs(HCPCS_FILE.read_bytes())
+    if hcpcs_file.exists():
+        records = parse_hcpcs(hcpcs_file.read_bytes())
         catalog.add_codes(HCPCS, "2020", records)
         hcpcs_note = f"{len(records)} HCPCS 2020 codes and modifiers"
     return catalog, hcpcs_note
@@ -239,20 +243,49 @@ HEADER = (
 )
 
 
+def timing(catalog: Catalog, splits: dict[str, Path], rounds: int = 5) -> str:
+    """Median and p99 milliseconds of one ``extract`` call per case, over every scored
+    case, after one warm-up pass: the figure the desk's < 1 ms target is about."""
+    texts = [
+        Case.from_json(line).text
+        for path in splits.values()
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+    for text in texts:
+        extract(text, known=catalog.has, loaded=catalog.loaded)
+    times = []
+    for _ in range(rounds):
+        for text in texts:
+            begin = time.perf_counter()
+            extract(text, known=catalog.has, loaded=catalog.loaded)
+            times.append((time.perf_counter() - begin) * 1000)
+    times.sort()
+    mean_chars = sum(map(len, texts)) / len(texts)
+    return (
+        f"Time per case ({len(texts)} cases, mean {mean_chars:.0f} characters, {rounds} rounds): "
+        f"median {statistics.median(times):.3f} ms, p99 {times[int(0.99 * len(times))]:.3f} ms.\n"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument(
         "--errors", action="store_true", help="list development cases the extractor gets wrong"
     )
+    parser.add_argument(
+        "--held-out", action="store_true", help="score the held-out file too (once, at the end)"
+    )
+    parser.add_argument("--hcpcs", type=Path, default=HCPCS_FILE, help="CMS's HCPCS file")
     args = parser.parse_args()
+    splits = SPLITS if args.held_out else {"development": SPLITS["development"]}
 
     print("reading ICD-10-CM and HCPCS ...", file=sys.stderr)
-    catalog, hcpcs_note = load_catalog()
+    catalog, hcpcs_note = load_catalog(args.hcpcs)
     totals: dict[str, dict[str, Tally]] = {}
     overall = Tally()
     kinds: Counter[str] = Counter()
     wrong: list[str] = []
-    for split, path in SPLITS.items():
+    for split, path in splits.items():
         per_category = {category: Tally() for category in CATEGORIES}
         for line in path.read_text(encoding="utf-8").splitlines():
             case = Case.from_json(line)
@@ -284,8 +317,10 @@ def main() -> None:
         print(split_total.row(f"**{split}, all**"))
         overall.add(split_total)
         print()
-    print(HEADER.format(title="both splits"))
-    print(overall.row("**all cases**"))
+    print(timing(catalog, splits))
+    if len(totals) > 1:
+        print(HEADER.format(title="both splits"))
+        print(overall.row("**all cases**"))
     print("\n| error kind (development) | count |\n|---|---:|")
     for kind, count in kinds.most_common():
         print(f"| {kind} | {count} |")

@@ -134,6 +134,13 @@ ADDRESS = re.compile(
     rf"\b\d{{1,6}}\s+(?:[A-Z][a-z]*\.?\s+){{1,3}}(?:{STREET_SUFFIXES})\b\.?"
     r"[^\n\d]{0,40}\d{5}(?:-\d{4})?\b"
 )
+# Capitalised words that come before a code, never a city; and what a place is called.
+NOT_PLACES = (
+    r"(?:Medicare|Medicaid|Tricare|Part|Box|Room|Suite|Line|Tier|Level|Group|Code|Codes|Category|"
+    r"Procedure|Service|Modifier|Visit|Units?|Claim|Item|Row|Step|Page)"
+)
+PLACE_NOUNS = r"(?:office|location|clinic|campus|site|branch|area|facility|lockbox)"
+CITY = rf"(?!{NOT_PLACES}\b)[A-Z][a-z]+(?:\s[A-Z][a-z]+)?"
 MONTH = r"(?:0?[1-9]|1[0-2])"
 DAY = r"(?:0?[1-9]|[12]\d|3[01])"
 TRAP_PATTERNS = (
@@ -173,19 +180,30 @@ ID_LABELS = (
     r"confirmation|pin|lcd|ncd|article|drg|apc|rev|revenue|contract|street|st|ave|avenue|"
     r"road|rd|blvd|highway|hwy|transmittal|cr|change request|cost cent(?:er|re)|cost ctr|"
     r"employee|emp|user|operator|entered by|changed by|updated by|batch|pay[eo]r id|ptan|"
-    r"trace|eft|amount|amt|balance"
+    r"trace|eft|amount|amt|balance|gl|general ledger|accession|badge|reviewer|chart|mln matters|"
+    r"rep|representative|agent|analyst|submitter|receiver|sender|payee"
 )
 # ... and these only when a number word follows them ("visit #", "check number").
 ID_LABELS_WITH_NUMBER_WORD = (
-    r"visit|encounter|check|cheque|bed|control|plan|provider|unit|floor|building|bldg"
+    r"visit|encounter|check|cheque|bed|control|plan|provider|unit|floor|building|bldg|"
+    r"coder"
 )
 NUMBER_WORD = r"(?:#|no\.?|num\.?|number|id|ids|code)"
 STRICT_NUMBER_WORD = r"(?:#|no\.?|num\.?|number)"
-LABEL_TAIL = r"\s*(?:is|was|of|ends? in|ending in|starts? with|starting with)?\s*[:#]?\s*"
+# "Change Request (CR) 13706", "Accession #: 45380", "claim number is 88213"
+LABEL_TAIL = (
+    r"\s*(?:\([A-Za-z]{1,6}\))?\s*(?:there\s+)?"
+    r"(?:is|was|of|ends? in|ending in|starts? with|starting with)?"
+    r"\s*[:#]{0,2}\s*"
+)
+# A number joined to a labelled one shares its label: "ZIP 43614 and 98405". Not after a
+# comma: in "claim #88213, 99213 and 99214" the codes follow the claim number.
+LISTED_BEFORE = re.compile(r"(?:[~0-9A-Z]*[~0-9][~0-9A-Z]*\s*(?:/|&|\band\b|\bor\b)\s*)+$")
 ID_BEFORE = re.compile(
     rf"(?i)(?:\b(?:{ID_LABELS}|(?:on|by|via|paper|under) check)\s*{NUMBER_WORD}?{LABEL_TAIL}"
     rf"|\b(?:{ID_LABELS_WITH_NUMBER_WORD})\s*{STRICT_NUMBER_WORD}{LABEL_TAIL}"
     r"|\b(?:npi|tin|ein|id)\s*\(\s*"  # "invalid rendering NPI (N290)"
+    r"|\b(?:total|count|accepted)\s*:\s*"  # a report's counts: "Accepted: 45378"
     r"|#\s*)$"
 )
 # A number right before one of these words is a quantity, not a code.
@@ -193,7 +211,22 @@ QUANTITY_AFTER = re.compile(
     r"(?i)^\s*(?:mg|mcg|ml|cc|iu|units?\b(?!\s+of|\s*[:=]?\s*\d)|miles?|mi\b|km|steps|feet|ft\b|lbs?|kg|"
     r"dollars|usd|patients|visits|claims|members|people|employees|beds|calls|emails|tests|"
     r"times|days|hours|minutes|mins?\b|seconds|cases|tickets|words|pages|rpm|mmhg|"
-    r"main st|street|ave|avenue|blvd|road|rd\b|lane|ln\b|drive|dr\b|way\b|court|ct\b)"
+    r"main st|street|ave|avenue|blvd|road|rd\b|lane|ln\b|drive|dr\b|way\b|court|ct\b|"
+    r"zip\b|zip code|postal)"
+)
+
+# Five digits that are a ZIP after a city named as a place ("our office in Versailles
+# 45380", "moved to Versailles (45380)", "the Dayton 45402 location"), or a check by its
+# number ("Check 45378 issued", "check 20553 for $2,055.30"): (before, after) patterns.
+NOT_CODE_AROUND = (
+    (re.compile(rf"\b(?:in|at|near|from|to)\s+{CITY}\s+\(?$"), re.compile(r"(?!\w|-\w)")),
+    (re.compile(rf"\b{CITY}\s+$"), re.compile(rf"\s+{PLACE_NOUNS}\b")),
+    (
+        re.compile(r"(?i)\b(?:check|chk|cheque)\s+$"),
+        re.compile(
+            r"(?i)\s+(?:issued|dated|cleared|mailed|voided|cashed|for\s+\$|in\s+the\s+amount)"
+        ),
+    ),
 )
 
 # --- context words ------------------------------------------------------------------
@@ -243,7 +276,7 @@ TOKEN = re.compile(
     r"(?=[A-Za-z]{0,3}\d)"  # every code has a digit among its first four characters
     # up to eleven characters: a code with modifiers or units glued on ("97110GPKX", "97110GPx10")
     r"([0-9A-Za-z][0-9A-Za-z]{2,10}(?:\.[0-9A-Za-z]{1,4})?)"
-    r"(?![\w@~]|[.,]\d|-[A-Za-z]{2}(?![xX]\d)[A-Za-z])"
+    r"(?![\w@~]|[.,]\d|-[A-Za-z]{2}(?![xX]\d)[A-Za-z]|-[A-Za-z]\b)"  # not "99309-B"
 )
 # A modifier after a dash, slash, comma or space, or in parentheses: "-25", " GP", "(AI)".
 MODIFIER_STEP = re.compile(
@@ -285,10 +318,14 @@ UNITS_HEADER = re.compile(r"(?im)^.*\b(?:cpt|hcpcs|code|proc\w*)\b.*\b(?:units?|
 TABLE_UNITS = re.compile(r"^[^\n\d]*?(?<![\w.~])(\d{1,3})(?![\w.~/])")
 PIPE_ROW_UNITS = re.compile(r"\|\s*(\d{1,3})\s*$")
 COLUMN_GAP = re.compile(r"\t|  +|\|")
+HEADER_CELL = re.compile(r"[^\s|]+(?: [^\s|]+)*")
+HEADER_REACH = 30
 BOX_24G = re.compile(r"\b24G\s+(\d{1,3})\b")
 # A street number: "20610 Ventura Blvd", "45380 County Rd 9".
 STREET_AFTER = re.compile(rf"^\s+(?:[A-Z][a-z]+\.?\s+){{1,3}}(?:{STREET_SUFFIXES})\b")
 
+# What may stand between a code and the modifier phrase that is its own: "99202 with modifier 57".
+WITH_GAP = re.compile(r"(?i)\s*(?:,\s*)?(?:with|w/|plus|and)?\s*(?:an?\s+|the\s+)?")
 MODIFIER_ATTACH_BEFORE = 80
 MODIFIER_ATTACH_AFTER = 40
 
@@ -313,6 +350,20 @@ def find_ndcs(text: str) -> list[FoundCode]:
             code = formats.ndc_as_11_digits(match.group(group))
             found.append(FoundCode(NDC, code, start, end, HIGH, "NDC layout"))
     return found
+
+
+def labelled_identifier(text: str, start: int) -> bool:
+    """Whether the words just before ``start`` label an identifier ("claim #", "ZIP"),
+    directly or through a number listed with it ("ZIP 43614 and 98405")."""
+    before = text[max(0, start - 60) : start]
+    windows = [before]
+    if before.rstrip().endswith(("and", "or", "&", "/")):
+        windows.append(LISTED_BEFORE.sub("", before))
+    for window in windows:
+        words = window[-40:].split(" ")
+        if ID_BEFORE.search(" ".join(words[-5:])):
+            return True
+    return False
 
 
 def trap_spans(text: str) -> list[tuple[int, int]]:
@@ -378,10 +429,12 @@ class _Reader:
         self.known = known
         self.loaded = loaded
         self.source = source
-        self.ndcs = find_ndcs(text)
+        ndcs = find_ndcs(text)
+        # "Authorization 11043-2026-03" has an NDC's layout and is masked, not reported
+        self.ndcs = [f for f in ndcs if not labelled_identifier(text, f.start)]
         segments = edi.read_segments(text)
         self.claim = [c for c in map(self._segment_code, segments.codes) if c is not None]
-        spans = [(f.start, f.end) for f in self.ndcs] + segments.spans + signature_span(text)
+        spans = [(f.start, f.end) for f in ndcs] + segments.spans + signature_span(text)
         masked = mask(text, spans)
         self.masked = mask(masked, trap_spans(masked))
         self.sentence_breaks = [m.span() for m in SENTENCE_BREAK.finditer(self.masked)]
@@ -522,11 +575,36 @@ class _Reader:
     def _after_identifier_label(self, start: int) -> bool:
         """Whether the words just before ``start`` label an identifier ("claim #"), or a
         time starts its line (a log's user ID: "09:14 E4051 changed ...")."""
-        words = self.masked[max(0, start - 40) : start].split(" ")
-        if ID_BEFORE.search(" ".join(words[-5:])):
+        if labelled_identifier(self.masked, start) or self._in_identifier_column(start):
             return True
         line_start = self.text.rfind("\n", 0, start) + 1
         return bool(TIME_FIRST.fullmatch(self.text, line_start, start))
+
+    def _in_identifier_column(self, start: int) -> bool:
+        """Whether ``start`` is in a table column whose header names an identifier
+        ("Patient Acct", "Claim Number", "ICN"): the nearest line above, in the same
+        block, that has no digit and three or more cells set apart by runs of spaces."""
+        line_start = self.masked.rfind("\n", 0, start) + 1
+        line_end = self.masked.find("\n", start)
+        if not COLUMN_GAP.search(
+            self.masked, line_start, len(self.masked) if line_end < 0 else line_end
+        ):
+            return False
+        column = start - line_start
+        end = line_start - 1
+        for _ in range(HEADER_REACH):
+            if end <= 0:
+                return False
+            begin = self.masked.rfind("\n", 0, end) + 1
+            line = self.masked[begin:end]
+            if not line.strip():
+                return False
+            cells = list(HEADER_CELL.finditer(line))
+            if len(cells) >= 3 and not any(ch.isdigit() for ch in line):
+                under = [c for c in cells if c.start() <= column]
+                return bool(under) and bool(ID_BEFORE.search(under[-1].group() + " "))
+            end = begin - 1
+        return False
 
     def _diagnosis_label(self, start: int) -> bool:
         """A diagnosis label right before ``start``: "Dx", "DX2:", box 21's "B."."""
@@ -552,6 +630,9 @@ class _Reader:
         if QUANTITY_AFTER.match(self.masked[end : end + 20]) or STREET_AFTER.match(
             self.masked[end : end + 40]
         ):
+            return []
+        before = self.masked[max(0, start - 40) : start]
+        if any(b.search(before) and a.match(self.masked, end) for b, a in NOT_CODE_AROUND):
             return []
         if context.inherited in (CPT, HCPCS) or context.has(PROCEDURE_WORDS):
             return [self._code(CPT, token, start, end, HIGH, "CPT shape with procedure context")]
@@ -787,6 +868,9 @@ class _Reader:
                 if code.start == named.start(1):
                     return code
         nearby = [c for c in procedures if self._same_sentence_near(c, start, end)]
+        right_before = [c for c in nearby if WITH_GAP.fullmatch(self.masked, c.end, start)]
+        if right_before:
+            return right_before[-1]
         if modifiers and all(m in formats.EM_ONLY_MODIFIERS for m in modifiers):
             em = [c for c in nearby if c.system == CPT and formats.is_em_code(c.code)]
             if em:

@@ -24,6 +24,12 @@ def keys(text: str, catalog: Catalog | None = None) -> list[str]:
         "We processed 15000 claims last month for 12000 members.",
         "Please quote ticket number 40213 and reference 51234.",
         "The ZIP code is 60614 and the NPI is 1234567890.",
+        "Patients from ZIP 43614 and 98405; the 99163 ZIP code too.",
+        "Our office in Versailles 45380, moved to Dayton (45402); the Tacoma 98405 location.",
+        "Change Request (CR) 97014, Accession #: 96374, GL 99232-572, badge K6286.",
+        "Check 45378 issued to payee; chart number there is 99309-B; Submitter 45380.",
+        "Authorization 11043-2026-03 is on file. Report totals - Accepted: 45378",
+        "Claim Number   Patient Acct   DOS\n202603120771   20931          03/02/26",
     ],
 )
 def test_traps_are_not_codes(text: str) -> None:
@@ -38,6 +44,20 @@ def test_ndc_is_found_and_masked() -> None:
 def test_modifiers_attach_to_their_code() -> None:
     text = "Billed 99213-25 and 20610-RT, then 97110 GP x2 and 97140 with modifier 59."
     assert keys(text) == ["cpt:99213-25", "cpt:20610-RT", "cpt:97110-GP x2", "cpt:97140-59"]
+
+
+def test_a_modifier_phrase_right_after_a_code_is_that_codes() -> None:
+    text = "Documentation for 99204, 99202 with modifier 57 and 99212 -57."
+    assert keys(text) == ["cpt:99204", "cpt:99202-57", "cpt:99212-57"]
+
+
+def test_codes_in_a_table_are_read_beside_identifier_columns() -> None:
+    text = (
+        "Claim Number   Patient Acct   DOS        Proc    Billed\n"
+        "202603120771   20931          03/02/26   97140   $95.00\n"
+        "202603120771   20931          03/02/26   97530   $110.00"
+    )
+    assert keys(text) == ["cpt:97140", "cpt:97530"]
 
 
 def test_modifier_alone_is_reported_as_a_modifier() -> None:
