@@ -9,10 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.codes.conftest import hcpcs_fixture_bytes, hcpcs_line, make_pdf
-from tests.codes.test_parsers import MUE_FIXTURE, PTP_FIXTURE, REAL_HCPCS
+from tests.codes.test_parsers import CMS_2020_LINES, MUE_FIXTURE, PTP_FIXTURE
 
 
 def run(desk: Any, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -76,11 +74,14 @@ def test_malformed_file_loads_nothing(desk: Any, tmp_path: Path) -> None:
     assert as_json(desk.consultant("codes", "search", "made-up", "--json")) == []
 
 
-@pytest.mark.skipif(not REAL_HCPCS.exists(), reason="CMS 2020 HCPCS file not present")
-def test_import_real_hcpcs_2020(desk: Any) -> None:
-    report = as_json(desk.consultant("codes", "import", "hcpcs", str(REAL_HCPCS), "--json"))
-    assert (report["release"], report["total"]) == ("2020", 7079)
-    again = as_json(desk.consultant("codes", "import", "hcpcs", str(REAL_HCPCS), "--json"))
+def test_import_lines_of_cms_2020_file(desk: Any, tmp_path: Path) -> None:
+    """CMS's own lines, under CMS's file name, which gives the release."""
+    path = tmp_path / "HCPC2020_ANWEB_w_disclaimer.txt"
+    path.write_bytes(CMS_2020_LINES.read_bytes())
+    records = sum(line[10:11] in ("3", "7") for line in path.read_text("cp1252").splitlines())
+    report = as_json(desk.consultant("codes", "import", "hcpcs", str(path), "--json"))
+    assert (report["release"], report["total"]) == ("2020", records)
+    again = as_json(desk.consultant("codes", "import", "hcpcs", str(path), "--json"))
     assert (again["added"], again["changed"]) == (0, 0)
     hits = as_json(
         desk.consultant("codes", "search", "dexamethasone", "--system", "hcpcs", "--json")

@@ -9,14 +9,9 @@ from consultant.codes.ncci import parse_mue, parse_ptp
 from consultant.codes.records import MODIFIER_KIND, FileFormatError
 from tests.codes.conftest import HCPCS_FIXTURE_LINES, hcpcs_fixture_bytes, hcpcs_line
 
-REAL_HCPCS = (
-    Path(__file__).resolve().parents[2]
-    / ".."
-    / "shared"
-    / "data"
-    / "hcpcs-2020"
-    / "HCPC2020_ANWEB_w_disclaimer.txt"
-)
+# Lines copied from CMS's 2020 HCPCS file: its disclaimer, then the records of the codes
+# and modifiers the quality set labels (see data/quality/check_labels.py).
+CMS_2020_LINES = Path(__file__).parent / "data" / "quality" / "hcpcs-2020-excerpt.txt"
 
 
 def test_hcpcs_fixture_reads_codes_modifiers_and_continuations() -> None:
@@ -54,16 +49,23 @@ def test_hcpcs_file_without_records_is_rejected() -> None:
         parse_hcpcs(b"just some text\r\nand more\r\n")
 
 
-@pytest.mark.skipif(not REAL_HCPCS.exists(), reason="CMS 2020 HCPCS file not present")
-def test_real_2020_hcpcs_file() -> None:
-    records = parse_hcpcs(REAL_HCPCS.read_bytes())
+def test_lines_of_cms_2020_file() -> None:
+    """CMS's own lines (cp1252, CRLF, a free-text disclaimer, modifiers whose long
+    descriptions continue on kind-8 lines), and a discontinued code in their layout."""
+    retired = hcpcs_line("G9990", "3", "Made-up retired service", "Retired", "20150101", "20191231")
+    data = CMS_2020_LINES.read_bytes() + retired.encode("cp1252") + b"\r\n"
+    lines = data.decode("cp1252").splitlines()
+    records = parse_hcpcs(data)
     codes = {r.code: r for r in records if r.kind != MODIFIER_KIND}
     modifiers = {r.code: r for r in records if r.kind == MODIFIER_KIND}
-    assert len(codes) == 6710
-    assert len(modifiers) == 369
-    assert codes["J1100"].description.startswith("Injection, dexamethasone")
-    assert {"LT", "RT", "XE", "XS", "GP", "KX"} <= set(modifiers)
-    assert sum(1 for r in codes.values() if r.deletion_date) > 100
+    assert len(codes) == sum(line[10:11] == "3" for line in lines)
+    assert len(modifiers) == sum(line[10:11] == "7" for line in lines)
+    assert codes["J1100"].description == "Injection, dexamethasone sodium phosphate, 1 mg"
+    assert codes["E0601"].description.startswith("Continuous positive airway pressure")
+    assert {"LT", "RT", "XS", "GP", "KX"} <= set(modifiers)
+    assert modifiers["GC"].description.endswith("teaching physician")  # a kind-8 line
+    assert codes["G9990"].deletion_date == date(2019, 12, 31)
+    assert [c for c, r in codes.items() if r.deletion_date] == ["G9990"]
 
 
 def test_cpt_csv_with_header_and_tabs() -> None:

@@ -19,6 +19,13 @@ Run it after adding cases::
 
     python tests/codes/data/quality/check_labels.py [--hcpcs PATH]
 
+HCPCS labels are checked against CMS's full 2020 file when ``../shared`` has it, else
+against ``hcpcs-2020-excerpt.txt``: the full file's own lines for every HCPCS code and
+modifier the set labels (in CMS's layout, trailing blanks trimmed). A case that labels a
+HCPCS code the excerpt lacks fails until the excerpt is rewritten from the full file::
+
+    python tests/codes/data/quality/check_labels.py --hcpcs FULL_FILE --write-excerpt
+
 It prints one line per problem and exits 1 when there is any.
 """
 
@@ -38,6 +45,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[3]
 FILES = (HERE / "development.jsonl", HERE / "held_out.jsonl")
 HCPCS_FILE = REPO.parent / "shared" / "data" / "hcpcs-2020" / "HCPC2020_ANWEB_w_disclaimer.txt"
+HCPCS_EXCERPT = HERE / "hcpcs-2020-excerpt.txt"
 
 CATEGORIES = frozenset({"dotless", "modifiers", "units", "lookalikes", "plain"})
 KINDS = frozenset(
@@ -87,7 +95,7 @@ ENTRY = re.compile(
 )
 CPT_SHAPE = re.compile(r"\d{5}|\d{4}[FTU]")
 HCPCS_SHAPE = re.compile(r"[A-CEGHJ-MP-V]\d{4}")
-ICD_SHAPE = re.compile(r"[A-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?")
+ICD_SHAPE = re.compile(r"[A-Z](?:\d[0-9A-Z]|[A-Z]\d)(?:\.[0-9A-Z]{1,4})?")  # QA0.0101 too
 NDC_IN_TEXT = re.compile(r"(?<![\d-])(\d{4,5})-(\d{3,4})-(\d{1,2})(?![\d-])|(?<!\d)(\d{11})(?!\d)")
 
 # Tokens that look like codes; each one in a text must be labelled or sit in a trap.
@@ -394,11 +402,45 @@ def check_files(paths: Iterable[Path], hcpcs: HcpcsFile) -> list[str]:
     return problems
 
 
+def labelled_hcpcs(paths: Iterable[Path]) -> set[str]:
+    """Every HCPCS code, ambiguous reading and modifier the cases label."""
+    found: set[str] = set()
+    for path in paths:
+        for case in load(path):
+            ambiguous = [r for item in case.get("ambiguous", []) for r in item["readings"]]
+            for entry in [*case["expected"], *ambiguous]:
+                match = ENTRY.fullmatch(entry)
+                if match and match["system"] == "hcpcs":
+                    found.add(match["code"])
+                if match:
+                    found.update(m for m in match["mods"].split("-") if m)
+    return found
+
+
+def write_excerpt(full: Path, paths: Iterable[Path], excerpt: Path = HCPCS_EXCERPT) -> int:
+    """Copy the full file's disclaimer and the lines of every labelled code and modifier
+    (continuation lines included) to the excerpt; returns the number of record lines."""
+    wanted = labelled_hcpcs(paths)
+    lines = full.read_text(encoding="cp1252").splitlines()
+    first_record = next(i for i, line in enumerate(lines) if line[10:11] in ("3", "7"))
+    records = [line.rstrip() for line in lines[first_record:] if line[0:5].strip() in wanted]
+    text = "\r\n".join([*(line.rstrip() for line in lines[:first_record]), *records]) + "\r\n"
+    excerpt.write_bytes(text.encode("cp1252"))
+    return len(records)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--hcpcs", type=Path, default=HCPCS_FILE, help="CMS's HCPCS file")
+    default = HCPCS_FILE if HCPCS_FILE.exists() else HCPCS_EXCERPT
+    parser.add_argument("--hcpcs", type=Path, default=default, help="CMS's HCPCS file")
+    parser.add_argument(
+        "--write-excerpt", action="store_true", help="rewrite the excerpt from --hcpcs"
+    )
     parser.add_argument("files", nargs="*", type=Path, default=list(FILES))
     args = parser.parse_args(argv)
+    if args.write_excerpt:
+        count = write_excerpt(args.hcpcs, args.files)
+        print(f"{count} record lines written to {HCPCS_EXCERPT.name}", file=sys.stderr)
     problems = check_files(args.files, read_hcpcs(args.hcpcs))
     for problem in problems:
         print(problem)
