@@ -198,6 +198,7 @@ LABEL_TAIL = (
 )
 # A number joined to a labelled one shares its label: "ZIP 43614 and 98405". Not after a
 # comma: in "claim #88213, 99213 and 99214" the codes follow the claim number.
+SEGMENT_BEFORE = re.compile(r"[0-9A-Za-z]+-$")
 LISTED_BEFORE = re.compile(r"(?:[~0-9A-Z]*[~0-9][~0-9A-Z]*\s*(?:/|&|\band\b|\bor\b)\s*)+$")
 ID_BEFORE = re.compile(
     rf"(?i)(?:\b(?:{ID_LABELS}|(?:on|by|via|paper|under) check)\s*{NUMBER_WORD}?{LABEL_TAIL}"
@@ -354,11 +355,14 @@ def find_ndcs(text: str) -> list[FoundCode]:
 
 def labelled_identifier(text: str, start: int) -> bool:
     """Whether the words just before ``start`` label an identifier ("claim #", "ZIP"),
-    directly or through a number listed with it ("ZIP 43614 and 98405")."""
+    directly, through a number listed with it ("ZIP 43614 and 98405") or as the next
+    segment of a labelled number ("GL 6100-45380")."""
     before = text[max(0, start - 60) : start]
     windows = [before]
     if before.rstrip().endswith(("and", "or", "&", "/")):
         windows.append(LISTED_BEFORE.sub("", before))
+    elif before.endswith("-"):  # a segment of a labelled number: "GL 6100-45380"
+        windows.append(SEGMENT_BEFORE.sub("", before))
     for window in windows:
         words = window[-40:].split(" ")
         if ID_BEFORE.search(" ".join(words[-5:])):

@@ -29,6 +29,7 @@ def keys(text: str, catalog: Catalog | None = None) -> list[str]:
         "Change Request (CR) 97014, Accession #: 96374, GL 99232-572, badge K6286.",
         "Check 45378 issued to payee; chart number there is 99309-B; Submitter 45380.",
         "Authorization 11043-2026-03 is on file. Report totals - Accepted: 45378",
+        "Charges post to GL 6100-45380 this month.",
         "Claim Number   Patient Acct   DOS\n202603120771   20931          03/02/26",
     ],
 )

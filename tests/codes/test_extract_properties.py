@@ -46,6 +46,17 @@ LABELS = [
     "Transmittal",
     "CR",
     "cost center",
+    "GL",
+    "Accession #:",
+    "Change Request (CR)",
+    "badge",
+    "Submitter",
+    "Payer ID",
+    "Auth #",
+    "ICN",
+    "Invoice",
+    "Lot",
+    "PO Box",
 ]
 
 
