@@ -236,6 +236,15 @@ def list_accounts(session: Session) -> list[dict[str, Any]]:
     return [describe_account(session, account) for account in accounts]
 
 
+def accounts_after(session: Session, *, after: str | None, limit: int) -> list[Account]:
+    """A page of accounts by address, those after ``after`` (a keyset on the unique
+    address: no page is read twice or skipped when accounts are added meanwhile)."""
+    query = select(Account).order_by(col(Account.address)).limit(limit)
+    if after is not None:
+        query = query.where(col(Account.address) > after)
+    return list(session.exec(query))
+
+
 def _hours_at_least_one(hours: int) -> int:
     if hours < 1:
         raise QuotaError("business hours to the first answer is at least 1")

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -28,17 +28,19 @@ from starlette.exceptions import HTTPException
 from consultant import audit, casework, dispatch
 from consultant.api_tokens import Caller, caller_for
 from consultant.codes.analysis import analyse
+from consultant.codes.show import show_code
 from consultant.codes.store import cached_catalog
 from consultant.config import get_settings
 from consultant.db import session_scope, storable
 from consultant.models import LEAD_ROLES, Account, TicketStatus, utcnow
-from consultant.quota import quota_summary
+from consultant.quota import accounts_after, quota_summary
 from consultant.routing.claims import ClaimError, reassign
 from consultant.tickets import Cursor, list_tickets, ticket_detail
 from consultant.web.security import client_address
 
 PAGE_LIMIT = 200
 MAX_TEXT = 100_000
+MAX_CODE = 20
 
 
 class ApiError(Exception):
@@ -315,6 +317,48 @@ def account_quota(request: Request, caller: Reader, address: str) -> dict[str, A
             _record(session, request, caller, "api.quota_viewed", detail=account.address)
             return quota_summary(session, account, now=utcnow())
     raise ApiError(404, "not_found", f"no account {address}")
+
+
+@router.get("/accounts", summary="Accounts with their plan and this month's cases (leads)")
+def accounts(
+    request: Request,
+    caller: Reader,
+    after: Annotated[str | None, Query(max_length=320)] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT)] = 50,
+) -> dict[str, Any]:
+    """By address; ``next`` is the ``after`` of the next page. For lead, admin and
+    ``admin``-scoped tokens: a coder sees the account of a case on the case."""
+    if not _is_lead(caller):
+        raise ApiError(403, "forbidden", "the list of accounts is for leads and admins")
+    now = utcnow()
+    with session_scope() as session:
+        found = accounts_after(session, after=storable(after) if after else None, limit=limit + 1)
+        rows = [quota_summary(session, account, now=now) for account in found[:limit]]
+        _record(session, request, caller, "api.accounts_listed", detail=f"shown={len(rows)}")
+    more = len(found) > limit
+    return {"accounts": rows, "next": rows[-1]["account"] if more and rows else None}
+
+
+@router.get("/codes/{code}", summary="One code: system, description, validity on a date")
+def code_lookup(
+    request: Request,
+    caller: Reader,
+    code: Annotated[str, Path(min_length=1, max_length=MAX_CODE)],
+    as_of: Annotated[
+        date | None,
+        Query(description="The date of service: checked by the release in effect then."),
+    ] = None,
+) -> dict[str, Any]:
+    """Each reading of the code (``J1100`` may be HCPCS or ICD-10-CM): its description,
+    whether it is valid on ``as_of`` (default today) by the release in effect on that
+    day, and the codes it heads."""
+    day = as_of or date.today()
+    with session_scope() as session:
+        readings = show_code(session, cached_catalog(session), storable(code), day)
+        _record(session, request, caller, "api.code_looked_up", detail=storable(code))
+    if not readings:
+        raise ApiError(404, "not_found", f"{code}: not in any loaded code system")
+    return {"code": code, "as_of": day.isoformat(), "readings": readings}
 
 
 @router.post("/codes/extract", summary="Find and check the medical codes in a text")

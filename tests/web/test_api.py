@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from consultant import quota
 from consultant.api_tokens import create_token
+from consultant.codes.formats import ICD10CM
+from consultant.codes.icd10cm_order import parse_icd10cm_order
+from consultant.codes.releases import load_release
 from consultant.config import get_settings
 from consultant.db import session_scope
 from consultant.models import AuditEntry, OutboxEmail, utcnow
 from consultant.worker import drain
 from tests.cases import case_email, store
+from tests.codes.test_releases import FY2025, FY2025_ROWS, FY2026, FY2026_ROWS, order_file
 from tests.conftest import Desk
 from tests.servers.smtp_sink import SmtpSink
 from tests.web.conftest import make_coder, new_case
@@ -189,3 +195,66 @@ def test_the_openapi_document_lists_the_endpoints(client: TestClient) -> None:
     assert {"/tickets", "/tickets/{number}", "/tickets/{number}/answer", "/codes/extract"} <= set(
         document["paths"]
     )
+    assert {"/accounts", "/codes/{code}", "/accounts/{address}/quota"} <= set(document["paths"])
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            assert operation["summary"], (path, method)
+            assert {"200", "201"} & set(operation["responses"]), (path, method)
+
+
+def test_a_lead_pages_through_the_accounts_with_this_months_cases(client: TestClient) -> None:
+    make_coder("alice@desk.example")
+    make_coder("lead@desk.example", role="lead")
+    with session_scope() as session:
+        quota.ensure_builtin_plans(session)
+        for n in range(5):
+            quota.add_account(session, address=f"@clinic{n}.example", plan="pro", timezone="UTC")
+    store(case_email("dana@clinic3.example"))
+    drain()
+    lead = token_for("lead@desk.example", "tickets:read")
+
+    refused = client.get(
+        "/api/v1/accounts", headers=auth(token_for("alice@desk.example", "tickets:read"))
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    listed, after = [], None
+    while True:
+        params = {"limit": 2} | ({"after": after} if after else {})
+        page = client.get("/api/v1/accounts", headers=auth(lead), params=params).json()
+        listed += page["accounts"]
+        if not (after := page["next"]):
+            break
+    assert [a["account"] for a in listed] == [f"@clinic{n}.example" for n in range(5)]
+    assert [(a["plan"], a["used"]) for a in listed][2:4] == [("pro", 0), ("pro", 1)]
+    assert listed[3]["remaining"] == listed[3]["limit"] - 1
+    garbage = client.get("/api/v1/accounts", headers=auth(lead), params={"after": "x" * 5000})
+    assert garbage.status_code == 422
+
+
+def test_a_code_is_looked_up_with_its_validity_on_the_date_of_service(
+    client: TestClient,
+) -> None:
+    make_coder("alice@desk.example")
+    with session_scope() as session:
+        for rows, name, effective in [(FY2025_ROWS, "2025", FY2025), (FY2026_ROWS, "2026", FY2026)]:
+            records = parse_icd10cm_order(order_file(rows))
+            load_release(session, ICD10CM, records, name=name, effective=effective, source="test")
+    token = token_for("alice@desk.example", "tickets:read")
+
+    def looked_up(code: str, **params: str) -> dict[str, Any]:
+        found = client.get(f"/api/v1/codes/{code}", headers=auth(token), params=params)
+        assert found.status_code == 200, found.text
+        [reading] = found.json()["readings"]
+        return reading
+
+    back_pain = looked_up("M54.5", as_of="2025-03-01")
+    assert (back_pain["system"], back_pain["status"]) == ("icd10cm", "valid")
+    assert back_pain["description"] == "Low back pain"
+    assert looked_up("M545", as_of="2025-11-01")["status"] == "deleted"
+    assert looked_up("E11")["under"][0]["code"] == "E11.65"
+    missing = client.get("/api/v1/codes/Q99.99", headers=auth(token))
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    too_long = client.get(f"/api/v1/codes/{'E' * 50}", headers=auth(token))
+    assert too_long.status_code == 422
+    bad_day = client.get("/api/v1/codes/E11.9", headers=auth(token), params={"as_of": "soon"})
+    assert bad_day.status_code == 422 and bad_day.json()["error"]["code"] == "invalid"
