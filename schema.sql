@@ -672,5 +672,15 @@ CREATE TABLE mail_relays (
 
 UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0010';
 
+-- Running upgrade 0011 -> 0012
+
+ALTER TABLE inbound_emails ADD COLUMN deleted_at TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE inbound_emails ADD COLUMN deleted_by TEXT;
+
+ALTER TABLE inbound_emails ADD COLUMN deleted_reason TEXT;
+
+UPDATE alembic_version SET version_num='0012' WHERE alembic_version.version_num = '0011';
+
 COMMIT;
 

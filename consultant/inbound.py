@@ -3,7 +3,8 @@
 The IMAP poller and the SMTP gateway call :func:`store_arrivals` (or :func:`store_arrival`)
 and nothing else: keep the exact bytes and where they came from, refusing a duplicate.
 Processing them is consultant/intake.py's job; when it fails, :func:`record_failure`
-decides between a retry and quarantine, and :func:`retry_inbound` is an admin's replay.
+decides between a retry and quarantine, :func:`retry_inbound` is an admin's replay, and
+:func:`delete_inbound` an admin's giving up on one, which keeps its bytes.
 """
 
 from __future__ import annotations
@@ -15,13 +16,19 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from consultant.config import get_settings
-from consultant.db import insert_ignoring_duplicates, session_scope
+from consultant.db import insert_ignoring_duplicates, session_scope, storable
 from consultant.mail.parse import identify
 from consultant.models import InboundEmail, InboundStatus, utcnow
 from consultant.retry import backoff
 
 MAX_ERROR_CHARS = 2000
 MAX_RETRY_SECONDS = 3600.0
+MAX_REASON_CHARS = 500
+SET_ASIDE = (InboundStatus.FAILED, InboundStatus.QUARANTINED)
+
+
+class InboundError(Exception):
+    """An admin's action on a stored email that cannot be done; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -95,9 +102,7 @@ def due_inbound_ids(*, limit: int = 1000, due_before: datetime | None = None) ->
 
 def retry_inbound(session: Session, *, inbound_ids: list[int] | None) -> list[int]:
     """Give failed or quarantined emails (all of them, with ``None``) a fresh start."""
-    query = select(InboundEmail).where(
-        col(InboundEmail.status).in_([InboundStatus.FAILED, InboundStatus.QUARANTINED])
-    )
+    query = select(InboundEmail).where(col(InboundEmail.status).in_(SET_ASIDE))
     if inbound_ids is not None:
         query = query.where(col(InboundEmail.id).in_(inbound_ids))
     retried = []
@@ -108,6 +113,49 @@ def retry_inbound(session: Session, *, inbound_ids: list[int] | None) -> list[in
         session.add(inbound)
         retried.append(inbound.id)
     return [row_id for row_id in retried if row_id is not None]
+
+
+def not_retried(session: Session, inbound_ids: list[int]) -> list[str]:
+    """Why each of these named emails was left alone by :func:`retry_inbound`: it does
+    not exist, or it is not failed or quarantined (a processed email is never processed
+    twice)."""
+    statuses = dict(
+        session.exec(
+            select(InboundEmail.id, InboundEmail.status).where(
+                col(InboundEmail.id).in_(inbound_ids)
+            )
+        ).all()
+    )
+    return [
+        f"email {inbound_id}: {statuses[inbound_id]}, nothing to retry"
+        if inbound_id in statuses
+        else f"email {inbound_id}: no such email"
+        for inbound_id in inbound_ids
+    ]
+
+
+def delete_inbound(
+    session: Session, *, inbound_id: int, by: str, reason: str, now: datetime
+) -> InboundEmail:
+    """Give up on a failed or quarantined email: it is never processed again, and who did
+    it, when and why stay on the row. Nothing is lost: the raw bytes are kept, and the
+    email can still be read and downloaded (principle 2 of DESIGN.md)."""
+    reason = storable(reason).strip()
+    if not reason:
+        raise InboundError("say why the email is deleted: the reason is kept with it")
+    if len(reason) > MAX_REASON_CHARS:
+        raise InboundError(f"the reason is {len(reason)} characters; at most {MAX_REASON_CHARS}")
+    inbound = session.get(InboundEmail, inbound_id, with_for_update=True)
+    if inbound is None:
+        raise InboundError(f"email {inbound_id}: no such email")
+    if inbound.status not in SET_ASIDE:
+        raise InboundError(
+            f"email {inbound_id}: {inbound.status}; only a failed or quarantined one is deleted"
+        )
+    inbound.status = InboundStatus.DELETED
+    inbound.deleted_at, inbound.deleted_by, inbound.deleted_reason = now, by, reason
+    session.add(inbound)
+    return inbound
 
 
 def record_failure(inbound_id: int, *, stage: str, error: Exception) -> tuple[str, datetime | None]:

@@ -175,6 +175,7 @@ class InboundStatus(StrEnum):
     PROCESSED = "processed"
     FAILED = "failed"  # an attempt failed; it will be retried
     QUARANTINED = "quarantined"  # set aside for an admin after repeated failures
+    DELETED = "deleted"  # an admin gave up on it, saying why; the raw bytes are kept
 
 
 class InboundEmail(SQLModel, table=True):
@@ -211,6 +212,9 @@ class InboundEmail(SQLModel, table=True):
     ticket_id: int | None = Field(default=None, foreign_key="tickets.id")
     received_at: datetime = created_at_field()
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    deleted_by: str | None = Field(default=None, sa_type=Text)
+    deleted_reason: str | None = Field(default=None, sa_type=Text)
 
 
 # --- tickets ------------------------------------------------------------------------
@@ -490,6 +494,7 @@ class OutboxStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # an admin stopped it; never sent
 
 
 class OutboxEmail(SQLModel, table=True):

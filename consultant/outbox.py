@@ -14,6 +14,11 @@ with exponential backoff and jitter; a permanent one (5xx), or too many attempts
 the row ``failed`` with the relay's reply and records it on the ticket. So does any other
 error while handing an email over (a row no relay could take, a bug): it is logged, the
 row is never left ``sending``, and the emails after it are still sent.
+
+An admin sees the rows that need a person (:func:`needing_attention`: failed ones, and
+pending ones held back until a later attempt) and may send one again at once
+(:func:`retry_email`) or stop it for good (:func:`cancel_email`, status ``cancelled``);
+the command line and the admin page call the same two.
 """
 
 from __future__ import annotations
@@ -51,6 +56,10 @@ _CLAIMED_COLUMNS = [
 ]
 # Built once: it runs for every email sent.
 _MARK = update(_OUTBOX).where(_OUTBOX.c.id == bindparam("outbox_id"))
+
+
+class OutboxError(Exception):
+    """An admin's retry or cancel that cannot be done; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -285,3 +294,88 @@ def _finish(
         connection.execute(_MARK, changes)
         connection.commit()
     return SendResult(email.id, status, retry_at=retry_at)
+
+
+# --- what an admin does --------------------------------------------------------------
+
+
+def needing_attention(
+    session: Session, *, now: datetime, after: int | None = None, limit: int = 50
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Failed emails and pending ones held until a later attempt (a temporary failure's
+    backoff, a relay limit), newest first, by a keyset on the id; and the ``after`` of
+    the next page, when there is one."""
+    query = (
+        select(OutboxEmail)
+        .where(
+            (col(OutboxEmail.status) == OutboxStatus.FAILED)
+            | (
+                (col(OutboxEmail.status) == OutboxStatus.PENDING)
+                & (col(OutboxEmail.next_attempt_at) > now)
+            )
+        )
+        .order_by(col(OutboxEmail.id).desc())
+        .limit(limit + 1)
+    )
+    if after is not None:
+        query = query.where(col(OutboxEmail.id) < after)
+    found = session.exec(query).all()
+    rows = [{"id": email.id, **describe(email)} for email in found[:limit]]
+    return rows, (rows[-1]["id"] if len(found) > limit and rows else None)
+
+
+def describe(email: OutboxEmail) -> dict[str, Any]:
+    """One row as the admin page, the command line and the audit row's before → after
+    show it."""
+    return {
+        "status": str(email.status),
+        "kind": email.kind,
+        "ticket": email.ticket_id,
+        "recipient": email.recipient,
+        "subject": email.subject,
+        "attempts": email.attempts,
+        "last_error": email.last_error,
+        "next_attempt_at": email.next_attempt_at.isoformat(),
+    }
+
+
+def retry_email(session: Session, *, outbox_id: int, by: str, now: datetime) -> OutboxEmail:
+    """Send a failed or held email again now, with a fresh count of attempts; the same
+    bytes and Message-ID as before. The caller announces it after the commit."""
+    email = _for_admin(session, outbox_id, allowed=(OutboxStatus.FAILED, OutboxStatus.PENDING))
+    email.status, email.attempts, email.next_attempt_at = OutboxStatus.PENDING, 0, now
+    _note_on_ticket(session, email, kind="mail.retried", by=by, now=now)
+    return email
+
+
+def cancel_email(session: Session, *, outbox_id: int, by: str, now: datetime) -> OutboxEmail:
+    """Stop a failed or waiting email for good: it is kept, ``cancelled``, never sent."""
+    email = _for_admin(session, outbox_id, allowed=(OutboxStatus.FAILED, OutboxStatus.PENDING))
+    email.status = OutboxStatus.CANCELLED
+    _note_on_ticket(session, email, kind="mail.cancelled", by=by, now=now)
+    return email
+
+
+def _for_admin(
+    session: Session, outbox_id: int, *, allowed: tuple[OutboxStatus, ...]
+) -> OutboxEmail:
+    """The row, locked against a sender claiming it meanwhile, if it is in a state the
+    admin's action applies to."""
+    email = session.get(OutboxEmail, outbox_id, with_for_update=True)
+    if email is None:
+        raise OutboxError(f"outgoing email {outbox_id}: no such email")
+    if email.status not in allowed:
+        why = {OutboxStatus.SENDING: "being sent right now"}.get(email.status, email.status)
+        raise OutboxError(f"outgoing email {outbox_id}: {why}; only failed or waiting ones")
+    return email
+
+
+def _note_on_ticket(
+    session: Session, email: OutboxEmail, *, kind: str, by: str, now: datetime
+) -> None:
+    session.add(email)
+    if email.ticket_id is not None:
+        detail = f"outbox {email.id} ({email.kind})"
+        session.add(
+            Event(ticket_id=email.ticket_id, actor=by, kind=kind, detail=detail, created_at=now)
+        )

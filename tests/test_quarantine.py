@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import time
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlmodel import select
 
 from consultant.config import get_settings
 from consultant.db import session_scope
 from consultant.models import InboundEmail, Ticket
+from consultant.quarantine import inert
 from consultant.worker import drain
 from tests.cases import case_email, store
 from tests.conftest import Desk
@@ -99,3 +103,32 @@ def test_an_empty_list_says_so(desk: Desk) -> None:
     assert desk.consultant("inbound", "list").stdout == "no emails received yet\n"
     quarantined = desk.consultant("inbound", "list", "--status", "quarantined")
     assert quarantined.stdout == "no quarantined emails\n"
+
+
+HOSTILE_PARTS = st.sampled_from([
+    "<a href='https://evil.example/'>", "<img src=https://t.example/p.gif>",
+    "<img srcset='x.png 2x'>", "<script>alert(1)</script>", "<body background=//t.example/b>",
+    "<a href=cid:x>", "<img src=cid:part1>", "<p onclick=x()>", "<style>@import url(x)</style>",
+    "</a>", "<", ">", "'", '"', "=", " ", "text",
+])  # fmt: skip
+
+
+class Elements(HTMLParser):
+    """Every element a browser would build from some HTML, with its attributes."""
+
+    def __init__(self, markup: str) -> None:
+        super().__init__()
+        self.found: list[tuple[str, list[str]]] = []
+        self.feed(markup)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.append((tag, [name for name, _ in attrs]))
+
+
+@given(st.lists(HOSTILE_PARTS | st.text(max_size=8), max_size=30).map("".join))
+def test_a_set_aside_emails_html_keeps_no_link_image_or_script(markup: str) -> None:
+    for tag, attributes in Elements(inert(markup)).found:
+        assert tag not in ("script", "style", "iframe", "object")
+        assert not {"href", "src", "srcset", "background"} & set(attributes)
+        assert not [name for name in attributes if name.startswith("on")]

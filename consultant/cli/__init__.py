@@ -19,6 +19,7 @@ from consultant.cli.db import db_app
 from consultant.cli.hours import hours_app
 from consultant.cli.inbound import inbound_app
 from consultant.cli.mailboxes import mailboxes_app
+from consultant.cli.outbox import outbox_app
 from consultant.cli.quota import accounts_app, plans_app, quota_app
 from consultant.cli.report import report_app
 from consultant.cli.routing import routing_app
@@ -47,6 +48,7 @@ app.add_typer(plans_app, name="plans")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(quota_app, name="quota")
 app.add_typer(inbound_app, name="inbound")
+app.add_typer(outbox_app, name="outbox")
 app.add_typer(codes_app, name="codes")
 app.add_typer(coders_app, name="coders")
 app.add_typer(routing_app, name="routing")

@@ -66,10 +66,10 @@ def _read(path: Path, parse: Callable[[bytes], Sequence[Any]]) -> Sequence[Any]:
         fail(f"{path}: {exc} (nothing was loaded)")
 
 
-def _release_from_name(path: Path) -> str:
-    digits = "".join(ch if ch.isdigit() else " " for ch in path.stem).split()
-    years = [d for d in digits if len(d) == 4 and d.startswith("20")]
-    return years[0] if years else date.today().isoformat()
+def _release(given: str | None, path: Path) -> str:
+    from consultant.codes.releases import release_from_file_name
+
+    return given or release_from_file_name(path.name)
 
 
 @app.command("load")
@@ -140,7 +140,7 @@ def import_icd10cm(
             session,
             ICD10CM,
             records,
-            name=release or _release_from_name(path),
+            name=_release(release, path),
             effective=starts,
             source=path.name,
             progress=progress,
@@ -183,7 +183,7 @@ def _import_codes(
     records = _read(path, parser)
     ready()
     with _progress(f"importing {label}", len(records)) as progress, session_scope() as session:
-        report = load_codes(session, system, release or _release_from_name(path), records, progress)
+        report = load_codes(session, system, _release(release, path), records, progress)
     _report(report, as_json)
 
 
@@ -198,7 +198,7 @@ def import_ptp(
     edits = _read(path, parse_ptp)
     ready()
     with _progress("importing NCCI PTP", len(edits)) as progress, session_scope() as session:
-        report = load_ptp(session, release or _release_from_name(path), edits, progress)
+        report = load_ptp(session, _release(release, path), edits, progress)
     _report(report, as_json)
 
 
@@ -213,7 +213,7 @@ def import_mue(
     limits = _read(path, parse_mue)
     ready()
     with _progress("importing NCCI MUE", len(limits)) as progress, session_scope() as session:
-        report = load_mue(session, release or _release_from_name(path), limits, progress)
+        report = load_mue(session, _release(release, path), limits, progress)
     _report(report, as_json)
 
 
@@ -357,25 +357,11 @@ def show(code: str, as_json: JsonOption = False) -> None:
 def status(as_json: JsonOption = False) -> None:
     """What is loaded: each code system and NCCI table with its release and size, and
     every release of a system kept for earlier dates of service."""
-    from sqlalchemy import select
-
-    from consultant.codes.releases import loaded_releases
-    from consultant.models import CodeSystem
+    from consultant.codes.releases import loaded_systems
 
     ready()
     with session_scope() as session:
-        rows = session.execute(select(CodeSystem).order_by(CodeSystem.name)).scalars().all()
-        releases = loaded_releases(session)
-        loaded = [
-            {
-                "name": row.name,
-                "release": row.release,
-                "count": row.code_count,
-                "loaded_at": row.loaded_at.isoformat(),
-                "releases": [r for r in releases if r["system"] == row.name],
-            }
-            for row in rows
-        ]
+        loaded = loaded_systems(session)
     if as_json:
         print_json(loaded)
         return

@@ -7,13 +7,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from consultant import dispatch
-from consultant.cli.support import JsonOption, print_json, ready
+from consultant.cli.support import JsonOption, in_session, print_json, ready
 from consultant.db import session_scope
-from consultant.inbound import Arrival, retry_inbound, store_arrival
-from consultant.models import InboundEmail, InboundStatus
+from consultant.inbound import (
+    Arrival,
+    InboundError,
+    delete_inbound,
+    not_retried,
+    retry_inbound,
+    store_arrival,
+)
+from consultant.models import InboundEmail, InboundStatus, utcnow
 
 inbound_app = typer.Typer(
     help="Received emails; failed and quarantined ones can be retried.", no_args_is_help=True
@@ -45,6 +52,8 @@ def inbound_list(
                 "attempts": e.attempts,
                 "ticket": e.ticket_id,
                 "received_at": e.received_at.isoformat(),
+                "deleted_by": e.deleted_by,
+                "deleted_reason": e.deleted_reason,
             }
             for e in session.exec(query).all()
         ]
@@ -55,6 +64,8 @@ def inbound_list(
         typer.echo(f"no {status.value} emails" if status else "no emails received yet")
     for row in rows:
         where = f" at {row['stage']}: {row['error']}" if row["error"] else ""
+        if row["deleted_by"]:
+            where += f" (deleted by {row['deleted_by']}: {row['deleted_reason']})"
         typer.echo(f"{row['id']:>6}  {row['status']:<11} {row['message_id']}{where}")
 
 
@@ -104,7 +115,7 @@ def inbound_retry(
     ready()
     with session_scope() as session:
         retried = retry_inbound(session, inbound_ids=None if all_ else list(ids or []))
-        refused = [] if all_ else _not_retried(session, sorted(set(ids or []) - set(retried)))
+        refused = [] if all_ else not_retried(session, sorted(set(ids or []) - set(retried)))
     dispatch.inbound_stored(retried)
     typer.echo(f"{len(retried)} email(s) queued again")
     for reason in refused:
@@ -113,19 +124,18 @@ def inbound_retry(
         raise typer.Exit(1)
 
 
-def _not_retried(session: Session, inbound_ids: list[int]) -> list[str]:
-    """Why each of these named emails was left alone: it does not exist, or it is not
-    failed or quarantined (a processed email is never processed twice)."""
-    statuses = dict(
-        session.exec(
-            select(InboundEmail.id, InboundEmail.status).where(
-                col(InboundEmail.id).in_(inbound_ids)
-            )
-        ).all()
+@inbound_app.command("delete")
+def inbound_delete(
+    inbound_id: Annotated[int, typer.Argument(help="A failed or quarantined email.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why: kept with the email.")],
+    by: Annotated[str, typer.Option("--by", help="Who deletes it.")] = "admin",
+) -> None:
+    """Give up on a failed or quarantined email: never processed again; its bytes, who
+    deleted it and why are kept (`inbound list --status deleted`)."""
+    in_session(
+        lambda session: delete_inbound(
+            session, inbound_id=inbound_id, by=by, reason=reason, now=utcnow()
+        ),
+        refusals=(InboundError,),
     )
-    return [
-        f"email {inbound_id}: {statuses[inbound_id]}, nothing to retry"
-        if inbound_id in statuses
-        else f"email {inbound_id}: no such email"
-        for inbound_id in inbound_ids
-    ]
+    typer.echo(f"email {inbound_id} deleted; its bytes are kept")

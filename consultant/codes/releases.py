@@ -21,6 +21,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import PurePath
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select
@@ -88,6 +89,14 @@ def release_start(name: str) -> date | None:
     return date(int(match[1]), int(match[2]), 1)
 
 
+def release_from_file_name(name: str) -> str:
+    """The release a code file is, by the year in its name (``icd10cm_order_2026.txt``:
+    ``2026``), else today's date."""
+    digits = "".join(ch if ch.isdigit() else " " for ch in PurePath(name).stem).split()
+    years = [d for d in digits if len(d) == 4 and d.startswith("20")]
+    return years[0] if years else date.today().isoformat()
+
+
 def load_release(
     session: Session,
     system: str,
@@ -118,6 +127,23 @@ def load_release(
     )
     catalog = _write_current_view(session, system, timelines, dates, records, progress)
     return _report(name, dates, timelines, index, catalog=catalog, already_loaded=False)
+
+
+def loaded_systems(session: Session) -> list[dict[str, Any]]:
+    """Each code system and NCCI table loaded, with its release, size and when, and the
+    releases kept for earlier dates of service: ``codes status`` and the admin's page."""
+    rows = session.execute(select(CodeSystem).order_by(CodeSystem.name)).scalars().all()
+    releases = loaded_releases(session)
+    return [
+        {
+            "name": row.name,
+            "release": row.release,
+            "count": row.code_count,
+            "loaded_at": row.loaded_at.isoformat(),
+            "releases": [r for r in releases if r["system"] == row.name],
+        }
+        for row in rows
+    ]
 
 
 def loaded_releases(session: Session) -> list[dict[str, Any]]:

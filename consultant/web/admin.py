@@ -29,7 +29,9 @@ from consultant.coders import (
 )
 from consultant.codes.specialty import SPECIALTIES
 from consultant.db import session_scope
+from consultant.inbound import InboundError
 from consultant.models import CoderRole, utcnow
+from consultant.outbox import OutboxError
 from consultant.sign_in_links import issue_link
 from consultant.web.pages import render
 from consultant.web.security import Admin, check_csrf, client_address
@@ -446,7 +448,14 @@ class FormValueError(ValueError):
     """A field that should hold a number does not; the message names it."""
 
 
-REFUSALS = (CoderError, quota.QuotaError, saved_answers.SavedAnswerError, FormValueError)
+REFUSALS = (
+    CoderError,
+    quota.QuotaError,
+    saved_answers.SavedAnswerError,
+    FormValueError,
+    InboundError,
+    OutboxError,
+)
 
 
 def _apply(

@@ -12,7 +12,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from consultant.web import admin, audit_log, cases, live, presence, queue, reports, search, signin
+from consultant.web import (
+    admin,
+    audit_log,
+    cases,
+    live,
+    operations,
+    presence,
+    queue,
+    reports,
+    search,
+    signin,
+)
 from consultant.web.api import create_api
 from consultant.web.pages import render
 from consultant.web.security import (
@@ -40,6 +51,7 @@ def create_app() -> FastAPI:
     app.include_router(search.router)
     app.include_router(reports.router)
     app.include_router(admin.router)
+    app.include_router(operations.router)
     app.add_exception_handler(SignInNeeded, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(CodeNeeded, _to_code)  # type: ignore[arg-type]
     app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
