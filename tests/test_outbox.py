@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from email import message_from_bytes
@@ -89,6 +90,32 @@ def test_a_permanent_refusal_fails_the_email_with_the_relays_reason_on_the_ticke
         [event] = session.exec(select(Event).where(Event.kind == "mail.failed")).all()
     assert event.ticket_id == row.ticket_id and "550 5.1.1" in (event.detail or "")
     assert smtp_sink.messages == []
+
+
+def test_a_failed_email_is_listed_sent_again_or_cancelled_from_the_command_line(
+    quick_retries: Desk, smtp_sink: SmtpSink
+) -> None:
+    for sender in ("biller@clinic.example", "coder@clinic.example"):
+        store(case_email(sender))
+    smtp_sink.fail_next(2, "550 5.1.1 mailbox unavailable")
+    drain_until_settled()
+    desk = quick_retries
+
+    listed = json.loads(desk.consultant("outbox", "list", "--json").stdout)
+    assert [(row["status"], row["last_error"]) for row in listed] == [
+        ("failed", "550 5.1.1 mailbox unavailable")
+    ] * 2
+    first, second = sorted(row["id"] for row in listed)
+    retried = desk.consultant("outbox", "retry", str(first))
+    assert retried.returncode == 0 and "queued again" in retried.stdout
+    assert desk.consultant("outbox", "cancel", str(second)).returncode == 0
+    drain_until_settled()
+
+    assert [(row.status, row.attempts) for row in outbox_rows()] == [
+        ("sent", 1),
+        ("cancelled", 1),
+    ]
+    assert len(smtp_sink.messages) == 1
 
 
 def test_a_relay_that_never_recovers_fails_the_email_after_the_last_attempt(

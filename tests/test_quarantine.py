@@ -105,6 +105,21 @@ def test_an_empty_list_says_so(desk: Desk) -> None:
     assert quarantined.stdout == "no quarantined emails\n"
 
 
+def test_a_deleted_email_is_listed_with_who_and_why_and_its_bytes_kept(desk: Desk) -> None:
+    raw = b"not an email at all\r\n"
+    inbound_id = str(store(raw))
+    drain()
+
+    deleted = desk.consultant("inbound", "delete", inbound_id, "--reason", "a probe", "--by", "ann")
+    assert deleted.returncode == 0 and "its bytes are kept" in deleted.stdout
+
+    listed = json.loads(desk.consultant("inbound", "list", "--status", "deleted", "--json").stdout)
+    assert [(e["status"], e["deleted_by"], e["deleted_reason"]) for e in listed] == [
+        ("deleted", "ann", "a probe")
+    ]
+    assert only_email().raw == raw
+
+
 HOSTILE_PARTS = st.sampled_from([
     "<a href='https://evil.example/'>", "<img src=https://t.example/p.gif>",
     "<img srcset='x.png 2x'>", "<script>alert(1)</script>", "<body background=//t.example/b>",
