@@ -28,7 +28,7 @@ from consultant.coders import (
     update_coder,
 )
 from consultant.codes.specialty import SPECIALTIES
-from consultant.db import session_scope
+from consultant.db import session_scope, storable
 from consultant.inbound import InboundError
 from consultant.models import CoderRole, utcnow
 from consultant.outbox import OutboxError
@@ -317,7 +317,12 @@ def add_plan_submit(
         )
         return f"{plan.name}: {quota.describe_plan(plan)}"
 
-    return _account_change(request, person, "admin.plan_added", add, done=f"added plan {name}")
+    typed = {"name": name, "cases": cases, "sla_hours": sla_hours,
+             "resolution_hours": resolution_hours}  # fmt: skip
+    done = f"added plan {name}"
+    return _account_change(
+        request, person, "admin.plan_added", add, done=done, form="plan", typed=typed
+    )
 
 
 @router.post("/plans/{name}")
@@ -350,7 +355,16 @@ def change_plan_submit(
         )
         return f"{name}: {audit.changes(before, quota.describe_plan(plan))}"
 
-    return _account_change(request, person, "admin.plan_changed", change, done=f"changed {name}")
+    typed = {"cases": cases, "sla_hours": sla_hours, "resolution_hours": resolution_hours}
+    return _account_change(
+        request,
+        person,
+        "admin.plan_changed",
+        change,
+        done=f"changed {name}",
+        form=f"plan:{name}",
+        typed=typed,
+    )
 
 
 @router.post("/accounts")
@@ -371,7 +385,10 @@ def add_account_submit(
         return f"{account.address} on {plan}"
 
     done = f"added {quota.normalise_address(address)}"
-    return _account_change(request, person, "admin.account_added", add, done=done)
+    typed = {"address": address, "plan": plan, "timezone": timezone}
+    return _account_change(
+        request, person, "admin.account_added", add, done=done, form="account", typed=typed
+    )
 
 
 @router.post("/accounts/{address}")
@@ -397,7 +414,13 @@ def change_account_submit(
         return f"{account.address}: {audit.changes(before, after)}"
 
     return _account_change(
-        request, person, "admin.account_changed", change, done=f"changed {address}"
+        request,
+        person,
+        "admin.account_changed",
+        change,
+        done=f"changed {address}",
+        form=f"account:{address}",
+        typed={"plan": plan, "timezone": timezone},
     )
 
 
@@ -408,10 +431,17 @@ def _account_change(
     change: Callable[[Session], str],
     *,
     done: str,
+    form: str,
+    typed: dict[str, str],
 ) -> Response:
+    """Make the change; a refusal shows the page with the reason beside the form that was
+    sent (``form``: ``plan``, ``plan:NAME``, ``account``, ``account:ADDRESS``), as typed."""
     problem = _apply(request, person, action, change)
     if problem:
-        return _accounts_page(request, person, error=problem, status_code=400)
+        typed = {field: storable(value) for field, value in typed.items()}
+        return _accounts_page(
+            request, person, error=problem, form=form, typed=typed, status_code=400
+        )
     return RedirectResponse(f"/admin/accounts?{urlencode({'done': done})}", status_code=303)
 
 
@@ -421,6 +451,8 @@ def _accounts_page(
     *,
     notice: str = "",
     error: str = "",
+    form: str = "",
+    typed: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
     with session_scope() as session:
@@ -436,6 +468,8 @@ def _accounts_page(
             "accounts": accounts,
             "notice": notice,
             "error": error,
+            "form": form,
+            "typed": typed or {},
         },
         status_code=status_code,
     )

@@ -139,6 +139,7 @@ def test_an_admin_adds_and_changes_plans_and_accounts_each_change_audited(
 
     bad = client.post("/admin/plans", data={"csrf": csrf, "name": "clinic", "cases": "lots"})
     assert bad.status_code == 400 and "a number or &#39;unlimited&#39;" in bad.text
+    assert 'value="lots"' in bad.text and 'id="form-error"' in bad.text  # beside it, as typed
     client.post(
         "/admin/plans",
         data={"csrf": csrf, "name": "clinic", "cases": "20", "sla_hours": "8"},
