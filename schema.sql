@@ -682,5 +682,45 @@ ALTER TABLE inbound_emails ADD COLUMN deleted_reason TEXT;
 
 UPDATE alembic_version SET version_num='0012' WHERE alembic_version.version_num = '0011';
 
+-- Running upgrade 0012 -> 0013
+
+ALTER TABLE mailboxes ADD COLUMN oauth_provider TEXT;
+
+ALTER TABLE mailboxes ADD COLUMN oauth_refresh_sealed TEXT;
+
+ALTER TABLE mailboxes ADD COLUMN oauth_access_sealed TEXT;
+
+ALTER TABLE mailboxes ADD COLUMN oauth_connected_by TEXT;
+
+ALTER TABLE mailboxes ADD COLUMN oauth_refresh_expires_at TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE mailboxes ADD COLUMN oauth_access_expires_at TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE mailboxes ADD COLUMN oauth_connected_at TIMESTAMP WITH TIME ZONE;
+
+ALTER TABLE mailboxes ADD COLUMN oauth_revoked_at TIMESTAMP WITH TIME ZONE;
+
+CREATE TABLE oauth_connects (
+    id SERIAL NOT NULL, 
+    state_hash TEXT NOT NULL, 
+    web_session_id INTEGER NOT NULL, 
+    mailbox_id INTEGER NOT NULL, 
+    provider TEXT NOT NULL, 
+    verifier_sealed TEXT NOT NULL, 
+    created_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    expires_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    used_at TIMESTAMP WITH TIME ZONE, 
+    PRIMARY KEY (id), 
+    FOREIGN KEY(web_session_id) REFERENCES web_sessions (id), 
+    FOREIGN KEY(mailbox_id) REFERENCES mailboxes (id), 
+    UNIQUE (state_hash)
+);
+
+ALTER TABLE notifications ADD COLUMN mailbox_id INTEGER;
+
+ALTER TABLE notifications ADD CONSTRAINT fk_notifications_mailbox_id FOREIGN KEY(mailbox_id) REFERENCES mailboxes (id);
+
+UPDATE alembic_version SET version_num='0013' WHERE alembic_version.version_num = '0012';
+
 COMMIT;
 

@@ -43,12 +43,14 @@ class ConfigError(Exception):
 class TokenSource:
     """Where an XOAUTH2 access token comes from, asked afresh at every connect.
 
-    The desk does not refresh OAuth tokens itself: another program keeps a current one
-    in ``file``, or ``command`` prints one.
+    For a mailbox named in ``CONSULTANT_IMAP_URL`` another program keeps a current one
+    in ``file``, or ``command`` prints one; for one connected in the dashboard the desk
+    keeps and refreshes it itself (``connection``: the mailbox row's id).
     """
 
     file: Path | None = None
     command: tuple[str, ...] = ()
+    connection: int | None = None
 
 
 @dataclass(frozen=True)
@@ -270,6 +272,19 @@ class Settings(BaseSettings):
     web_two_factor: Literal["leads", "everyone"] = "leads"  # who must give a TOTP code
     api_calls_per_minute: int = Field(default=120, ge=1)  # per API token; then 429
     webhook_seconds: float = Field(default=10.0, gt=0)  # how often Celery beat posts webhooks
+    # Mailboxes connected with OAuth 2.0 (consultant/mail/oauth_providers.py): the app the
+    # desk is registered as at Microsoft Entra or Google Cloud. The *_url ones stand in
+    # for the provider's own endpoints, for tests against a local authorization server.
+    oauth_microsoft_client_id: str = ""
+    oauth_microsoft_client_secret: str = ""
+    oauth_microsoft_tenant: str = "common"  # or the directory (tenant) id of one organisation
+    oauth_microsoft_authorize_url: str = ""
+    oauth_microsoft_token_url: str = ""
+    oauth_google_client_id: str = ""
+    oauth_google_client_secret: str = ""
+    oauth_google_authorize_url: str = ""
+    oauth_google_token_url: str = ""
+    oauth_timeout: float = Field(default=15.0, gt=0)  # one call to a token endpoint
 
     @field_validator("imap_url", mode="before")
     @classmethod
@@ -337,6 +352,20 @@ class Settings(BaseSettings):
         if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname:
             raise ValueError(f"{value!r} is not an http:// or https:// address")
         return value.rstrip("/")
+
+    @field_validator(
+        "oauth_microsoft_authorize_url",
+        "oauth_microsoft_token_url",
+        "oauth_google_authorize_url",
+        "oauth_google_token_url",
+    )
+    @classmethod
+    def _check_endpoint(cls, value: str) -> str:
+        if value and (
+            urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname
+        ):
+            raise ValueError(f"{value!r} is not an http:// or https:// address")
+        return value
 
     @field_validator("desk_address")
     @classmethod

@@ -21,16 +21,19 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from consultant.config import MailboxURL, RelayURL, Settings
+from consultant.config import MailboxURL, RelayURL, Settings, TokenSource
 from consultant.db import session_scope
-from consultant.models import Mailbox, MailRelay
+from consultant.mail.oauth_access import connection_state
+from consultant.mail.oauth_connect import forget_connection, reseal_tokens
+from consultant.models import Mailbox, MailRelay, utcnow
 from consultant.sealed import SealedError, reseal, seal, unseal
 
 SECURITIES = ("tls", "starttls", "none")  # TLS from the first byte, upgraded, or plain
 IMAP_PORTS = {"tls": 993, "starttls": 143, "none": 143}
 RELAY_PORTS = {"tls": 465, "starttls": 587, "none": 25}
-# How a mailbox logs in. A sign-in with a hosted provider (OAuth 2.0) adds its kind here.
-AUTH_KINDS = ("password",)
+# How a mailbox logs in: its password, or the tokens of an OAuth 2.0 connect
+# (consultant/mail/oauth_connect.py) with Microsoft 365 or Google.
+AUTH_KINDS = ("password", "oauth")
 RELAY_ID = 1  # the one relay row
 ENVIRONMENT = "environment"
 DATABASE = "database"
@@ -67,12 +70,16 @@ def add_mailbox(
     password: str,
     folder: str = "INBOX",
     enabled: bool = True,
+    auth: str = "password",
     settings: Settings,
 ) -> Mailbox:
-    """A new mailbox, polled from the next look at the mailboxes on (no restart)."""
+    """A new mailbox, polled from the next look at the mailboxes on (no restart). One
+    whose ``auth`` is ``oauth`` has no password: it is read once it is connected."""
+    if auth not in AUTH_KINDS:
+        raise MailboxError(f"auth is one of {', '.join(AUTH_KINDS)}", fields={"auth": "unknown"})
     typed = {"name": name, "host": host, "port": port, "security": security,
              "username": username, "password": password, "folder": folder}  # fmt: skip
-    clean = _checked(typed, ports=IMAP_PORTS, password_required=True)
+    clean = _checked(typed, ports=IMAP_PORTS, password_required=auth == "password")
     existing = _row(session, clean["name"])
     if existing is not None and existing.host is not None:
         raise MailboxError(
@@ -82,7 +89,9 @@ def add_mailbox(
     mailbox = existing or Mailbox(name=clean["name"])
     _restart_cursor(mailbox)  # a name used before starts afresh where it now points
     _apply(mailbox, clean, enabled=enabled, settings=settings)
-    mailbox.auth = "password"
+    mailbox.auth = auth
+    if auth == "oauth":
+        mailbox.password_sealed = None
     session.add(mailbox)
     session.flush()
     return mailbox
@@ -122,6 +131,7 @@ def remove_mailbox(session: Session, *, name: str) -> Mailbox:
     mailbox = mailbox_named(session, name)
     for key in ("host", "port", "security", "username", "auth", "password_sealed", "folder"):
         setattr(mailbox, key, None)
+    forget_connection(mailbox)
     session.add(mailbox)
     session.flush()
     return mailbox
@@ -190,6 +200,8 @@ def mailbox_url(mailbox: Mailbox, *, settings: Settings) -> MailboxURL:
         password=password,
         folder=mailbox.folder or "INBOX",
         label=mailbox.name,
+        # Connected with OAuth 2.0: XOAUTH2 with the access token the desk keeps for it.
+        xoauth2=TokenSource(connection=mailbox.id) if mailbox.auth == "oauth" else None,
     )
 
 
@@ -339,6 +351,15 @@ def reseal_secrets(session: Session, *, settings: Settings) -> tuple[int, list[s
             continue
         session.add(row)
         done += 1
+    connected = session.exec(select(Mailbox).where(col(Mailbox.oauth_refresh_sealed).is_not(None)))
+    for mailbox in connected:
+        try:
+            reseal_tokens(mailbox, settings=settings)
+        except SealedError as exc:
+            problems.append(str(exc))
+            continue
+        session.add(mailbox)
+        done += 1
     return done, problems
 
 
@@ -436,6 +457,8 @@ def _state(row: Mailbox | None) -> dict[str, Any]:
         "last_poll_at": row.last_poll_at.isoformat() if row and row.last_poll_at else None,
         "last_error": row.last_error if row else None,
         "failures": row.failures if row else 0,
+        # Connected with OAuth 2.0: connected, token expiring or consent revoked.
+        "connection": connection_state(row, now=utcnow()) if row else None,
     }
 
 

@@ -149,6 +149,16 @@ class Mailbox(SQLModel, table=True):
     # Failed connects or polls since the last good one. The database's own default lets
     # a poller that predates the column still write the row.
     failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Connected with OAuth 2.0 (consultant/mail/oauth_connect.py): the provider, its
+    # tokens sealed (consultant/sealed.py), and when consent was given and withdrawn.
+    oauth_provider: str | None = Field(default=None, sa_type=Text)  # microsoft, google
+    oauth_refresh_sealed: str | None = Field(default=None, sa_type=Text)
+    oauth_refresh_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    oauth_access_sealed: str | None = Field(default=None, sa_type=Text)
+    oauth_access_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    oauth_connected_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    oauth_connected_by: str | None = Field(default=None, sa_type=Text)
+    oauth_revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = created_at_field()
 
 
@@ -168,6 +178,27 @@ class MailRelay(SQLModel, table=True):
     auth: str = Field(default="password", sa_type=Text)
     password_sealed: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = created_at_field()
+
+
+class OAuthConnect(SQLModel, table=True):
+    """A connect an admin has started and the provider has not answered yet.
+
+    The ``state`` sent to the provider is kept only as its SHA-256 and belongs to the
+    admin's web session; the PKCE ``code_verifier`` (RFC 7636) is sealed. A row answers
+    one callback, within ten minutes: ``used_at`` is set by the first.
+    """
+
+    __tablename__ = "oauth_connects"
+
+    id: int | None = Field(default=None, primary_key=True)
+    state_hash: str = Field(sa_type=Text, unique=True)
+    web_session_id: int = Field(foreign_key="web_sessions.id")
+    mailbox_id: int = Field(foreign_key="mailboxes.id")
+    provider: str = Field(sa_type=Text)
+    verifier_sealed: str = Field(sa_type=Text)
+    created_at: datetime = created_at_field()
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class InboundStatus(StrEnum):
@@ -467,6 +498,7 @@ class Notification(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     coder_id: int = Field(foreign_key="coders.id")
     ticket_id: int | None = Field(default=None, foreign_key="tickets.id")
+    mailbox_id: int | None = Field(default=None, foreign_key="mailboxes.id")  # of mailbox.* lines
     kind: str = Field(sa_type=Text)  # "sla.at_risk", "sla.breached", "routing.waiting"
     key: str = Field(sa_type=Text, unique=True)  # one line per cause and person
     created_at: datetime = created_at_field()

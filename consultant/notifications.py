@@ -18,13 +18,14 @@ from sqlmodel import Session, col, select
 from consultant.config import get_settings
 from consultant.db import insert_ignoring_duplicates
 from consultant.mail.compose import compose
-from consultant.models import Coder, Notification, OutboxEmail, Ticket, utcnow
+from consultant.models import Coder, Mailbox, Notification, OutboxEmail, Ticket, utcnow
 from consultant.replies import one_line, render, store
 
 KINDS = {
     "sla.at_risk": "at risk",
     "sla.breached": "breached",
     "routing.waiting": "waiting for an owner",
+    "mailbox.consent_revoked": "consent revoked: the desk stopped reading it",
 }
 TARGET_WORDS = {"first_response": "first response", "resolution": "resolution"}
 
@@ -38,11 +39,20 @@ class Notices:
         self._rows: list[dict[str, object]] = []
         self._leads: list[Coder] | None = None
 
-    def add(self, *, coder: Coder, ticket: Ticket | None, kind: str, key: str) -> None:
+    def add(
+        self,
+        *,
+        coder: Coder,
+        ticket: Ticket | None,
+        kind: str,
+        key: str,
+        mailbox: Mailbox | None = None,
+    ) -> None:
         self._rows.append(
             {
                 "coder_id": coder.id,
                 "ticket_id": ticket.id if ticket else None,
+                "mailbox_id": mailbox.id if mailbox else None,
                 "kind": kind,
                 "key": f"{key}:{coder.id}",
                 "created_at": utcnow(),
@@ -114,7 +124,14 @@ def _send(
 ) -> OutboxEmail:
     ids = {line.ticket_id for line in lines if line.ticket_id is not None}
     tickets = {t.id: t for t in session.exec(select(Ticket).where(col(Ticket.id).in_(ids)))}
-    notices = [_notice(line, tickets.get(line.ticket_id)) for line in lines]
+    boxes = {line.mailbox_id for line in lines if line.mailbox_id is not None}
+    mailboxes = {m.id: m for m in session.exec(select(Mailbox).where(col(Mailbox.id).in_(boxes)))}
+    notices = [
+        _mailbox_notice(line, mailboxes[line.mailbox_id])
+        if line.mailbox_id in mailboxes
+        else _notice(line, tickets.get(line.ticket_id))
+        for line in lines
+    ]
     subject = (
         f"{notices[0]['reference']} {notices[0]['what']}"
         if len(notices) == 1
@@ -162,6 +179,19 @@ def _notice(line: Notification, ticket: Ticket | None) -> dict[str, str]:
         "link": f"{get_settings().web_url}/tickets/{ticket.id}"
         if ticket
         else get_settings().web_url,
+        "needs": "a case needs you",
+    }
+
+
+def _mailbox_notice(line: Notification, mailbox: Mailbox) -> dict[str, str]:
+    """A line about a mailbox (its consent revoked): for admins, linking to the page
+    where they connect it again."""
+    return {
+        "reference": mailbox.name,
+        "subject": "",
+        "what": KINDS.get(line.kind, line.kind),
+        "link": f"{get_settings().web_url}/admin/mailboxes",
+        "needs": "a mailbox needs you",
     }
 
 

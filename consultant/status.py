@@ -9,7 +9,8 @@ from sqlmodel import Session, col, func, select
 from consultant.config import MailboxURL, Settings
 from consultant.db import session_scope
 from consultant.mail.imap import ImapError, count_waiting
-from consultant.models import InboundEmail, Mailbox, OutboxEmail, OutboxStatus, Ticket
+from consultant.mail.oauth_access import connection_state
+from consultant.models import InboundEmail, Mailbox, OutboxEmail, OutboxStatus, Ticket, utcnow
 
 LATEST_FAILURES = 5
 MAX_REASON_CHARS = 200
@@ -54,6 +55,8 @@ def _mailbox_status(settings: Settings, mailbox: MailboxURL) -> dict[str, Any]:
             "last_poll_at": row.last_poll_at.isoformat() if row and row.last_poll_at else None,
             "last_error": error or (row.last_error if row else None),
             "failures": row.failures if row else 0,
+            # Connected with OAuth 2.0: connected, token expiring or consent revoked.
+            "connection": connection_state(row, now=utcnow()) if row else None,
         }
 
 

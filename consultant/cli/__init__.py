@@ -293,6 +293,8 @@ def _print_status(report: dict[str, Any]) -> None:
             f"mailbox {box['mailbox']}: {state}; cursor {cursor}; "
             f"last poll {box['last_poll_at'] or 'never'}"
         )
+        if box.get("connection"):
+            typer.echo(f"  OAuth 2.0: {box['connection']}")
         if box["last_error"]:
             typer.echo(f"  last error: {box['last_error']}")
         if box["failures"]:

@@ -33,6 +33,7 @@ from consultant.db import session_scope
 from consultant.inbound import Arrival, store_arrivals
 from consultant.locks import TTL_SECONDS as LOCK_TTL
 from consultant.locks import MailboxLock
+from consultant.mail.oauth_access import ConsentRevoked, access_token_for
 from consultant.mail.tls import tls_context
 from consultant.mail.tokens import TokenError, access_token
 from consultant.models import Mailbox, utcnow
@@ -47,6 +48,7 @@ IDLE_CHECK_SECONDS = 1.0  # how often an idling poller looks at its stop flag
 LOCK_RETRY_SECONDS = 5.0  # how often a waiting poller tries the mailbox's lock
 BODY_PEEK = b"BODY.PEEK[]"  # answered as BODY[]; PEEK leaves \Seen alone (RFC 9051 6.4.5)
 MAX_BACKOFF_SECONDS = 300.0
+RECONNECT_CHECK_SECONDS = 30.0  # how often a revoked mailbox's poller looks for a reconnect
 
 
 class ImapError(Exception):
@@ -55,6 +57,10 @@ class ImapError(Exception):
 
 class ImapAuthError(ImapError):
     """The server refused the credentials: retrying will not help until someone fixes them."""
+
+
+class ImapConsentRevoked(ImapAuthError):
+    """The mailbox's OAuth consent is gone: nothing is tried until an admin reconnects it."""
 
 
 @dataclass
@@ -80,11 +86,13 @@ def watch(mailbox: MailboxURL, *, settings: Settings, stop: threading.Event) -> 
     trusting IDLE alone (RFC 2177 lets a server drop notifications). Without IDLE it
     polls every ``poll_interval`` seconds. Failures reconnect with capped, jittered backoff;
     a refused login is logged as critical and recorded on the mailbox for ``consultant
-    status``, and retried only slowly.
+    status``, and retried only slowly. A mailbox whose OAuth consent was revoked is not
+    tried again until an admin connects it anew.
     """
     lock = MailboxLock(mailbox.name, broker_url=settings.broker_url)
     failures = 0
     while not stop.is_set():
+        revoked = False
         if not lock.acquire():
             log.info("%s: another poller follows this mailbox; waiting", mailbox.name)
             stop.wait(LOCK_RETRY_SECONDS)
@@ -93,6 +101,9 @@ def watch(mailbox: MailboxURL, *, settings: Settings, stop: threading.Event) -> 
             with _errors_reported(mailbox), _connect(mailbox, settings=settings) as client:
                 failures = 0
                 _follow(client, mailbox, settings=settings, stop=stop, lock=lock)
+        except ImapConsentRevoked as exc:
+            log.critical("%s", exc)
+            revoked = True
         except ImapAuthError as exc:
             log.critical("%s — fix its password or access token (CONSULTANT_IMAP_URL)", exc)
             failures += 1
@@ -103,8 +114,20 @@ def watch(mailbox: MailboxURL, *, settings: Settings, stop: threading.Event) -> 
             failures += 1
         finally:
             lock.release()
-        if failures:
+        if revoked and mailbox.xoauth2 and mailbox.xoauth2.connection is not None:
+            _until_reconnected(mailbox.xoauth2.connection, stop=stop)
+            failures = 0
+        elif failures:
             stop.wait(backoff(failures, base=1.0, cap=MAX_BACKOFF_SECONDS).total_seconds())
+
+
+def _until_reconnected(mailbox_id: int, *, stop: threading.Event) -> None:
+    """Wait, asking only the database, until an admin has connected the mailbox again."""
+    while not stop.wait(RECONNECT_CHECK_SECONDS):
+        with session_scope() as session:
+            row = session.get(Mailbox, mailbox_id)
+            if row is None or row.oauth_revoked_at is None:
+                return
 
 
 def _follow(
@@ -232,6 +255,8 @@ def _errors_reported(mailbox: MailboxURL, *, poll: bool = True) -> Iterator[None
         if poll:
             _record_error(mailbox.name, f"login refused: {exc}")
         raise ImapAuthError(f"{mailbox.name}: login refused") from exc
+    except ConsentRevoked as exc:  # its last_error is recorded already
+        raise ImapConsentRevoked(str(exc)) from exc
     except (IMAPClientError, OSError, TokenError) as exc:  # OSError: also a bad certificate
         if poll:
             _record_error(mailbox.name, str(exc))
@@ -244,11 +269,7 @@ def _connect(mailbox: MailboxURL, *, settings: Settings) -> IMAPClient:
     The access token is fetched before connecting: a failing token source costs the
     server nothing, and never falls back to the password.
     """
-    token = (
-        access_token(mailbox.xoauth2, timeout=settings.imap_token_command_timeout)
-        if mailbox.xoauth2
-        else None
-    )
+    token = _access_token(mailbox, settings=settings)
     client = IMAPClient(
         mailbox.host,
         port=mailbox.port,
@@ -271,6 +292,17 @@ def _connect(mailbox: MailboxURL, *, settings: Settings) -> IMAPClient:
             client.shutdown()
         raise
     return client
+
+
+def _access_token(mailbox: MailboxURL, *, settings: Settings) -> str | None:
+    """The XOAUTH2 token: the desk's own for a connected mailbox, else the file's or the
+    command's; ``None`` for a password login."""
+    source = mailbox.xoauth2
+    if source is None:
+        return None
+    if source.connection is not None:
+        return access_token_for(source.connection, settings=settings)
+    return access_token(source, timeout=settings.imap_token_command_timeout)
 
 
 def _log_in(client: IMAPClient, mailbox: MailboxURL, *, token: str | None) -> None:

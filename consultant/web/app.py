@@ -17,6 +17,7 @@ from consultant.web import (
     audit_log,
     cases,
     live,
+    mailbox_oauth,
     operations,
     presence,
     queue,
@@ -52,6 +53,7 @@ def create_app() -> FastAPI:
     app.include_router(reports.router)
     app.include_router(admin.router)
     app.include_router(operations.router)
+    app.include_router(mailbox_oauth.router)
     app.add_exception_handler(SignInNeeded, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(CodeNeeded, _to_code)  # type: ignore[arg-type]
     app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]

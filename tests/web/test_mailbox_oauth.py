@@ -1,0 +1,343 @@
+"""Connecting a mailbox with OAuth 2.0, end to end: the admin's click, a local
+authorization server's consent page, the callback, and IMAP XOAUTH2 logins to a Dovecot
+that asks that server about every token. Refused callbacks (forged, replayed, expired,
+denied, from another sign-in), refreshes ahead of expiry, and a revoked consent."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from base64 import urlsafe_b64encode
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+from sqlmodel import col, select
+
+from consultant.config import MailboxURL, get_settings
+from consultant.db import session_scope
+from consultant.mail.imap import ImapConsentRevoked, poll_once
+from consultant.mail.oauth_access import connection_state
+from consultant.mail.oauth_providers import CALLBACK_PATH
+from consultant.mailbox_settings import add_mailbox, mailbox_url
+from consultant.models import AuditEntry, Mailbox, Notification, OAuthConnect, utcnow
+from consultant.notifications import deliver
+from consultant.worker import drain
+from tests.cases import counts
+from tests.conftest import MAIL_PASSWORD, MAIL_USER, CaseMailbox, Desk, new_case_mailbox, read_email
+from tests.servers.dovecot import DovecotServer
+from tests.servers.oauth2 import AuthorizationServer
+from tests.web.conftest import make_coder, sign_in
+
+CLIENT_ID, CLIENT_SECRET = "desk-test-client", "test-only-client-secret"
+ADMIN = "ada@desk.example"
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[AuthorizationServer]:
+    with AuthorizationServer(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, user=MAIL_USER
+    ) as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture(scope="module")
+def oauth_dovecot(provider: AuthorizationServer) -> Iterator[DovecotServer]:
+    base = Path(tempfile.mkdtemp(prefix="do"))  # short: Unix socket paths are limited
+    with DovecotServer(
+        base, users={MAIL_USER: MAIL_PASSWORD}, introspection_url=provider.url
+    ) as server:
+        yield server
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def microsoft(
+    desk: Desk, provider: AuthorizationServer, monkeypatch: pytest.MonkeyPatch
+) -> AuthorizationServer:
+    """The desk registered at the local server as at Microsoft, the server as new."""
+    for name, value in {
+        "CLIENT_ID": CLIENT_ID,
+        "CLIENT_SECRET": CLIENT_SECRET,
+        "AUTHORIZE_URL": provider.authorize_url,
+        "TOKEN_URL": provider.token_url,
+    }.items():
+        monkeypatch.setenv(f"CONSULTANT_OAUTH_MICROSOFT_{name}", value)
+    get_settings.cache_clear()
+    provider.redirect_uris = {f"{get_settings().web_url}{CALLBACK_PATH}"}
+    provider.access_seconds, provider.refresh_expires_in, provider.rotate = 3600, None, True
+    provider.token_requests.clear()
+    return provider
+
+
+@pytest.fixture
+def folder(oauth_dovecot: DovecotServer) -> CaseMailbox:
+    return new_case_mailbox(oauth_dovecot)
+
+
+@pytest.fixture
+def admin(client: TestClient) -> str:
+    make_coder(ADMIN, role="admin")
+    return sign_in(client, ADMIN)
+
+
+def oauth_mailbox(folder: CaseMailbox) -> MailboxURL:
+    """A mailbox set up to be connected, as the poller gets it: the folder in Dovecot,
+    its token the desk's own."""
+    server = folder.server
+    with session_scope() as session:
+        row = add_mailbox(
+            session,
+            name=folder.folder.lower(),
+            host=server.host,
+            port=server.port,
+            security="none",
+            username=MAIL_USER,
+            password="",
+            folder=folder.folder,
+            auth="oauth",
+            settings=get_settings(),
+        )
+        return mailbox_url(row, settings=get_settings())
+
+
+def row(mailbox: MailboxURL) -> Mailbox:
+    with session_scope() as session:
+        found = session.exec(select(Mailbox).where(Mailbox.name == mailbox.name)).one()
+        session.expunge(found)
+        return found
+
+
+def start(client: TestClient, csrf: str, mailbox: MailboxURL) -> str:
+    """The admin's click: the provider's sign-in address the desk sends them to."""
+    assert mailbox.xoauth2 and mailbox.xoauth2.connection
+    started = client.post(
+        f"/admin/mailboxes/{mailbox.xoauth2.connection}/connect",
+        data={"csrf": csrf, "provider": "microsoft"},
+        follow_redirects=False,
+    )
+    assert started.status_code == 303, started.text
+    return started.headers["location"]
+
+
+def consent(sign_in_url: str, *, decision: str = "accept") -> str:
+    """The person at the provider's page: the callback address it sends them back to."""
+    page = httpx.get(sign_in_url)
+    assert page.status_code == 200 and "Accept" in page.text
+    query = {k: v[0] for k, v in parse_qs(urlsplit(sign_in_url).query).items()}
+    answer = httpx.post(sign_in_url.split("?")[0], data={**query, "decision": decision})
+    assert answer.status_code == 302
+    return answer.headers["location"]
+
+
+def come_back(client: TestClient, callback_url: str) -> httpx.Response:
+    parts = urlsplit(callback_url)
+    assert parts.path == CALLBACK_PATH
+    return client.get(f"{parts.path}?{parts.query}", follow_redirects=False)
+
+
+def connect(client: TestClient, csrf: str, mailbox: MailboxURL) -> httpx.Response:
+    return come_back(client, consent(start(client, csrf, mailbox)))
+
+
+def poll(mailbox: MailboxURL) -> list[int]:
+    return poll_once(mailbox, settings=get_settings()).stored
+
+
+def audited(action: str) -> list[str]:
+    with session_scope() as session:
+        query = select(AuditEntry.detail).where(AuditEntry.action == action)
+        return list(session.exec(query.order_by(col(AuditEntry.id))))
+
+
+def test_a_connected_mailbox_is_read_with_the_desks_own_tokens(
+    client: TestClient, admin: str, microsoft: AuthorizationServer, folder: CaseMailbox
+) -> None:
+    mailbox = oauth_mailbox(folder)
+    sign_in_url = start(client, admin, mailbox)
+    asked = parse_qs(urlsplit(sign_in_url).query)
+    assert asked["code_challenge_method"] == ["S256"] and asked["login_hint"] == [MAIL_USER]
+    assert "offline_access" in asked["scope"][0]
+
+    finished = come_back(client, consent(sign_in_url))
+
+    assert finished.status_code == 303
+    assert finished.headers["location"].startswith("/admin/mailboxes?done=connected")
+    [exchange] = microsoft.token_requests
+    digest = hashlib.sha256(exchange["code_verifier"].encode()).digest()
+    assert urlsafe_b64encode(digest).rstrip(b"=").decode() == asked["code_challenge"][0]
+    assert exchange["redirect_uri"] == f"{get_settings().web_url}{CALLBACK_PATH}"
+    issued = microsoft.refresh_tokens()
+    with session_scope() as session:
+        raw = session.execute(
+            text("SELECT oauth_refresh_sealed, oauth_access_sealed FROM mailboxes WHERE name = :n"),
+            {"n": mailbox.name},
+        ).one()
+    assert raw[0] and not any(token in raw[0] for token in issued)
+    assert not any(token in raw[1] for token in microsoft.valid)
+
+    folder.append(read_email("case-home-infusion.eml"))
+    assert len(poll(mailbox)) == 1
+    drain()
+    assert counts() == (1, 1)
+    assert microsoft.presented[-1] in microsoft.valid  # the desk's token logged in
+    assert microsoft.refresh_grants() == 0  # the token from the exchange is still good
+    assert audited("admin.mailbox_connect_started") == [f"{mailbox.name} with microsoft"]
+    assert audited("admin.mailbox_connected") == [mailbox.name]
+
+
+def test_forged_replayed_late_denied_and_foreign_callbacks_connect_nothing(
+    desk: Desk, client: TestClient, admin: str, microsoft: AuthorizationServer, folder: CaseMailbox
+) -> None:
+    mailbox = oauth_mailbox(folder)
+
+    forged = client.get(f"{CALLBACK_PATH}?state=made-up&code=anything")
+    assert forged.status_code == 400 and "matches no connect started here" in forged.text
+    garbage = client.get(CALLBACK_PATH, params={"state": "\x00" * 10_000, "code": "\x00"})
+    assert garbage.status_code == 400
+
+    denied = come_back(client, consent(start(client, admin, mailbox), decision="cancel"))
+    assert denied.status_code == 400 and "access was not given at Microsoft 365" in denied.text
+
+    late_url = consent(start(client, admin, mailbox))
+    with session_scope() as session:  # the admin took a quarter of an hour at the provider
+        pending = session.exec(select(OAuthConnect).order_by(col(OAuthConnect.id).desc())).first()
+        assert pending is not None
+        pending.expires_at = utcnow() - timedelta(minutes=5)
+        session.add(pending)
+    late = come_back(client, late_url)
+    assert late.status_code == 400 and "longer than 10 minutes" in late.text
+
+    callback_url = consent(start(client, admin, mailbox))
+    with TestClient(client.app) as other:  # another admin's browser
+        make_coder("bo@desk.example", role="admin")
+        sign_in(other, "bo@desk.example")
+        foreign = come_back(other, callback_url)
+    assert foreign.status_code == 400 and "started in another sign-in" in foreign.text
+
+    # A code is worth nothing without the verifier only the desk holds (PKCE).
+    code = parse_qs(urlsplit(consent(start(client, admin, mailbox))).query)["code"][0]
+    stolen = httpx.post(
+        microsoft.token_url,
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": "x" * 64,
+            "redirect_uri": next(iter(microsoft.redirect_uris)),
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        },
+    )
+    assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"
+
+    assert row(mailbox).oauth_refresh_sealed is None  # nothing of all that connected it
+    assert [r["grant_type"] for r in microsoft.token_requests] == ["authorization_code"]
+    good_url = consent(start(client, admin, mailbox))
+    assert come_back(client, good_url).status_code == 303
+    exchanges = len(microsoft.token_requests)
+    replayed = come_back(client, good_url)
+    assert replayed.status_code == 400 and "was used already" in replayed.text
+    assert len(microsoft.token_requests) == exchanges  # the code was not sent again
+    refusals = audited("admin.mailbox_connect_refused")
+    assert len(refusals) == 6 and "used already" in refusals[-1]
+
+    make_coder("cy@desk.example", role="coder")
+    with TestClient(client.app) as coder:
+        csrf = sign_in(coder, "cy@desk.example")
+        assert coder.get(CALLBACK_PATH, params={"state": "x"}).status_code == 403
+        assert mailbox.xoauth2 is not None
+        refused = coder.post(
+            f"/admin/mailboxes/{mailbox.xoauth2.connection}/connect",
+            data={"csrf": csrf, "provider": "microsoft"},
+            follow_redirects=False,
+        )
+        assert refused.status_code == 403
+    no_csrf = client.post(
+        f"/admin/mailboxes/{mailbox.xoauth2.connection}/connect",
+        data={"csrf": "wrong", "provider": "microsoft"},
+        follow_redirects=False,
+    )
+    assert no_csrf.status_code == 403
+
+
+def test_an_access_token_near_its_end_is_replaced_before_the_login(
+    client: TestClient, admin: str, microsoft: AuthorizationServer, folder: CaseMailbox
+) -> None:
+    mailbox = oauth_mailbox(folder)
+    microsoft.refresh_expires_in = 3 * 24 * 3600  # as Google says of a testing app's token
+    assert connect(client, admin, mailbox).status_code == 303
+    first_token = set(microsoft.valid)
+    with session_scope() as session:  # an hour later, less a minute
+        held = session.exec(select(Mailbox).where(Mailbox.name == mailbox.name)).one()
+        held.oauth_access_expires_at = utcnow() + timedelta(minutes=1)
+        session.add(held)
+    before = row(mailbox).oauth_refresh_sealed
+
+    folder.append(read_email("case-home-infusion.eml"))
+    assert len(poll(mailbox)) == 1
+    assert microsoft.refresh_grants() == 1
+    assert microsoft.presented[-1] not in first_token  # the login used the new one
+    assert row(mailbox).oauth_refresh_sealed != before  # rotated, and the new one kept
+
+    folder.append(read_email("case-with-pdf-attachment.eml"))
+    assert len(poll(mailbox)) == 1
+    assert microsoft.refresh_grants() == 1  # the new token is good for the hour
+
+    assert connection_state(row(mailbox), now=utcnow()) == "token expiring"
+
+
+def test_a_revoked_consent_stops_the_mailbox_and_tells_the_admins_once(
+    desk: Desk, client: TestClient, admin: str, microsoft: AuthorizationServer, folder: CaseMailbox
+) -> None:
+    mailbox = oauth_mailbox(folder)
+    make_coder("bo@desk.example", role="admin")
+    assert connect(client, admin, mailbox).status_code == 303
+    microsoft.revoke_consent()  # the mailbox's owner withdrew it at Microsoft
+    with session_scope() as session:
+        held = session.exec(select(Mailbox).where(Mailbox.name == mailbox.name)).one()
+        held.oauth_access_expires_at = utcnow()
+        session.add(held)
+    folder.append(read_email("case-home-infusion.eml"))
+
+    for _ in range(3):
+        with pytest.raises(ImapConsentRevoked):
+            poll(mailbox)
+
+    assert microsoft.refresh_grants() == 1  # asked once; then the desk knew
+    assert "consent revoked at Microsoft 365" in (row(mailbox).last_error or "")
+    assert counts() == (0, 0)
+    with session_scope() as session:
+        lines = session.exec(select(Notification)).all()
+        assert sorted(line.kind for line in lines) == ["mailbox.consent_revoked"] * 2
+        queued = deliver(session, now=utcnow())
+    assert len(queued) == 2
+    assert audited("mailbox.consent_revoked") == [mailbox.name]
+    assert connection_state(row(mailbox), now=utcnow()) == "consent revoked"
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    answer=st.dictionaries(
+        st.sampled_from(["state", "code", "error", "error_description"]),
+        st.text(max_size=300) | st.sampled_from(["\x00", "%00", "access_denied", "x" * 5000]),
+    )
+)
+def test_no_made_up_callback_connects_anything(
+    client: TestClient, admin: str, microsoft: AuthorizationServer, answer: dict[str, str]
+) -> None:
+    """Whatever a callback carries, without a state the desk issued it is refused with a
+    page (never a 500) and the token endpoint is never asked."""
+    refused = client.get(CALLBACK_PATH, params=answer, follow_redirects=False)
+
+    assert refused.status_code == 400 and "Mailbox not connected" in refused.text
+    assert microsoft.token_requests == []
