@@ -722,5 +722,112 @@ ALTER TABLE notifications ADD CONSTRAINT fk_notifications_mailbox_id FOREIGN KEY
 
 UPDATE alembic_version SET version_num='0013' WHERE alembic_version.version_num = '0012';
 
+-- Running upgrade 0013 -> 0014
+
+CREATE INDEX ix_messages_created_at ON messages (created_at);
+
+CREATE INDEX ix_assignments_started_at ON assignments (started_at);
+
+CREATE TABLE report_cases (
+    ticket_id INTEGER NOT NULL, 
+    plan_id INTEGER NOT NULL, 
+    specialty TEXT NOT NULL, 
+    account_id INTEGER NOT NULL, 
+    coder_id INTEGER NOT NULL, 
+    created_on DATE NOT NULL, 
+    solved_on DATE, 
+    unfinished BOOLEAN NOT NULL, 
+    bad_codes BOOLEAN NOT NULL, 
+    fr_on DATE, 
+    fr_seconds FLOAT, 
+    fr_coder_id INTEGER NOT NULL, 
+    fr_breached_on DATE, 
+    res_on DATE, 
+    res_seconds FLOAT, 
+    res_breached_on DATE, 
+    PRIMARY KEY (ticket_id), 
+    FOREIGN KEY(ticket_id) REFERENCES tickets (id)
+);
+
+CREATE INDEX ix_report_cases_created_on ON report_cases (created_on);
+
+CREATE INDEX ix_report_cases_solved_on ON report_cases (solved_on);
+
+CREATE INDEX ix_report_cases_fr_on ON report_cases (fr_on);
+
+CREATE INDEX ix_report_cases_fr_breached_on ON report_cases (fr_breached_on);
+
+CREATE INDEX ix_report_cases_res_on ON report_cases (res_on);
+
+CREATE INDEX ix_report_cases_res_breached_on ON report_cases (res_breached_on);
+
+CREATE INDEX ix_report_cases_backlog ON report_cases (created_on) WHERE unfinished;
+
+CREATE TABLE report_days (
+    day DATE NOT NULL, 
+    plan_id INTEGER NOT NULL, 
+    specialty TEXT NOT NULL, 
+    account_id INTEGER NOT NULL, 
+    received INTEGER NOT NULL, 
+    answered INTEGER NOT NULL, 
+    solved INTEGER NOT NULL, 
+    backlog INTEGER NOT NULL, 
+    bad_codes INTEGER NOT NULL, 
+    fr_met INTEGER NOT NULL, 
+    fr_breached INTEGER NOT NULL, 
+    res_met INTEGER NOT NULL, 
+    res_breached INTEGER NOT NULL, 
+    PRIMARY KEY (day, plan_id, specialty, account_id)
+);
+
+CREATE TABLE report_speed (
+    day DATE NOT NULL, 
+    target TEXT NOT NULL, 
+    plan_id INTEGER NOT NULL, 
+    specialty TEXT NOT NULL, 
+    account_id INTEGER NOT NULL, 
+    coder_id INTEGER NOT NULL, 
+    bucket INTEGER NOT NULL, 
+    cases INTEGER NOT NULL, 
+    PRIMARY KEY (day, target, plan_id, specialty, account_id, coder_id, bucket)
+);
+
+CREATE TABLE report_coder_days (
+    day DATE NOT NULL, 
+    coder_id INTEGER NOT NULL, 
+    assigned INTEGER NOT NULL, 
+    answered INTEGER NOT NULL, 
+    PRIMARY KEY (day, coder_id)
+);
+
+CREATE TABLE report_codes (
+    day DATE NOT NULL, 
+    plan_id INTEGER NOT NULL, 
+    specialty TEXT NOT NULL, 
+    system TEXT NOT NULL, 
+    code TEXT NOT NULL, 
+    cases INTEGER NOT NULL, 
+    bad INTEGER NOT NULL, 
+    PRIMARY KEY (day, plan_id, specialty, system, code)
+);
+
+CREATE TABLE report_quota (
+    account_id INTEGER NOT NULL, 
+    period TEXT NOT NULL, 
+    debits INTEGER NOT NULL, 
+    credits INTEGER NOT NULL, 
+    PRIMARY KEY (account_id, period)
+);
+
+CREATE TABLE report_refresh (
+    id SERIAL NOT NULL, 
+    refreshed_at TIMESTAMP WITH TIME ZONE, 
+    rebuilt_at TIMESTAMP WITH TIME ZONE, 
+    marks TEXT NOT NULL, 
+    PRIMARY KEY (id)
+);
+
+UPDATE alembic_version SET version_num='0014' WHERE alembic_version.version_num = '0013';
+
 COMMIT;
 

@@ -285,6 +285,7 @@ class Settings(BaseSettings):
     oauth_google_authorize_url: str = ""
     oauth_google_token_url: str = ""
     oauth_timeout: float = Field(default=15.0, gt=0)  # one call to a token endpoint
+    report_seconds: float = Field(default=60.0, gt=0)  # how often the reports' rollups refresh
 
     @field_validator("imap_url", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
     true,
 )
 from sqlalchemy.dialects import postgresql
@@ -359,7 +360,10 @@ class Message(SQLModel, table=True):
     """One email in a ticket's thread, in either direction."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_search", "search_vector", postgresql_using="gin"),)
+    __table_args__ = (
+        Index("ix_messages_search", "search_vector", postgresql_using="gin"),
+        Index("ix_messages_created_at", "created_at"),  # a day's answers, for the reports
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int = Field(foreign_key="tickets.id", index=True)
@@ -441,7 +445,10 @@ class Assignment(SQLModel, table=True):
     """One stretch of a coder owning a case: who, from when, why, and why it ended."""
 
     __tablename__ = "assignments"
-    __table_args__ = (Index("ix_assignments_coder_started", "coder_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_assignments_coder_started", "coder_id", "started_at"),
+        Index("ix_assignments_started_at", "started_at"),  # a day's assignments, for reports
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int = Field(foreign_key="tickets.id", index=True)
@@ -815,3 +822,130 @@ class WebhookDelivery(SQLModel, table=True):
     last_error: str = Field(default="", sa_type=Text)
     created_at: datetime = created_at_field()
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# --- reports: rollups the beat keeps, so no report reads the raw tables whole ----------
+
+
+class ReportCase(SQLModel, table=True):
+    """What the reports last knew of one case: its group (plan, specialty, account) and
+    the UTC days it counts on. A refresh compares it with the case now, so it knows the
+    days a changed case used to count on as well as the new ones."""
+
+    __tablename__ = "report_cases"
+    __table_args__ = (
+        Index("ix_report_cases_created_on", "created_on"),
+        Index("ix_report_cases_solved_on", "solved_on"),
+        Index("ix_report_cases_fr_on", "fr_on"),
+        Index("ix_report_cases_fr_breached_on", "fr_breached_on"),
+        Index("ix_report_cases_res_on", "res_on"),
+        Index("ix_report_cases_res_breached_on", "res_breached_on"),
+        Index(  # the backlog: the unfinished cases, by the day they came in
+            "ix_report_cases_backlog",
+            "created_on",
+            postgresql_where=text("unfinished"),
+            sqlite_where=text("unfinished"),
+        ),
+    )
+
+    ticket_id: int = Field(primary_key=True, foreign_key="tickets.id")
+    plan_id: int = 0  # 0: no account (nor plan)
+    specialty: str = Field(default="", sa_type=Text)
+    account_id: int = 0
+    coder_id: int = 0  # the owner; 0: none
+    created_on: date
+    solved_on: date | None = None
+    unfinished: bool = False  # new, open or pending: in the backlog
+    bad_codes: bool = False  # a code the catalog calls unknown, deleted or not yet valid
+    fr_on: date | None = None  # the first response clock stopped (the case was answered)
+    fr_seconds: float | None = None  # business seconds it ran
+    fr_coder_id: int = 0  # who gave the first response
+    fr_breached_on: date | None = None
+    res_on: date | None = None  # the resolution clock stopped (solved)
+    res_seconds: float | None = None
+    res_breached_on: date | None = None
+
+
+class ReportDay(SQLModel, table=True):
+    """One UTC day of one group of cases: what the volume, speed and codes reports add up."""
+
+    __tablename__ = "report_days"
+
+    day: date = Field(primary_key=True)
+    plan_id: int = Field(default=0, primary_key=True)
+    specialty: str = Field(default="", sa_type=Text, primary_key=True)
+    account_id: int = Field(default=0, primary_key=True)
+    received: int = 0
+    answered: int = 0  # answers coders sent that day
+    solved: int = 0
+    backlog: int = 0  # cases received that day and still unfinished
+    bad_codes: int = 0  # cases received that day with an invalid or deleted code
+    fr_met: int = 0
+    fr_breached: int = 0
+    res_met: int = 0
+    res_breached: int = 0
+
+
+class ReportSpeed(SQLModel, table=True):
+    """How many first responses (or resolutions) of one day and group took a number of
+    business minutes within one histogram bucket (``bucket``: its upper bound)."""
+
+    __tablename__ = "report_speed"
+
+    day: date = Field(primary_key=True)
+    target: str = Field(sa_type=Text, primary_key=True)  # first_response or resolution
+    plan_id: int = Field(default=0, primary_key=True)
+    specialty: str = Field(default="", sa_type=Text, primary_key=True)
+    account_id: int = Field(default=0, primary_key=True)
+    coder_id: int = Field(default=0, primary_key=True)
+    bucket: int = Field(primary_key=True)
+    cases: int = 0
+
+
+class ReportCoderDay(SQLModel, table=True):
+    """One coder's UTC day: cases assigned to them and answers they sent."""
+
+    __tablename__ = "report_coder_days"
+
+    day: date = Field(primary_key=True)
+    coder_id: int = Field(primary_key=True)
+    assigned: int = 0
+    answered: int = 0
+
+
+class ReportCode(SQLModel, table=True):
+    """How many cases received on one UTC day (in one plan and specialty) named a code,
+    and how many of those the catalog found it invalid or deleted in."""
+
+    __tablename__ = "report_codes"
+
+    day: date = Field(primary_key=True)
+    plan_id: int = Field(default=0, primary_key=True)
+    specialty: str = Field(default="", sa_type=Text, primary_key=True)
+    system: str = Field(sa_type=Text, primary_key=True)
+    code: str = Field(sa_type=Text, primary_key=True)
+    cases: int = 0
+    bad: int = 0
+
+
+class ReportQuota(SQLModel, table=True):
+    """An account's ledger for one period, summed: cases charged and given back."""
+
+    __tablename__ = "report_quota"
+
+    account_id: int = Field(primary_key=True)
+    period: str = Field(sa_type=Text, primary_key=True)
+    debits: int = 0
+    credits: int = 0
+
+
+class ReportRefresh(SQLModel, table=True):
+    """Where the last refresh of the rollups stopped reading (one row). ``marks`` holds,
+    per table it reads, the highest id seen by the last two refreshes (JSON)."""
+
+    __tablename__ = "report_refresh"
+
+    id: int = Field(default=1, primary_key=True)
+    refreshed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    rebuilt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    marks: str = Field(default="{}", sa_type=Text)

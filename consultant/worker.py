@@ -2,9 +2,9 @@
 
 :func:`drain` processes every stored email, sends every queued email and looks up the
 codes of every new case until nothing is left; ``consultant run --once`` is a poll
-followed by :func:`catch_up`, a drain and the escalation sweep. :class:`LocalWorker`
-drains in a thread whenever the gateway or the poller announces new work, and runs the
-escalation sweep as beat would.
+followed by :func:`catch_up`, a drain, the escalation sweep and a refresh of the
+reports. :class:`LocalWorker` drains in a thread whenever the gateway or the poller
+announces new work, and runs the escalation sweep and the reports' refresh as beat would.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from consultant.inbound import due_inbound_ids
 from consultant.models import InboundStatus, OutboxStatus
 from consultant.outbox import due_outbox_ids, send_outbox_emails
 from consultant.pipeline import process_inbound_emails
+from consultant.reports.rollups import refresh_now
 from consultant.routing.assign import route
 
 log = logging.getLogger(__name__)
@@ -66,13 +67,15 @@ def drain() -> DrainReport:
 
 def catch_up() -> DrainReport:
     """All due work, the escalation sweep and the notices it queued, then the webhooks'
-    deliveries: what ``consultant run --once`` does, so a desk run from cron escalates too."""
+    deliveries and the reports' refresh: what ``consultant run --once`` does, so a desk
+    run from cron escalates and reports too."""
     report = drain()
     if sweep().notices:
         after = drain()
         report.sent += after.sent
         report.send_failures += after.send_failures
     webhooks.run_once()
+    refresh_now()
     return report
 
 
@@ -113,6 +116,7 @@ class LocalWorker(threading.Thread):
         self.interval = interval
         self._stopping = threading.Event()
         self._next_sweep = 0.0  # monotonic time of the next escalation sweep
+        self._next_report_refresh = 0.0
 
     def run(self) -> None:
         try:
@@ -124,6 +128,7 @@ class LocalWorker(threading.Thread):
                 drain()
                 self._sweep_when_due()
                 webhooks.run_once()
+                self._refresh_reports_when_due()
             except Exception:  # the database may be down for a moment; try again later
                 log.exception("local worker: drain failed")
             dispatch.wait_for_local_work(min(self.interval, get_settings().escalation_seconds))
@@ -135,6 +140,13 @@ class LocalWorker(threading.Thread):
         self._next_sweep = time.monotonic() + get_settings().escalation_seconds
         if sweep().notices:
             drain()  # the notifications it queued go out now
+
+    def _refresh_reports_when_due(self) -> None:
+        """The reports' rollups, every CONSULTANT_REPORT_SECONDS, as beat refreshes them."""
+        if time.monotonic() < self._next_report_refresh:
+            return
+        self._next_report_refresh = time.monotonic() + get_settings().report_seconds
+        refresh_now()
 
     def stop(self) -> None:
         self._stopping.set()

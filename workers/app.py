@@ -51,6 +51,7 @@ def make_app() -> Celery:
             "workers.tasks.send_outbox": {"queue": "mail"},
             "workers.tasks.look_up_codes": {"queue": "codes"},
             "workers.tasks.deliver_webhooks": {"queue": "mail"},
+            "workers.tasks.refresh_reports": {"queue": "codes"},
         },
         beat_schedule={
             "sweep": {"task": "workers.tasks.sweep", "schedule": settings.sweep_seconds},
@@ -63,6 +64,11 @@ def make_app() -> Celery:
                 "task": "workers.tasks.deliver_webhooks",
                 "schedule": settings.webhook_seconds,
                 "options": {"expires": settings.webhook_seconds},
+            },
+            "reports": {
+                "task": "workers.tasks.refresh_reports",
+                "schedule": settings.report_seconds,
+                "options": {"expires": settings.report_seconds},
             },
         },
         broker_connection_retry_on_startup=True,

@@ -20,6 +20,7 @@ from consultant.inbound import due_inbound_ids
 from consultant.models import utcnow
 from consultant.outbox import due_outbox_ids, send_outbox_emails
 from consultant.pipeline import process_inbound_emails
+from consultant.reports.rollups import refresh_now
 from consultant.routing.assign import route
 from workers.app import app
 
@@ -80,3 +81,10 @@ def deliver_webhooks() -> dict[str, int]:
     """New events to each webhook, and the deliveries due again (consultant/webhooks.py)."""
     report = webhooks.run_once()
     return {"queued": report.queued, "sent": report.sent, "failed": report.failed}
+
+
+@app.task(name="workers.tasks.refresh_reports", **RETRY)
+def refresh_reports() -> dict[str, float]:
+    """The reports' rollups brought up to date (consultant/reports/rollups.py)."""
+    done = refresh_now()
+    return {"cases": done.cases, "days": done.days, "seconds": done.seconds}

@@ -1,95 +1,135 @@
-"""``consultant report``: how the desk is doing."""
+"""``consultant report``: how the desk is doing, from the rollups the beat keeps.
+
+Each report command refreshes the rollups first (only what changed since the last
+refresh), so a script reads today's figures; ``report rebuild`` derives them all again.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
 from consultant.cli.support import JsonOption, fail, print_json, ready
 from consultant.db import session_scope
 from consultant.models import utcnow
+from consultant.reports.figures import REPORTS, Report, Table, run_report
+from consultant.reports.query import DEFAULT_DAYS, read_query
+from consultant.reports.rollups import rebuild, refresh
 
 report_app = typer.Typer(
-    help="Reports: how the desk and its coders are doing.", no_args_is_help=True
+    help="Reports: volume, speed, people, quota and codes.", no_args_is_help=True
 )
-DEFAULT_DAYS = 30
 SinceOption = Annotated[
-    str | None, typer.Option(help=f"First day (UTC); default {DEFAULT_DAYS} days ago.")
+    str, typer.Option(help=f"First day (UTC, 2026-12-01); default {DEFAULT_DAYS} days ago.")
 ]
-UntilOption = Annotated[str | None, typer.Option(help="Last day (UTC), included; default today.")]
+UntilOption = Annotated[str, typer.Option(help="Last day (UTC), included; default today.")]
+PlanOption = Annotated[str, typer.Option(help="Only the cases of accounts on this plan.")]
+SpecialtyOption = Annotated[str, typer.Option(help="Only the cases of this specialty.")]
+AccountOption = Annotated[str, typer.Option(help="Only this account's cases.")]
+IntervalOption = Annotated[str, typer.Option(help="Volume per day, week or month.")]
+ByOption = Annotated[str, typer.Option(help="Group by plan, specialty or account.")]
+CsvOption = Annotated[bool, typer.Option("--csv", help="Print the table as CSV.")]
+TableOption = Annotated[str, typer.Option(help="Which table --csv prints (default the first).")]
 
 
-@report_app.command("coders")
-def report_coders(
-    since: SinceOption = None,
-    until: UntilOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """How each coder is doing: load, cases and first-response times.
+def _command(name: str) -> Callable[..., None]:
+    def command(
+        since: SinceOption = "",
+        until: UntilOption = "",
+        plan: PlanOption = "",
+        specialty: SpecialtyOption = "",
+        account: AccountOption = "",
+        interval: IntervalOption = "day",
+        by: ByOption = "",
+        as_json: JsonOption = False,
+        as_csv: CsvOption = False,
+        table: TableOption = "",
+    ) -> None:
+        ready()
+        now = utcnow()
+        with session_scope() as session:
+            refresh(session, now=now)
+            asked = read_query(
+                session,
+                today=now.date(),
+                since=since,
+                until=until,
+                plan=plan,
+                specialty=specialty,
+                account=account,
+                interval=interval,
+                by=by,
+            )
+            if asked.problems:
+                fail("; ".join(f"--{key}: {message}" for key, message in asked.problems.items()))
+            report = run_report(session, name, asked.query, now=now)
+        _print(report, as_json=as_json, as_csv=as_csv, table=table)
 
-    Per coder: open cases / capacity, assigned and answered in the period, and time to
-    first response in business hours (p50 / p90)."""
-    from consultant.reports import coders_report
+    command.__doc__ = f"{REPORTS[name]}: {_first_line(name)}"
+    return command
 
-    end = _day(until) + timedelta(days=1) if until else utcnow()
-    start = _day(since) if since else end - timedelta(days=DEFAULT_DAYS)
+
+def _first_line(name: str) -> str:
+    from consultant.reports import figures
+
+    doc = getattr(figures, name).__doc__ or ""
+    return " ".join(doc.split())
+
+
+for _name in REPORTS:
+    report_app.command(_name)(_command(_name))
+
+
+@report_app.command("rebuild")
+def report_rebuild(as_json: JsonOption = False) -> None:
+    """Derive every rollup again from the raw tables (after a restore, or a plan's move)."""
     ready()
     with session_scope() as session:
-        rows = coders_report(session, since=start, until=end)
+        done = rebuild(session)
     if as_json:
-        print_json({"since": start.isoformat(), "until": end.isoformat(), "coders": rows})
+        print_json({"cases": done.cases, "days": done.days, "seconds": done.seconds})
+    else:
+        typer.echo(f"rebuilt: {done.cases} cases over {done.days} days in {done.seconds:.1f} s")
+
+
+def _print(report: Report, *, as_json: bool, as_csv: bool, table: str) -> None:
+    if as_json:
+        print_json(report.as_dict())
         return
-    typer.echo(f"{start:%Y-%m-%d} to {end:%Y-%m-%d %H:%M} UTC")
-    typer.echo(
-        f"{'coder':<28} {'open':>9} {'assigned':>9} {'answered':>9} {'p50 h':>7} {'p90 h':>7}"
-    )
-    for row in rows:
-        load = f"{row['open']}/{row['capacity']}"
-        p50 = _hours(row["first_response_hours_p50"])
-        p90 = _hours(row["first_response_hours_p90"])
+    if as_csv:
+        chosen = report.table(table) if table else report.tables[0]
+        if chosen is None:
+            fail(f"--table is one of {', '.join(t.key for t in report.tables)}")
+        typer.echo(chosen.csv(), nl=False)
+        return
+    typer.echo(f"{report.title}, {report.query.since} to {report.query.until} (UTC days)")
+    for key, value in report.summary.items():
+        typer.echo(f"  {key}: {_text(value)}")
+    for each in report.tables:
+        typer.echo(f"\n{each.title}")
+        _print_table(each)
+    for note in report.notes:
+        typer.echo(f"\n{note}")
+
+
+def _print_table(table: Table) -> None:
+    cells = [[label for _, label in table.columns]]
+    cells += [[_text(row.get(key)) for key, _ in table.columns] for row in table.rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(table.columns))]
+    for line in cells:
         typer.echo(
-            f"{row['email']:<28} {load:>9} {row['assigned']:>9} {row['answered']:>9} "
-            f"{p50:>7} {p90:>7}"
+            "  ".join(
+                cell.rjust(w) if i else cell.ljust(w)
+                for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+            )
         )
 
 
-@report_app.command("volume")
-def report_volume(
-    since: SinceOption = None,
-    until: UntilOption = None,
-    as_json: JsonOption = False,
-    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV for a spreadsheet.")] = False,
-) -> None:
-    """Cases received, answers sent and cases solved, per day (UTC)."""
-    from consultant.reports import volume_report
-
-    last = _day(until) if until else _day(utcnow().date().isoformat())
-    start = _day(since) if since else last - timedelta(days=DEFAULT_DAYS - 1)
-    ready()
-    with session_scope() as session:
-        rows = volume_report(session, since=start, until=last + timedelta(days=1))
-    if as_json:
-        print_json(rows)
-    elif as_csv:
-        typer.echo("day,received,answered,solved")
-        for row in rows:
-            typer.echo(f"{row['day']},{row['received']},{row['answered']},{row['solved']}")
-    else:
-        typer.echo(f"{'day':<12} {'received':>9} {'answered':>9} {'solved':>9}")
-        for row in rows:
-            typer.echo(
-                f"{row['day']:<12} {row['received']:>9} {row['answered']:>9} {row['solved']:>9}"
-            )
-
-
-def _hours(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
-def _day(text: str) -> datetime:
-    try:
-        return datetime.combine(date.fromisoformat(text.strip()), time(), tzinfo=UTC)
-    except ValueError:
-        fail(f"{text!r} is not a date (like 2026-12-01)")
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    return str(value)

@@ -34,6 +34,8 @@ from consultant.config import get_settings
 from consultant.db import session_scope, storable
 from consultant.models import LEAD_ROLES, Account, TicketStatus, utcnow
 from consultant.quota import accounts_after, quota_summary
+from consultant.reports.figures import run_report
+from consultant.reports.query import read_query
 from consultant.routing.claims import ClaimError, reassign
 from consultant.tickets import Cursor, list_tickets, ticket_detail
 from consultant.web.security import client_address
@@ -359,6 +361,47 @@ def code_lookup(
     if not readings:
         raise ApiError(404, "not_found", f"{code}: not in any loaded code system")
     return {"code": code, "as_of": day.isoformat(), "readings": readings}
+
+
+@router.get("/reports/{name}", summary="A report: volume, speed, people, quota or codes")
+def report(
+    request: Request,
+    caller: Reader,
+    name: Literal["volume", "speed", "people", "quota", "codes"],
+    since: Annotated[str, Query(max_length=20, description="First UTC day, 2026-12-01")] = "",
+    until: Annotated[str, Query(max_length=20, description="Last UTC day, included")] = "",
+    plan: Annotated[str, Query(max_length=100)] = "",
+    specialty: Annotated[str, Query(max_length=100)] = "",
+    account: Annotated[str, Query(max_length=320)] = "",
+    interval: Annotated[str, Query(max_length=10, description="day, week or month")] = "",
+    by: Annotated[str, Query(max_length=10, description="plan, specialty or account")] = "",
+) -> dict[str, Any]:
+    """For leads and admins, as on the reports page: the figures as of the rollups' last
+    refresh (``refreshed_at``), each table's rows under ``tables``."""
+    if not _is_lead(caller):
+        raise ApiError(403, "forbidden", "reports are for leads and admins")
+    now = utcnow()
+    with session_scope() as session:
+        asked = read_query(
+            session,
+            today=now.date(),
+            since=since,
+            until=until,
+            plan=plan,
+            specialty=specialty,
+            account=account,
+            interval=interval,
+            by=by,
+        )
+        if asked.problems:
+            problems = "; ".join(f"{key}: {text}" for key, text in asked.problems.items())
+            raise ApiError(422, "invalid", problems)
+        shown = run_report(session, name, asked.query, now=now)
+        q = shown.query
+        _record(
+            session, request, caller, "api.report_viewed", detail=f"{name} {q.since}..{q.until}"
+        )
+    return shown.as_dict()
 
 
 @router.post("/codes/extract", summary="Find and check the medical codes in a text")

@@ -1,93 +1,171 @@
-"""Reports for leads and admins: the desk's volume per day as a chart and a table (and
-CSV), and each coder's load and speed; the same functions ``consultant report`` calls."""
+"""The reports page for leads and admins: a tab per report, a period and the queue's
+filters (a GET form, so it works without script), and for each table a chart drawn on
+the server, the figures under it and a CSV; the same functions ``consultant report``
+and the API call. Figures come from the rollups, as of their last refresh."""
 
 from __future__ import annotations
 
-import csv
-import io
-from datetime import UTC, date, datetime, time, timedelta
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from consultant import audit
+from consultant.codes.specialty import SPECIALTIES
+from consultant.config import get_settings
 from consultant.db import session_scope
-from consultant.models import LEAD_ROLES, utcnow
-from consultant.reports import coders_report, volume_report
-from consultant.web.charts import grouped_bars
+from consultant.models import LEAD_ROLES, Plan, utcnow
+from consultant.reports.figures import REPORTS, Report, Table, run_report
+from consultant.reports.query import GROUPS, INTERVALS, Asked, read_query
+from consultant.web.charts import BarChart, grouped_bars
 from consultant.web.pages import render
 from consultant.web.security import Forbidden, Person, client_address
 from consultant.web.sessions import SignedIn
 
 router = APIRouter()
-DEFAULT_DAYS = 30
-MAX_DAYS = 366
-SERIES = ("received", "answered", "solved")
+LABEL_CHARS = 14  # a chart's group label is cut to this; the table has it whole
+CHART_ROWS = 400  # a chart draws the first rows (a year of days); the table and CSV all
 
 
 @router.get("/reports")
-def reports_page(request: Request, person: Person, since: str = "", until: str = "") -> Response:
+def reports_page(
+    request: Request,
+    person: Person,
+    report: str = "volume",
+    since: str = "",
+    until: str = "",
+    plan: str = "",
+    specialty: str = "",
+    account: str = "",
+    interval: str = "",
+    by: str = "",
+) -> Response:
     _leads_only(person)
-    start, end, problem = _period(since, until)
+    name = report if report in REPORTS else "volume"
+    now = utcnow()
     with session_scope() as session:
-        volume = volume_report(session, since=start, until=end)
-        coders = coders_report(session, since=start, until=end)
-        _audit(session, request, person, "report.viewed", start, end)
-    chart = grouped_bars(
-        [row["day"][5:] for row in volume], {name: [row[name] for row in volume] for name in SERIES}
-    )
+        asked = read_query(
+            session,
+            today=now.date(),
+            since=since,
+            until=until,
+            plan=plan,
+            specialty=specialty,
+            account=account,
+            interval=interval,
+            by=by,
+        )
+        shown = run_report(session, name, asked.query, now=now)
+        plans = list(session.exec(select(Plan.name).order_by(col(Plan.name))).all())
+        _audit(session, request, person, "report.viewed", shown)
+    problems = dict(asked.problems)
+    if report not in REPORTS:
+        problems["report"] = f"no report {report[:40]!r}; showing volume"
+    query = shown.query.filters()
     return render(
         request,
         "reports.html.j2",
         {
             "person": person,
-            "since": start.date().isoformat(),
-            "until": (end - timedelta(days=1)).date().isoformat(),
-            "error": problem,
-            "volume": volume,
-            "totals": {name: sum(row[name] for row in volume) for name in SERIES},
-            "chart": chart,
-            "coders": coders,
+            "report": shown,
+            "reports": REPORTS,
+            "asked": _typed(asked, since=since, until=until, account=account),
+            "problems": problems,
+            "tables": [
+                (table, _chart(table), _csv_link(name, table, query)) for table in shown.tables
+            ],
+            "tab_query": urlencode(query),
+            "plans": plans,
+            "specialties": SPECIALTIES,
+            "intervals": INTERVALS,
+            "groups": GROUPS,
+            "refresh_seconds": int(get_settings().report_seconds),
         },
     )
 
 
-@router.get("/reports/volume.csv")
-def volume_csv(request: Request, person: Person, since: str = "", until: str = "") -> Response:
+@router.get("/reports/{name}.csv")
+def report_csv(
+    request: Request,
+    person: Person,
+    name: str,
+    table: str = "",
+    since: str = "",
+    until: str = "",
+    plan: str = "",
+    specialty: str = "",
+    account: str = "",
+    interval: str = "",
+    by: str = "",
+) -> Response:
     _leads_only(person)
-    start, end, _ = _period(since, until)
+    if name not in REPORTS:
+        return _not_found(f"no report {name[:40]!r}")
+    now = utcnow()
     with session_scope() as session:
-        volume = volume_report(session, since=start, until=end)
-        _audit(session, request, person, "report.downloaded", start, end)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=["day", *SERIES])
-    writer.writeheader()
-    writer.writerows(volume)
-    name = f"volume-{start:%Y-%m-%d}-{end - timedelta(days=1):%Y-%m-%d}.csv"
+        asked = read_query(
+            session,
+            today=now.date(),
+            since=since,
+            until=until,
+            plan=plan,
+            specialty=specialty,
+            account=account,
+            interval=interval,
+            by=by,
+        )
+        shown = run_report(session, name, asked.query, now=now)
+        chosen = shown.table(table) if table else shown.tables[0]
+        if chosen is not None:
+            _audit(session, request, person, "report.downloaded", shown)
+    if chosen is None:
+        return _not_found(f"the {name} report has no table {table[:40]!r}")
+    q = shown.query
+    filename = f"{name}-{chosen.key}-{q.since}-{q.until}.csv"
     return Response(
-        out.getvalue(),
+        chosen.csv(),
         media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
-def _period(since: str, until: str) -> tuple[datetime, datetime, str]:
-    """The days asked for (``until`` included), or the last 30 days with why not."""
-    today = utcnow().date()
-    try:
-        last = date.fromisoformat(until) if until else today
-        first = date.fromisoformat(since) if since else last - timedelta(days=DEFAULT_DAYS - 1)
-    except ValueError:
-        first, last = today - timedelta(days=DEFAULT_DAYS - 1), today
-        problem = "Dates are written 2026-12-01; showing the last 30 days."
-    else:
-        problem = ""
-        if first > last or (last - first).days >= MAX_DAYS:
-            first, last = last - timedelta(days=DEFAULT_DAYS - 1), last
-            problem = f"A report covers 1 to {MAX_DAYS} days; showing 30 days to {last}."
-    start = datetime.combine(first, time(), tzinfo=UTC)
-    return start, datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC), problem
+def _typed(asked: Asked, **typed: str) -> dict[str, str]:
+    """What goes back into the form: the query used, or what was typed where it was wrong."""
+    q = asked.query
+    shown = {
+        "since": q.since.isoformat(),
+        "until": q.until.isoformat(),
+        "plan": q.plan,
+        "specialty": q.specialty,
+        "account": q.account,
+        "interval": q.interval,
+        "by": q.by,
+    }
+    for key, value in typed.items():
+        if key in asked.problems:
+            shown[key] = value[:320]
+    return shown
+
+
+def _chart(table: Table) -> BarChart | None:
+    if not table.series or not table.rows:
+        return None
+    rows = table.rows[:CHART_ROWS]
+    labels = [_short(str(row[table.label])) for row in rows]
+    return grouped_bars(
+        labels, {name: [int(row[name] or 0) for row in rows] for name in table.series}
+    )
+
+
+def _short(label: str) -> str:
+    if len(label) == 10 and label[4] == "-" and label[7] == "-":  # a day: its month and day
+        return label[5:]
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
+
+
+def _csv_link(name: str, table: Table, query: dict[str, str]) -> str:
+    return f"/reports/{name}.csv?" + urlencode({"table": table.key, **query})
 
 
 def _leads_only(person: SignedIn) -> None:
@@ -96,17 +174,18 @@ def _leads_only(person: SignedIn) -> None:
 
 
 def _audit(
-    session: Session,
-    request: Request,
-    person: SignedIn,
-    action: str,
-    start: datetime,
-    end: datetime,
+    session: Session, request: Request, person: SignedIn, action: str, report: Report
 ) -> None:
+    q = report.query
+    filters = " ".join(f"{k}={v}" for k, v in q.filters().items() if k not in ("since", "until"))
     audit.record(
         session,
         actor=person.email,
         action=action,
         address=client_address(request),
-        detail=f"volume {start:%Y-%m-%d}..{end - timedelta(days=1):%Y-%m-%d}",
+        detail=f"{report.name} {q.since}..{q.until} {filters}".strip(),
     )
+
+
+def _not_found(message: str) -> Response:
+    return Response(message, status_code=404, media_type="text/plain")
