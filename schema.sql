@@ -829,5 +829,13 @@ CREATE TABLE report_refresh (
 
 UPDATE alembic_version SET version_num='0014' WHERE alembic_version.version_num = '0013';
 
+-- Running upgrade 0014 -> 0015
+
+CREATE INDEX ix_report_days_account_day ON report_days (account_id, day);
+
+CREATE INDEX ix_report_speed_account_day ON report_speed (account_id, day);
+
+UPDATE alembic_version SET version_num='0015' WHERE alembic_version.version_num = '0014';
+
 COMMIT;
 

@@ -867,9 +867,11 @@ class ReportCase(SQLModel, table=True):
 
 
 class ReportDay(SQLModel, table=True):
-    """One UTC day of one group of cases: what the volume, speed and codes reports add up."""
+    """One UTC day of one group of cases: what the volume, speed and codes reports add up.
+    Rows with ``account_id`` -1 add up every account (consultant/reports/rollups.py)."""
 
     __tablename__ = "report_days"
+    __table_args__ = (Index("ix_report_days_account_day", "account_id", "day"),)
 
     day: date = Field(primary_key=True)
     plan_id: int = Field(default=0, primary_key=True)
@@ -891,6 +893,7 @@ class ReportSpeed(SQLModel, table=True):
     business minutes within one histogram bucket (``bucket``: its upper bound)."""
 
     __tablename__ = "report_speed"
+    __table_args__ = (Index("ix_report_speed_account_day", "account_id", "day"),)
 
     day: date = Field(primary_key=True)
     target: str = Field(sa_type=Text, primary_key=True)  # first_response or resolution

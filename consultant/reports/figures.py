@@ -8,7 +8,7 @@ import csv
 import io
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -32,7 +32,7 @@ from consultant.models import (
 )
 from consultant.quota import period_of
 from consultant.reports.query import ReportQuery
-from consultant.reports.rollups import BAD_CODES, percentile_of, refreshed_at
+from consultant.reports.rollups import BAD_CODES, EVERY, percentile_of, refreshed_at
 from consultant.routing.assign import loads
 
 NEAR_LIMIT = 0.8  # an account that has used this share of its cases is near its limit
@@ -93,7 +93,8 @@ class Report:
 
 
 def _where(model: Any, q: ReportQuery, *, account: bool = True) -> list[Any]:
-    """The query's period and filters as conditions on a rollup table."""
+    """The query's period and filters as conditions on a rollup table; on one with
+    rows for every account together (``EVERY``), those rows unless accounts are asked for."""
     conditions: list[Any] = []
     if hasattr(model, "day"):
         conditions += [col(model.day) >= q.since, col(model.day) <= q.until]
@@ -103,7 +104,23 @@ def _where(model: Any, q: ReportQuery, *, account: bool = True) -> list[Any]:
         conditions.append(model.specialty == q.specialty)
     if account and q.account_id is not None:
         conditions.append(model.account_id == q.account_id)
+    elif model in (ReportDay, ReportSpeed):
+        per_account = q.by == "account"
+        conditions.append(model.account_id != EVERY if per_account else model.account_id == EVERY)
+    if model is ReportSpeed and q.account_id is None and q.by != "account":
+        conditions.append(model.coder_id == EVERY)  # the sums per plan and specialty
     return conditions
+
+
+def _per_coder(q: ReportQuery) -> list[Any]:
+    """Conditions on ``report_speed`` for first responses per coder: the sums per coder,
+    or with a filter the rows per plan, specialty and account it picks."""
+    rs = ReportSpeed
+    day = [col(rs.day) >= q.since, col(rs.day) <= q.until]
+    if q.plan_id is None and not q.specialty and q.account_id is None:
+        return [*day, rs.plan_id == EVERY, rs.account_id == EVERY]
+    fine = _where(rs, replace(q, by="account"))
+    return [*fine, rs.coder_id != EVERY]
 
 
 def _names(session: Session, by: str, ids: list[Any]) -> dict[Any, str]:
@@ -310,7 +327,7 @@ def people(session: Session, q: ReportQuery) -> Report:
     histograms: dict[int, dict[int, int]] = defaultdict(dict)
     spread = (
         select(ReportSpeed.coder_id, ReportSpeed.bucket, func.sum(ReportSpeed.cases))
-        .where(ReportSpeed.target == SlaTarget.FIRST_RESPONSE, *_where(ReportSpeed, q))
+        .where(ReportSpeed.target == SlaTarget.FIRST_RESPONSE, *_per_coder(q))
         .group_by(col(ReportSpeed.coder_id), col(ReportSpeed.bucket))
     )
     for coder_id, bucket, cases in session.exec(spread):
@@ -363,20 +380,23 @@ def people(session: Session, q: ReportQuery) -> Report:
 def quota(session: Session, q: ReportQuery, *, now: datetime) -> Report:
     """Per account, this month (in the account's zone): cases used and left, cases held
     for quota now, refunds; the accounts near their limit first."""
-    accounts = select(Account, Plan).join(Plan, col(Plan.id) == col(Account.plan_id))
+    accounts = select(
+        Account.id, Account.address, Account.timezone, Plan.name, Plan.cases_per_period
+    ).join(Plan, col(Plan.id) == col(Account.plan_id))
     if q.plan_id is not None:
         accounts = accounts.where(Account.plan_id == q.plan_id)
     if q.account_id is not None:
         accounts = accounts.where(Account.id == q.account_id)
     found = session.exec(accounts).all()
-    periods = {account.id: period_of(account, now) for account, _ in found}
+    months = {zone: _month_in(zone, now) for zone in {row[2] for row in found}}
     ledger: dict[tuple[int, str], tuple[int, int]] = {}
-    for period in set(periods.values()):
-        query = select(ReportQuota).where(ReportQuota.period == period)
-        if q.account_id is not None:
-            query = query.where(ReportQuota.account_id == q.account_id)
-        for entry in session.exec(query):
-            ledger[(entry.account_id, period)] = (entry.debits, entry.credits)
+    entries = select(
+        ReportQuota.account_id, ReportQuota.period, ReportQuota.debits, ReportQuota.credits
+    ).where(col(ReportQuota.period).in_(set(months.values())))
+    if q.account_id is not None:
+        entries = entries.where(ReportQuota.account_id == q.account_id)
+    for account_id, period, debits, credits in session.exec(entries):
+        ledger[(account_id, period)] = (debits, credits)
     held = dict(
         session.exec(
             select(Ticket.account_id, func.count())
@@ -385,20 +405,19 @@ def quota(session: Session, q: ReportQuery, *, now: datetime) -> Report:
         ).all()
     )
     rows = []
-    for account, plan in found:
-        period = periods[account.id]
-        debits, credits = ledger.get((account.id, period), (0, 0))  # type: ignore[arg-type]
+    for account_id, address, zone, plan, limit in found:
+        period = months[zone]
+        debits, credits = ledger.get((account_id, period), (0, 0))
         used = debits - credits
-        limit = plan.cases_per_period
         rows.append(
             {
-                "account": account.address,
-                "plan": plan.name,
+                "account": address,
+                "plan": plan,
                 "period": period,
                 "limit": limit,
                 "used": used,
                 "left": None if limit is None else max(limit - used, 0),
-                "held": int(held.get(account.id, 0)),
+                "held": int(held.get(account_id, 0)),
                 "refunds": credits,
                 "near_limit": limit is not None and used >= limit * NEAR_LIMIT,
             }
@@ -433,6 +452,11 @@ def quota(session: Session, q: ReportQuery, *, now: datetime) -> Report:
         f"counted now. Near limit: {NEAR_LIMIT:.0%} of the month's cases used.",
     ]
     return Report("quota", "Quota", q, [table], summary=summary, notes=notes)
+
+
+def _month_in(zone: str, now: datetime) -> str:
+    """The ledger's period (``2026-12``) now, in a time zone: as ``quota.period_of``."""
+    return period_of(Account(address="", plan_id=0, timezone=zone), now)
 
 
 def _quota_order(row: dict[str, Any]) -> tuple[int, float, int, str]:
@@ -515,21 +539,23 @@ def _rollup_codes(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
 
 
 def _account_codes(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
-    """One account's codes, read from its cases (a few hundred at most): the code
-    rollup keeps no account, or it would be as large as the lookups themselves."""
+    """One account's codes, read from its cases (found by the tickets' account index):
+    the code rollup keeps no account, or it would be as large as the lookups."""
     rc, lookup = ReportCase, CodeLookup
     bad = func.count(func.distinct(_bad_ticket()))
+    cases = func.count(func.distinct(lookup.ticket_id))
     query = (
-        select(lookup.system, lookup.code, func.count(func.distinct(lookup.ticket_id)), bad)
+        select(lookup.system, lookup.code, cases, bad)
+        .join(Ticket, col(Ticket.id) == col(lookup.ticket_id))
         .join(rc, col(rc.ticket_id) == col(lookup.ticket_id))
-        .where(*_where_cases(q))
+        .where(Ticket.account_id == q.account_id, *_where_cases(q))
         .group_by(col(lookup.system), col(lookup.code))
-        .order_by(func.count(func.distinct(lookup.ticket_id)).desc(), col(lookup.code))
+        .order_by(cases.desc(), col(lookup.code))
         .limit(TOP)
     )
     return [
-        {"code": code, "system": system, "cases": int(cases), "bad": int(bad_cases)}
-        for system, code, cases, bad_cases in session.exec(query)
+        {"code": code, "system": system, "cases": int(n), "bad": int(bad_cases)}
+        for system, code, n, bad_cases in session.exec(query)
     ]
 
 

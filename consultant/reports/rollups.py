@@ -56,6 +56,7 @@ from consultant.models import (
 
 BAD_CODES = (UNKNOWN, DELETED, NOT_YET_VALID)
 UNFINISHED = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING)
+EVERY = -1  # a rollup row's account (plan, coder) that adds up all of them
 MAX_MINUTES = 60 * 24 * 60  # the last bucket holds everything from 60 whole days up
 CHUNK = 5000  # ids per statement
 
@@ -301,6 +302,16 @@ def _derive_days(session: Session, days: Sequence[date] | None) -> None:
     session.execute(delete(ReportDay).where(_in_days(ReportDay.day, days)))
     columns = ["day", "plan_id", "specialty", "account_id", *DAY_MEASURES]
     session.execute(insert(ReportDay).from_select(columns, grouped))
+    # The same days for every account together: what a report reads unless it asks
+    # for accounts, a few dozen rows a day instead of one per account.
+    rd = ReportDay
+    keys = [col(rd.day), col(rd.plan_id), col(rd.specialty)]
+    every_account = (
+        select(*keys, literal(EVERY), *(func.sum(getattr(rd, n)) for n in DAY_MEASURES))
+        .where(_in_days(rd.day, days), rd.account_id != EVERY)
+        .group_by(*keys)
+    )
+    session.execute(insert(ReportDay).from_select(columns, every_account))
 
 
 def _bucket(seconds: Any) -> ColumnElement[int]:
@@ -333,6 +344,33 @@ def _derive_speed(session: Session, days: Sequence[date] | None) -> None:
     session.execute(delete(ReportSpeed).where(_in_days(ReportSpeed.day, days)))
     columns = ["day", "target", "plan_id", "specialty", "account_id", "coder_id", "bucket"]
     session.execute(insert(ReportSpeed).from_select([*columns, "cases"], grouped))
+    # Two sums the reports read unless they ask for accounts: per plan and specialty
+    # (every account and coder), and per coder (every plan, specialty and account).
+    rs = ReportSpeed
+    fine = (_in_days(rs.day, days), rs.account_id != EVERY)
+    keys = [col(rs.day), col(rs.target), col(rs.plan_id), col(rs.specialty), col(rs.bucket)]
+    by_group = (
+        select(*keys[:4], literal(EVERY), literal(EVERY), keys[4], func.sum(rs.cases))
+        .where(*fine)
+        .group_by(*keys)
+    )
+    session.execute(insert(ReportSpeed).from_select([*columns, "cases"], by_group))
+    keys = [col(rs.day), col(rs.target), col(rs.coder_id), col(rs.bucket)]
+    by_coder = (
+        select(
+            keys[0],
+            keys[1],
+            literal(EVERY),
+            literal(""),
+            literal(EVERY),
+            keys[2],
+            keys[3],
+            func.sum(rs.cases),
+        )
+        .where(*fine)
+        .group_by(*keys)
+    )
+    session.execute(insert(ReportSpeed).from_select([*columns, "cases"], by_coder))
 
 
 def _derive_coder_days(session: Session, days: Sequence[date] | None) -> None:

@@ -227,6 +227,22 @@ def test_each_report_matches_counts_taken_from_the_raw_tables(
         )
     assert codes == per_code and codes["99213"] == 2
 
+    # One account's figures, and the volume per account.
+    with session_scope() as session:
+        first = session.exec(select(Ticket).order_by(col(Ticket.id))).first()
+        assert first is not None and first.account_id is not None
+        address = session.exec(select(Account.address).where(Account.id == first.account_id)).one()
+        its_codes = set(
+            session.exec(select(CodeLookup.code).where(CodeLookup.ticket_id == first.id)).all()
+        )
+    one = {"account": address}
+    assert sum(int(r["received"]) for r in csv_rows(lead, "volume", **one)) == 1
+    assert int(csv_rows(lead, "speed", **one)[0]["first_responses"]) == 1
+    assert int(csv_rows(lead, "people", **one)[0]["first_responses"]) == 1
+    assert {r["code"] for r in csv_rows(lead, "codes", **one)} == its_codes
+    per_account = csv_rows(lead, "volume", by="account")
+    assert len(per_account) == 4 and {int(r["received"]) for r in per_account} == {1}
+
 
 def test_new_cases_show_after_the_next_refresh(office_hours: None, client: TestClient) -> None:
     make_coder("alice@desk.example")
