@@ -21,10 +21,12 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from consultant import audit
 from consultant.config import MailboxURL, RelayURL, Settings, TokenSource
 from consultant.db import session_scope
 from consultant.mail.oauth_access import connection_state
 from consultant.mail.oauth_connect import forget_connection, reseal_tokens
+from consultant.mail.probe import probe_mailbox, probe_relay
 from consultant.models import Mailbox, MailRelay, utcnow
 from consultant.sealed import SealedError, reseal, seal, unseal
 
@@ -163,9 +165,13 @@ def describe_mailbox(mailbox: Mailbox) -> dict[str, Any]:
     }
 
 
-def password_change(password: str) -> str:
-    """What the audit says of a password field: that it was replaced, never its value."""
-    return "; password replaced" if password else ""
+def change_detail(before: dict[str, Any], after: dict[str, Any], *, password: str) -> str:
+    """What a change did, for the audit log: field by field, and that a password typed
+    replaced the stored one (never what either was)."""
+    parts = [audit.changes(before, after)] if before != after else []
+    if password:
+        parts.append("password replaced")
+    return "; ".join(parts) or "no change"
 
 
 def list_mailboxes(session: Session, *, settings: Settings) -> list[dict[str, Any]]:
@@ -174,7 +180,9 @@ def list_mailboxes(session: Session, *, settings: Settings) -> list[dict[str, An
     rows = session.exec(
         select(Mailbox).where(col(Mailbox.host).is_not(None)).order_by(col(Mailbox.name))
     ).all()
-    here = [{**describe_mailbox(row), **_state(row), "source": DATABASE} for row in rows]
+    here = [
+        {"id": row.id, **describe_mailbox(row), **_state(row), "source": DATABASE} for row in rows
+    ]
     from_environment = [
         {**_describe_url(url), **_state(_row(session, url.name)), "source": ENVIRONMENT}
         for url in settings.imap_url
@@ -237,6 +245,15 @@ def find_mailbox(session: Session, name: str, *, settings: Settings) -> MailboxU
         return mailbox_url(mailbox_named(session, name), settings=settings)
     except SealedError as exc:
         raise MailboxError(str(exc)) from None
+
+
+def check_mailbox(name: str, *, settings: Settings) -> list[str]:
+    """Test a mailbox's settings step by step: the steps that passed, or
+    :class:`consultant.mail.probe.ProbeFailed` naming the one that did not. No session
+    is held while the server is asked (SQLite's write lock is the poller's too)."""
+    with session_scope() as session:
+        url = find_mailbox(session, name, settings=settings)
+    return probe_mailbox(url, settings=settings)
 
 
 # --- the outgoing relay -------------------------------------------------------------------
@@ -303,6 +320,12 @@ def describe_relay(relay: MailRelay | None, *, settings: Settings) -> dict[str, 
     }
 
 
+def relay_in_use(*, settings: Settings) -> dict[str, Any]:
+    """:func:`describe_relay` of the relay the sender uses now."""
+    with session_scope() as session:
+        return describe_relay(session.get(MailRelay, RELAY_ID), settings=settings)
+
+
 def current_relay(*, settings: Settings) -> RelayURL | None:
     """The relay to send through now: the one set up here, else CONSULTANT_SMTP_URL,
     else ``None`` (the outbox folder). :class:`consultant.sealed.SealedError` when the
@@ -312,6 +335,17 @@ def current_relay(*, settings: Settings) -> RelayURL | None:
         if relay is None:
             return settings.smtp_url
         return relay_url(relay, settings=settings)
+
+
+def check_relay(*, settings: Settings) -> list[str]:
+    """Test the relay in use step by step, as :func:`check_mailbox` does a mailbox."""
+    try:
+        relay = current_relay(settings=settings)
+    except SealedError as exc:
+        raise MailboxError(str(exc)) from None
+    if relay is None:
+        raise MailboxError(f"no relay: outgoing mail is written to {settings.outbox_dir}/")
+    return probe_relay(relay, settings=settings)
 
 
 def relay_url(relay: MailRelay, *, settings: Settings) -> RelayURL:

@@ -37,9 +37,18 @@ from sqlmodel import Session, col, func, select
 
 from consultant.config import Settings, get_settings
 from consultant.db import autocommit_connection, get_engine, session_scope
-from consultant.mail.smtp import PermanentDeliveryError, TemporaryDeliveryError, transport_for
+from consultant.mail.smtp import (
+    PermanentDeliveryError,
+    SmtpRelay,
+    TemporaryDeliveryError,
+    Transport,
+    UnusableRelay,
+    transport_for,
+)
+from consultant.mailbox_settings import current_relay
 from consultant.models import Event, OutboxEmail, OutboxStatus, utcnow
 from consultant.retry import backoff
+from consultant.sealed import SealedError
 
 log = logging.getLogger(__name__)
 
@@ -94,24 +103,38 @@ def send_outbox_emails(*, outbox_ids: Sequence[int]) -> list[SendResult]:
     limit is checked before every email and nothing claimed has to wait for the limit.
     """
     settings = get_settings()
+    transport = _transport(settings)
     if settings.smtp_max_per_minute or settings.smtp_max_per_hour:
-        results = _send_one_by_one_within_limits(outbox_ids, settings)
+        results = _send_one_by_one_within_limits(outbox_ids, settings, transport)
     else:
-        results = _send_in_claims(outbox_ids, settings)
+        results = _send_in_claims(outbox_ids, settings, transport)
     return [results.get(outbox_id, SendResult(outbox_id, "skipped")) for outbox_id in outbox_ids]
 
 
-def _send_in_claims(outbox_ids: Sequence[int], settings: Settings) -> dict[int, SendResult]:
+def _transport(settings: Settings) -> Transport:
+    """The relay set up on the mailboxes page, else CONSULTANT_SMTP_URL's, else the
+    outbox folder: looked up for every run of the sender, so a change needs no restart.
+    A relay password no key opens fails each email for now, with the reason on its row."""
+    try:
+        relay = current_relay(settings=settings)
+    except SealedError as exc:
+        return UnusableRelay(str(exc))
+    return transport_for(settings, relay=relay)
+
+
+def _send_in_claims(
+    outbox_ids: Sequence[int], settings: Settings, transport: Transport
+) -> dict[int, SendResult]:
     results: dict[int, SendResult] = {}
     with autocommit_connection() as connection:  # one connection to claim them all
         for start in range(0, len(outbox_ids), EMAILS_PER_CLAIM):
             claimed = _claim(connection, outbox_ids[start : start + EMAILS_PER_CLAIM])
-            results.update(_deliver_at_once(claimed, settings, connection))
+            results.update(_deliver_at_once(claimed, settings, transport, connection))
     return results
 
 
 def _send_one_by_one_within_limits(
-    outbox_ids: Sequence[int], settings: Settings
+    outbox_ids: Sequence[int], settings: Settings, transport: Transport
 ) -> dict[int, SendResult]:
     results: dict[int, SendResult] = {}
     with autocommit_connection() as connection:
@@ -120,12 +143,13 @@ def _send_one_by_one_within_limits(
             if limited_until is not None:
                 results.update({i: _defer(i, limited_until) for i in outbox_ids[position:]})
                 break
-            results.update(_deliver_lane(_claim(connection, [outbox_id]), settings, connection))
+            claimed = _claim(connection, [outbox_id])
+            results.update(_deliver_lane(claimed, settings, transport, connection))
     return results
 
 
 def _deliver_at_once(
-    claimed: list[Row[Any]], settings: Settings, connection: Connection
+    claimed: list[Row[Any]], settings: Settings, transport: Transport, connection: Connection
 ) -> dict[int, SendResult]:
     """Deliver the claimed emails over several relay connections at the same time.
 
@@ -134,14 +158,15 @@ def _deliver_at_once(
     after a round trip, so one connection at a time would leave the worker waiting most
     of the time; MTAs deliver in parallel for the same reason.
     """
-    count = settings.smtp_connections if settings.smtp_url else 1  # files: no waiting
+    # Files and a relay that cannot be used take no waiting.
+    count = settings.smtp_connections if isinstance(transport, SmtpRelay) else 1
     lanes = [claimed[n::count] for n in range(count)]
     others = [
-        _relay_threads(os.getpid(), count).submit(_deliver_lane_alone, lane, settings)
+        _relay_threads(os.getpid(), count).submit(_deliver_lane_alone, lane, settings, transport)
         for lane in lanes[1:]
         if lane
     ]
-    results = _deliver_lane(lanes[0], settings, connection)
+    results = _deliver_lane(lanes[0], settings, transport, connection)
     futures.wait(others)  # every lane finishes (or fails) before any error is raised
     for lane in others:
         results.update(lane.result())
@@ -149,16 +174,18 @@ def _deliver_at_once(
 
 
 def _deliver_lane(
-    lane: list[Row[Any]], settings: Settings, connection: Connection
+    lane: list[Row[Any]], settings: Settings, transport: Transport, connection: Connection
 ) -> dict[int, SendResult]:
     """Deliver these emails one after another, marking each on ``connection``."""
-    return {email.id: _deliver(email, settings, connection) for email in lane}
+    return {email.id: _deliver(email, settings, transport, connection) for email in lane}
 
 
-def _deliver_lane_alone(lane: list[Row[Any]], settings: Settings) -> dict[int, SendResult]:
+def _deliver_lane_alone(
+    lane: list[Row[Any]], settings: Settings, transport: Transport
+) -> dict[int, SendResult]:
     """:func:`_deliver_lane` in a relay thread, on a database connection of its own."""
     with autocommit_connection() as connection:
-        return _deliver_lane(lane, settings, connection)
+        return _deliver_lane(lane, settings, transport, connection)
 
 
 @functools.cache
@@ -168,10 +195,12 @@ def _relay_threads(pid: int, connections: int) -> futures.ThreadPoolExecutor:
     return futures.ThreadPoolExecutor(max_workers=connections - 1, thread_name_prefix="relay")
 
 
-def _deliver(email: Row[Any], settings: Settings, connection: Connection) -> SendResult:
+def _deliver(
+    email: Row[Any], settings: Settings, transport: Transport, connection: Connection
+) -> SendResult:
     """Hand one claimed email to the relay and record how that went."""
     try:
-        transport_for(settings).deliver(
+        transport.deliver(
             email.raw,
             sender=settings.desk_address,
             recipient=email.recipient,

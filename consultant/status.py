@@ -10,6 +10,7 @@ from consultant.config import MailboxURL, Settings
 from consultant.db import session_scope
 from consultant.mail.imap import ImapError, count_waiting
 from consultant.mail.oauth_access import connection_state
+from consultant.mailbox_settings import mailboxes_to_poll
 from consultant.models import InboundEmail, Mailbox, OutboxEmail, OutboxStatus, Ticket, utcnow
 
 LATEST_FAILURES = 5
@@ -17,7 +18,8 @@ MAX_REASON_CHARS = 200
 
 
 def desk_status(settings: Settings) -> dict[str, Any]:
-    """Each configured mailbox, asked live, and the queues' counts by status.
+    """Each mailbox polled (from the environment or set up in the dashboard), asked
+    live, and the queues' counts by status.
 
     ``failures`` counts the poller's failed connects and polls since its last good one;
     ``outbox_failures`` are the latest emails that will not be sent, with the reason.
@@ -25,7 +27,9 @@ def desk_status(settings: Settings) -> dict[str, Any]:
     No session is held while a mailbox is asked: on SQLite an open transaction holds the
     write lock that the poller's own bookkeeping needs.
     """
-    mailboxes = [_mailbox_status(settings, mailbox) for mailbox in settings.imap_url]
+    mailboxes = [
+        _mailbox_status(settings, mailbox) for mailbox in mailboxes_to_poll(settings=settings)
+    ]
     with session_scope() as session:
         inbound = _counts(session, InboundEmail.status)
         outbox = _counts(session, OutboxEmail.status)

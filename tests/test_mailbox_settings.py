@@ -184,3 +184,19 @@ def test_the_relay_set_here_replaces_the_environment_s(desk: Desk) -> None:
 def _list() -> list[dict[str, object]]:
     with session_scope() as session:
         return mailbox_settings.list_mailboxes(session, settings=config.get_settings())
+
+
+def test_the_command_line_adds_and_tests_a_mailbox_naming_the_failed_step(
+    desk: Desk, mailbox: CaseMailbox
+) -> None:
+    server = mailbox.server
+    added = desk.consultant(
+        "mailboxes", "add", "support", "--host", server.host, "--port", str(server.port),
+        "--security", "none", "--user", MAIL_USER, "--folder", "Missing",
+        input=f"{MAIL_PASSWORD}\n",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert MAIL_PASSWORD not in added.stdout
+    tested = desk.consultant("mailboxes", "test", "support")
+    assert tested.returncode == 1
+    assert "support: open folder failed: " in tested.stderr

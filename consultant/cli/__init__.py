@@ -124,9 +124,10 @@ def run(
 def _poll_all_once(settings: Settings) -> bool:
     """Poll each mailbox once; ``False`` when any of them could not be read."""
     from consultant.mail.imap import ImapError, poll_once
+    from consultant.mailbox_settings import mailboxes_to_poll
 
     all_read = True
-    for mailbox in settings.imap_url:
+    for mailbox in mailboxes_to_poll(settings=settings):
         try:
             report = poll_once(mailbox, settings=settings)
         except ImapError as exc:
@@ -139,7 +140,7 @@ def _poll_all_once(settings: Settings) -> bool:
 
 def _run_forever(settings: Settings) -> None:
     from consultant.mail.gateway import start_gateway
-    from consultant.mail.imap import watch
+    from consultant.pollers import Pollers
     from consultant.web.server import WebServer
     from consultant.worker import LocalWorker
 
@@ -149,36 +150,32 @@ def _run_forever(settings: Settings) -> None:
     web.start()
     worker = LocalWorker(interval=settings.poll_interval)
     worker.start()
-    pollers = [
-        threading.Thread(
-            target=watch,
-            kwargs={"mailbox": m, "settings": settings, "stop": stop},
-            daemon=True,
-        )
-        for m in settings.imap_url
-    ]
-    for poller in pollers:
-        poller.start()
-    _print_banner(settings)
+    pollers = Pollers(settings=settings)
+    pollers.refresh()
+    threading.Thread(target=pollers.run, kwargs={"stop": stop}, daemon=True).start()
+    _print_banner(settings, mailboxes=pollers.names())
     _wait_for_signal(stop)
     worker.stop()
     web.stop()
     gateway.stop()
 
 
-def _print_banner(settings: Settings) -> None:
+def _print_banner(settings: Settings, *, mailboxes: list[str]) -> None:
+    from consultant.mailbox_settings import relay_in_use
+
+    relay = relay_in_use(settings=settings)
     outgoing = (
-        f"relay {settings.smtp_url.host}:{settings.smtp_url.port}"
-        if settings.smtp_url
+        f"relay {relay['host']}:{relay['port']}"
+        if "host" in relay
         else f"saved as .eml files under {settings.outbox_dir}/"
     )
-    mailboxes = ", ".join(m.name for m in settings.imap_url) or "none (set CONSULTANT_IMAP_URL)"
+    polled = ", ".join(mailboxes) or "none yet (add one on the dashboard's mailboxes page)"
     _announce(
         settings,
         "CaseConsultant desk is running.\n"
         f"  dashboard:            {settings.web_url}/ (listening on {settings.web})\n"
         f"  inbound SMTP gateway: {settings.gateway}\n"
-        f"  mailboxes polled:     {mailboxes}\n"
+        f"  mailboxes polled:     {polled}\n"
         f"  outgoing mail:        {outgoing}\n"
         f"  database:             {settings.database.split('@')[-1]}\n"
         "Send a first case (from another terminal):\n"
@@ -188,7 +185,7 @@ def _print_banner(settings: Settings) -> None:
         "Stop with Ctrl-C.",
         gateway=settings.gateway,
         web=settings.web,
-        mailboxes=[m.name for m in settings.imap_url],
+        mailboxes=mailboxes,
         outgoing=outgoing,
         database=settings.database.split("@")[-1],
     )
@@ -219,27 +216,22 @@ def poll(
     once: Annotated[bool, typer.Option("--once", help="Poll every mailbox once and exit.")] = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """Copy new email from every configured IMAP mailbox into the desk."""
-    from consultant.mail.imap import watch
+    """Copy new email from every IMAP mailbox into the desk: those of CONSULTANT_IMAP_URL
+    and those set up in the dashboard (followed from the next look at them, every
+    CONSULTANT_POLL_INTERVAL seconds)."""
+    from consultant.pollers import Pollers
 
     _configure_logging(verbose=verbose)
     settings = ready()
-    if not settings.imap_url:
-        raise ConfigError("CONSULTANT_IMAP_URL: no mailbox configured")
     if once:
         if not _poll_all_once(settings):
             raise typer.Exit(1)
         return
     stop = threading.Event()
-    threads = [
-        threading.Thread(target=watch, kwargs={"mailbox": m, "settings": settings, "stop": stop})
-        for m in settings.imap_url
-    ]
-    for thread in threads:
-        thread.start()
+    pollers = threading.Thread(target=Pollers(settings=settings).run, kwargs={"stop": stop})
+    pollers.start()
     _wait_for_signal(stop)
-    for thread in threads:
-        thread.join()
+    pollers.join()
 
 
 @app.command()
@@ -300,7 +292,7 @@ def _print_status(report: dict[str, Any]) -> None:
         if box["failures"]:
             typer.echo(f"  failed polls since the last good one: {box['failures']}")
     if not report["mailboxes"]:
-        typer.echo("no mailboxes configured (CONSULTANT_IMAP_URL)")
+        typer.echo("no mailboxes (CONSULTANT_IMAP_URL, or the dashboard's Mailboxes page)")
     typer.echo(f"inbound: {_counted(report['inbound'])}")
     typer.echo(f"outbox:  {_counted(report['outbox'])}")
     if report["outbox_failures"]:

@@ -14,8 +14,9 @@ import typer
 from sqlmodel import Session
 
 from consultant import mailbox_settings as settings_of
-from consultant.cli.support import JsonOption, fail, in_session, print_json
+from consultant.cli.support import JsonOption, fail, in_session, print_json, ready
 from consultant.config import get_settings
+from consultant.mail.probe import ProbeFailed
 
 mailboxes_app = typer.Typer(
     help="Mailboxes the desk reads and the relay it sends through, set up in the database.",
@@ -129,6 +130,27 @@ def mailboxes_list(as_json: JsonOption = False) -> None:
             typer.echo(f"  last error: {row['last_error']} ({row['failures']} failed polls)")
     if not rows:
         typer.echo("no mailboxes (add one, or set CONSULTANT_IMAP_URL)")
+
+
+@mailboxes_app.command("test")
+def mailboxes_test(
+    name: Annotated[str, typer.Argument(help="The mailbox's name.")] = "",
+    relay: Annotated[bool, typer.Option("--relay", help="Test the outgoing relay.")] = False,
+) -> None:
+    """Try the settings step by step (resolve, connect, TLS, log in, open the folder)
+    and say which step failed, in the server's words. Exits 1 on a failure."""
+    if bool(name) == relay:
+        fail("name a mailbox, or give --relay")
+    ready()
+    what = "relay" if relay else name
+    try:
+        if relay:
+            passed = settings_of.check_relay(settings=get_settings())
+        else:
+            passed = settings_of.check_mailbox(name, settings=get_settings())
+    except (settings_of.MailboxError, ProbeFailed) as exc:
+        fail(f"{what}: {exc}")
+    typer.echo(f"{what}: works ({', '.join(passed)})")
 
 
 @mailboxes_app.command("set-relay")

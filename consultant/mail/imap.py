@@ -105,7 +105,11 @@ def watch(mailbox: MailboxURL, *, settings: Settings, stop: threading.Event) -> 
             log.critical("%s", exc)
             revoked = True
         except ImapAuthError as exc:
-            log.critical("%s — fix its password or access token (CONSULTANT_IMAP_URL)", exc)
+            log.critical(
+                "%s — fix its password or access token (CONSULTANT_IMAP_URL or the "
+                "dashboard's mailboxes page)",
+                exc,
+            )
             failures += 1
         except ImapError:
             failures += 1
@@ -269,7 +273,7 @@ def _connect(mailbox: MailboxURL, *, settings: Settings) -> IMAPClient:
     The access token is fetched before connecting: a failing token source costs the
     server nothing, and never falls back to the password.
     """
-    token = _access_token(mailbox, settings=settings)
+    token = login_token(mailbox, settings=settings)
     client = IMAPClient(
         mailbox.host,
         port=mailbox.port,
@@ -284,7 +288,7 @@ def _connect(mailbox: MailboxURL, *, settings: Settings) -> IMAPClient:
             # Before any credential (RFC 9051 6.2.1). A server that does not offer
             # STARTTLS makes imapclient raise: the login is never sent in the clear.
             client.starttls(ssl_context=tls_context())
-        _log_in(client, mailbox, token=token)
+        log_in(client, mailbox, token=token)
     except BaseException:
         # A failed STARTTLS handshake has closed the socket already; shutting it down
         # again would raise EBADF and hide the certificate error.
@@ -294,7 +298,7 @@ def _connect(mailbox: MailboxURL, *, settings: Settings) -> IMAPClient:
     return client
 
 
-def _access_token(mailbox: MailboxURL, *, settings: Settings) -> str | None:
+def login_token(mailbox: MailboxURL, *, settings: Settings) -> str | None:
     """The XOAUTH2 token: the desk's own for a connected mailbox, else the file's or the
     command's; ``None`` for a password login."""
     source = mailbox.xoauth2
@@ -305,7 +309,7 @@ def _access_token(mailbox: MailboxURL, *, settings: Settings) -> str | None:
     return access_token(source, timeout=settings.imap_token_command_timeout)
 
 
-def _log_in(client: IMAPClient, mailbox: MailboxURL, *, token: str | None) -> None:
+def log_in(client: IMAPClient, mailbox: MailboxURL, *, token: str | None) -> None:
     """Log in with the access token when there is one, else with the URL's password.
 
     XOAUTH2 is Google's and Microsoft's SASL mechanism (its standard sibling is RFC

@@ -181,9 +181,19 @@ class OutboxFolder:
         partial.replace(final)  # atomic: a reader never sees half an email
 
 
-def transport_for(settings: Settings) -> Transport:
-    if settings.smtp_url is not None:
-        return SmtpRelay(
-            settings.smtp_url, timeout=settings.smtp_timeout, helo_name=settings.desk_domain
-        )
+class UnusableRelay:
+    """A relay is set up but cannot be used (its password opens with no key the desk
+    has): every email waits, with the reason, until an admin fixes it."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def deliver(self, raw: bytes, *, sender: str, recipient: str, name: str) -> None:
+        raise TemporaryDeliveryError(self.reason)
+
+
+def transport_for(settings: Settings, *, relay: RelayURL | None) -> Transport:
+    """Through ``relay`` when there is one, else into the outbox folder."""
+    if relay is not None:
+        return SmtpRelay(relay, timeout=settings.smtp_timeout, helo_name=settings.desk_domain)
     return OutboxFolder(settings.outbox_dir)

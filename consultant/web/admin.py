@@ -1,6 +1,6 @@
 """The admin's pages: the coders (add with a one-time sign-in link, change, deactivate,
-reset two-factor), plans and accounts, and the saved answers (write with a preview from
-a sample case).
+reset two-factor), plans and accounts, the saved answers (write with a preview from
+a sample case), and the mailboxes and relay (with a connection test).
 
 Every page is for admins, checked on the server; every change goes through the same
 domain function as the command line and is audited with what it was before and after.
@@ -17,7 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from consultant import audit, quota, saved_answers
+from consultant import audit, mailbox_settings, quota, saved_answers
 from consultant.coders import (
     CoderError,
     add_coder,
@@ -28,11 +28,15 @@ from consultant.coders import (
     update_coder,
 )
 from consultant.codes.specialty import SPECIALTIES
+from consultant.config import ENV_PREFIX, Settings, get_settings
 from consultant.db import session_scope, storable
 from consultant.inbound import InboundError
-from consultant.models import CoderRole, utcnow
+from consultant.mail.oauth_providers import providers
+from consultant.mail.probe import ProbeFailed
+from consultant.models import CoderRole, MailRelay, utcnow
 from consultant.outbox import OutboxError
 from consultant.sign_in_links import issue_link
+from consultant.web.mailbox_oauth import connect_policy
 from consultant.web.pages import render
 from consultant.web.security import Admin, check_csrf, client_address
 from consultant.web.sessions import SignedIn
@@ -475,6 +479,277 @@ def _accounts_page(
     )
 
 
+# --- mailboxes and the relay -----------------------------------------------------------
+
+
+@router.get("/mailboxes")
+def mailboxes_page(request: Request, person: Admin, done: str = "") -> Response:
+    return _mailboxes_page(request, person, notice=done)
+
+
+@router.post("/mailboxes")
+def add_mailbox_submit(
+    request: Request,
+    person: Admin,
+    csrf: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    host: Annotated[str, Form()] = "",
+    port: Annotated[str, Form()] = "",
+    security: Annotated[str, Form()] = "tls",
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    folder: Annotated[str, Form()] = "INBOX",
+    enabled: Annotated[str, Form()] = "",
+) -> Response:
+    """Add a mailbox; the pollers follow it from their next look at the mailboxes on."""
+    check_csrf(person, csrf)
+    typed = {"name": name, "host": host, "port": port, "security": security,
+             "username": username, "folder": folder, "enabled": enabled == "yes"}  # fmt: skip
+
+    def add(session: Session) -> str:
+        mailbox = mailbox_settings.add_mailbox(
+            session, **typed, password=password, settings=get_settings()
+        )
+        return f"{mailbox.name}: {audit.changes({}, mailbox_settings.describe_mailbox(mailbox))}"
+
+    return _mailbox_change(
+        request, person, "admin.mailbox_added", add, form="new", typed=typed,
+        done=f"added mailbox {name.strip().lower()}",
+    )  # fmt: skip
+
+
+@router.post("/mailboxes/{name}/change")
+def change_mailbox_submit(
+    request: Request,
+    person: Admin,
+    name: str,
+    csrf: Annotated[str, Form()] = "",
+    host: Annotated[str, Form()] = "",
+    port: Annotated[str, Form()] = "",
+    security: Annotated[str, Form()] = "",
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    folder: Annotated[str, Form()] = "",
+    enabled: Annotated[str, Form()] = "",
+) -> Response:
+    """Change a mailbox as the form has it; an empty password keeps the stored one."""
+    check_csrf(person, csrf)
+    typed = {"host": host, "port": port, "security": security, "username": username,
+             "folder": folder, "enabled": enabled == "yes"}  # fmt: skip
+
+    def change(session: Session) -> str:
+        before = mailbox_settings.describe_mailbox(mailbox_settings.mailbox_named(session, name))
+        mailbox = mailbox_settings.change_mailbox(
+            session, name=name, **typed, password=password, settings=get_settings()
+        )
+        after = mailbox_settings.describe_mailbox(mailbox)
+        return f"{mailbox.name}: {mailbox_settings.change_detail(before, after, password=password)}"
+
+    return _mailbox_change(
+        request, person, "admin.mailbox_changed", change, form=name, typed=typed,
+        done=f"changed mailbox {name}",
+    )  # fmt: skip
+
+
+@router.post("/mailboxes/{name}/remove")
+def remove_mailbox_submit(
+    request: Request, person: Admin, name: str, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    check_csrf(person, csrf)
+
+    def remove(session: Session) -> str:
+        before = mailbox_settings.describe_mailbox(mailbox_settings.mailbox_named(session, name))
+        mailbox_settings.remove_mailbox(session, name=name)
+        return f"{name}: {audit.changes(before, {key: None for key in before})}"
+
+    return _mailbox_change(
+        request, person, "admin.mailbox_removed", remove, form="", done=f"removed mailbox {name}"
+    )
+
+
+@router.post("/mailboxes/{name}/test")
+def test_mailbox_submit(
+    request: Request, person: Admin, name: str, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    """Try the mailbox's settings step by step and show which step failed, and why."""
+    check_csrf(person, csrf)
+    return _connection_tested(
+        request, person, name, lambda: mailbox_settings.check_mailbox(name, settings=get_settings())
+    )
+
+
+@router.post("/relay")
+def set_relay_submit(
+    request: Request,
+    person: Admin,
+    csrf: Annotated[str, Form()] = "",
+    host: Annotated[str, Form()] = "",
+    port: Annotated[str, Form()] = "",
+    security: Annotated[str, Form()] = "starttls",
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> Response:
+    """Send through this relay from the next email on; an empty password keeps the
+    stored one."""
+    check_csrf(person, csrf)
+    typed = {"host": host, "port": port, "security": security, "username": username}
+
+    def change(session: Session) -> str:
+        settings = get_settings()
+        before = mailbox_settings.describe_relay(
+            session.get(MailRelay, mailbox_settings.RELAY_ID), settings=settings
+        )
+        relay = mailbox_settings.set_relay(session, **typed, password=password, settings=settings)
+        after = mailbox_settings.describe_relay(relay, settings=settings)
+        return f"relay: {mailbox_settings.change_detail(before, after, password=password)}"
+
+    return _mailbox_change(
+        request, person, "admin.relay_set", change, form="relay", typed=typed,
+        done="set the outgoing relay",
+    )  # fmt: skip
+
+
+@router.post("/relay/remove")
+def remove_relay_submit(
+    request: Request, person: Admin, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    check_csrf(person, csrf)
+
+    def remove(session: Session) -> str:
+        settings = get_settings()
+        before = mailbox_settings.describe_relay(
+            mailbox_settings.remove_relay(session), settings=settings
+        )
+        after = mailbox_settings.describe_relay(None, settings=settings)
+        return f"relay: {audit.changes(before, after)}"
+
+    return _mailbox_change(
+        request, person, "admin.relay_removed", remove, form="", done="removed the relay"
+    )
+
+
+@router.post("/relay/test")
+def test_relay_submit(
+    request: Request, person: Admin, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    check_csrf(person, csrf)
+    return _connection_tested(
+        request, person, "relay", lambda: mailbox_settings.check_relay(settings=get_settings())
+    )
+
+
+def _mailbox_change(
+    request: Request,
+    person: SignedIn,
+    action: str,
+    change: Callable[[Session], str],
+    *,
+    form: str,
+    done: str,
+    typed: dict[str, Any] | None = None,
+) -> Response:
+    """Make the change, or show the page again with each field's message beside it in
+    ``form`` (the new mailbox's, a mailbox's by name, or the relay's), as typed."""
+    fields: dict[str, str] = {}
+
+    def noting_fields(session: Session) -> str:
+        try:
+            return change(session)
+        except mailbox_settings.MailboxError as exc:
+            fields.update(exc.fields)
+            raise
+
+    problem = _apply(request, person, action, noting_fields)
+    if problem:
+        return _mailboxes_page(
+            request, person, error=problem, form=form, fields=fields, typed=typed,
+            status_code=400,
+        )  # fmt: skip
+    return RedirectResponse(f"/admin/mailboxes?{urlencode({'done': done})}", status_code=303)
+
+
+def _connection_tested(
+    request: Request, person: SignedIn, what: str, check: Callable[[], list[str]]
+) -> Response:
+    """Run a connection test (no session held meanwhile: it may wait on a server), audit
+    its outcome and show it beside what was tested."""
+    try:
+        tested = {"what": what, "ok": True, "passed": check()}
+        detail = f"{what}: works"
+    except ProbeFailed as exc:
+        tested = {"what": what, "ok": False, "step": exc.step, "reason": exc.reason}
+        detail = f"{what}: {exc}"
+    except mailbox_settings.MailboxError as exc:
+        tested = {"what": what, "ok": False, "step": "settings", "reason": str(exc)}
+        detail = f"{what}: {exc}"
+    action = "admin.relay_tested" if what == "relay" else "admin.mailbox_tested"
+    with session_scope() as session:
+        _audit(session, request, person, action, detail[:500])
+    return _mailboxes_page(request, person, tested=tested)
+
+
+def _mailboxes_page(
+    request: Request,
+    person: SignedIn,
+    *,
+    notice: str = "",
+    error: str = "",
+    form: str = "",
+    fields: dict[str, str] | None = None,
+    typed: dict[str, Any] | None = None,
+    tested: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    settings = get_settings()
+    with session_scope() as session:
+        mailboxes = mailbox_settings.list_mailboxes(session, settings=settings)
+        relay = mailbox_settings.describe_relay(
+            session.get(MailRelay, mailbox_settings.RELAY_ID), settings=settings
+        )
+        _audit(session, request, person, "admin.mailboxes_viewed", "")
+    page = render(
+        request,
+        "admin_mailboxes.html.j2",
+        {
+            "person": person,
+            "mailboxes": mailboxes,
+            "relay": relay,
+            "gateway": _gateway_settings(settings),
+            "securities": mailbox_settings.SECURITIES,
+            "providers": [p for p in providers(settings) if p.configured],
+            "notice": notice,
+            "error": error,
+            "form": form,
+            "fields": fields or {},
+            "typed": typed or {},
+            "tested": tested,
+        },
+        status_code=status_code,
+    )
+    # Its connect buttons' forms end at the providers' sign-in pages.
+    page.headers["Content-Security-Policy"] = connect_policy(settings)
+    return page
+
+
+def _gateway_settings(settings: Settings) -> list[dict[str, str]]:
+    """The inbound gateway's settings, which belong to the process: each with the
+    variable that sets it and whether it was set or is the default."""
+    shown = {
+        "gateway": ("Listens on", settings.gateway),
+        "desk_address": ("Desk address", settings.desk_address),
+        "desk_aliases": ("Also accepts", ", ".join(settings.desk_aliases) or "no other address"),
+    }
+    return [
+        {
+            "label": label,
+            "value": value,
+            "variable": f"{ENV_PREFIX}{key.upper()}",
+            "source": "set in the environment" if key in settings.model_fields_set else "default",
+        }
+        for key, (label, value) in shown.items()
+    ]
+
+
 # --- shared ---------------------------------------------------------------------------
 
 
@@ -489,6 +764,7 @@ REFUSALS = (
     FormValueError,
     InboundError,
     OutboxError,
+    mailbox_settings.MailboxError,
 )
 
 

@@ -193,6 +193,14 @@ def test_a_connected_mailbox_is_read_with_the_desks_own_tokens(
     assert audited("admin.mailbox_connect_started") == [f"{mailbox.name} with microsoft"]
     assert audited("admin.mailbox_connected") == [mailbox.name]
 
+    page = client.get(finished.headers["location"])  # the mailboxes page, its row connected
+    assert "Connection</dt><dd>connected" in page.text
+    assert "Connect again Microsoft 365" in page.text
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(microsoft.authorize_url))
+    assert f"form-action 'self' {origin}" in page.headers["content-security-policy"]
+    tested = client.post(f"/admin/mailboxes/{mailbox.name}/test", data={"csrf": admin})
+    assert "Connection works" in tested.text and "log in" in tested.text
+
 
 def test_forged_replayed_late_denied_and_foreign_callbacks_connect_nothing(
     desk: Desk, client: TestClient, admin: str, microsoft: AuthorizationServer, folder: CaseMailbox
