@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from consultant.codes import edi, formats
+from consultant.codes import edi, formats, tables
 from consultant.codes.formats import CPT, HCPCS, ICD10CM, ICD10PCS, MODIFIER, NDC
 
 HIGH = 0.95
@@ -181,20 +181,39 @@ ID_LABELS = (
     r"road|rd|blvd|highway|hwy|transmittal|cr|change request|cost cent(?:er|re)|cost ctr|"
     r"employee|emp|user|operator|entered by|changed by|updated by|batch|pay[eo]r id|ptan|"
     r"trace|eft|amount|amt|balance|gl|general ledger|accession|badge|reviewer|chart|mln matters|"
-    r"rep|representative|agent|analyst|submitter|receiver|sender|payee"
+    r"rep|representative|agent|analyst|submitter|receiver|sender|payee|"
+    r"clm|mbr|ctrl|chk|bulletin|memo|notice|job|vendor|location|loc|seq|sequence|remit|"
+    r"voucher|trans\.|transm\.|change req\.?|(?:keyed|added|posted|worked|reviewed) by"
 )
 # ... and these only when a number word follows them ("visit #", "check number").
 ID_LABELS_WITH_NUMBER_WORD = (
     r"visit|encounter|check|cheque|bed|control|plan|provider|unit|floor|building|bldg|"
     r"coder"
 )
-NUMBER_WORD = r"(?:#|no\.?|num\.?|number|id|ids|code)"
-STRICT_NUMBER_WORD = r"(?:#|no\.?|num\.?|number)"
+NUMBER_WORD = r"(?:#|no\.?|num\.?|nbr\.?|number|id|ids|code)"
+STRICT_NUMBER_WORD = r"(?:#|no\.?|num\.?|nbr\.?|number)"
 # "Change Request (CR) 13706", "Accession #: 45380", "claim number is 88213"
 LABEL_TAIL = (
     r"\s*(?:\([A-Za-z]{1,6}\))?\s*(?:there\s+)?"
     r"(?:is|was|of|ends? in|ending in|starts? with|starting with)?"
-    r"\s*[:#]{0,2}\s*"
+    r"\s*(?:[:#=]{0,2}|[-\u2013](?=\s))\s*"
+)
+# A label written after the number: "39931 (ZIP)", "99497 - cost ctr", "90791 = member
+# ID", "27410 is our ZIP"; the label must end its clause, so "99213 - claim denied" is a code.
+ID_AFTER = re.compile(
+    rf"(?i)\s*(?:\(\s*|[-\u2013=]\s*|is\s+(?:the|our|my|their|your|a)\s+)"
+    r"(?:[a-z]+\.?\s+)?"  # one qualifying word: "(PO box)", "- patient acct", "is our office ZIP"
+    rf"(?:(?:{ID_LABELS})\.?(?:\s*{NUMBER_WORD})?|(?:{ID_LABELS_WITH_NUMBER_WORD})\s*{STRICT_NUMBER_WORD})"
+    r"\.?\s*(?=[),.;\n]|$)"
+)
+# A line "Label: value", "Label = value", "Label - value": every number in the value is
+# what the label says, so a line keyed by an identifier label holds no code.
+KEY_VALUE = re.compile(
+    r"(?m)^[ \t]*([A-Za-z][A-Za-z .#/()&'_-]{0,30}?)[ \t]*(?::|=|\t| [-\u2013] )"
+)
+CODE_KEY = re.compile(
+    r"(?i)\b(?:cpt|hcpcs|codes?|proc\w*|dx|diag\w*|icd\w*|mods?|modifiers?|services?|"
+    r"lines?|re|subject|billed|denied|paid)\b"
 )
 # A number joined to a labelled one shares its label: "ZIP 43614 and 98405". Not after a
 # comma: in "claim #88213, 99213 and 99214" the codes follow the claim number.
@@ -207,6 +226,17 @@ ID_BEFORE = re.compile(
     r"|\b(?:total|count|accepted)\s*:\s*"  # a report's counts: "Accepted: 45378"
     r"|#\s*)$"
 )
+# A table header that names an identifier: "Claim#", "Pt Acct", "member_id", "ICN".
+ID_HEADER = re.compile(
+    rf"(?i)\b(?:{ID_LABELS}|(?:{ID_LABELS_WITH_NUMBER_WORD})\s*{STRICT_NUMBER_WORD})(?!\w)"
+)
+
+WORD = re.compile(r"[0-9A-Za-z]+")
+# A word or a cell break in a key's value before a number: "Member: Jane Doe, billed
+# 99213" and "Allowed amt: 61.00 | 72148" name a code.
+VALUE_WORD = re.compile(r"[a-z]{3,}|[|\t;]")
+NOT_CODE_COLUMNS = frozenset({tables.ID, tables.UNITS, tables.MODIFIER, tables.OTHER})
+
 # A number right before one of these words is a quantity, not a code.
 QUANTITY_AFTER = re.compile(
     r"(?i)^\s*(?:mg|mcg|ml|cc|iu|units?\b(?!\s+of|\s*[:=]?\s*\d)|miles?|mi\b|km|steps|feet|ft\b|lbs?|kg|"
@@ -239,7 +269,7 @@ DIAGNOSIS_WORDS = re.compile(
 # A diagnosis label right before a code decides its reading, whatever else is near:
 # "Dx M5450", "DX1: C61", "diagnosis code E116", "ICD-10 M1711".
 DIAGNOSIS_LABEL = re.compile(
-    r"(?i)\b(?:icd(?:-?10)?(?:-?cm)?|dx\d{0,2}|diagnos[ie]s|diag)(?:\s+codes?(?:\(s\))?)?"
+    r"(?i)\b(?:icd(?:-?10)?(?:-?cm)?|dx\d{0,2}|diagnos[ie]s|diag|21[a-l])(?:\s+codes?(?:\(s\))?)?"
     r"(?:\s+(?:was|is|were|are|of))?\s*[:#=]?\s*$"
 )
 # Box 21's letters ("A. M7541   B. M5450"), read as diagnoses under a box 21 or "Dx" label.
@@ -281,7 +311,7 @@ TOKEN = re.compile(
 )
 # A modifier after a dash, slash, comma or space, or in parentheses: "-25", " GP", "(AI)".
 MODIFIER_STEP = re.compile(
-    r"(\s*[-\u2013/,]\s*|\s+|\s*(\()\s*)([0-9A-Z]{2})(?(2)\s*\)|(?!(?![x\u00d7]\d)\w))"
+    r"(\s*[-\u2013/,|]\s*|\s+|\s*(\()\s*)([0-9A-Z]{2})(?(2)\s*\)|(?!(?![x\u00d7]\d)\w))"
 )
 # A unit count written on a code or its glued modifier: "99213x2", "J1885X4", "97110GPx3".
 GLUED_UNITS = re.compile(r"[0-9A-Z]{5}(?:[0-9A-Z]{2})?[xX]\d{1,3}")
@@ -295,6 +325,7 @@ MODIFIER_PHRASE = re.compile(
     r"(?i:\bmods?(?:ifiers?|\.)?)\s*[-:#]?\s*"
     r"((?:[0-9A-Z]{2})(?:\s*(?:,|/|&|\+|(?i:and|or))\s*-?[0-9A-Z]{2})*)(?![\w])"
 )
+TRAILING_MODIFIER_PHRASE = re.compile(r"\s*,?\s*(?:with\s+|w/\s*)?" + MODIFIER_PHRASE.pattern)
 MODIFIER_IN_LIST = re.compile(r"(?<![\w])-?([0-9A-Z]{2})(?![\w])")
 MODIFIER_BEFORE_WORD = re.compile(
     r"(?<![\w-])-?([0-9A-Z]{2})(?:\s*(?:,|/|&|(?i:and|or))\s*-?([0-9A-Z]{2}))?\s+(?i:modifiers?)\b"
@@ -319,9 +350,12 @@ UNITS_HEADER = re.compile(r"(?im)^.*\b(?:cpt|hcpcs|code|proc\w*)\b.*\b(?:units?|
 TABLE_UNITS = re.compile(r"^[^\n\d]*?(?<![\w.~])(\d{1,3})(?![\w.~/])")
 PIPE_ROW_UNITS = re.compile(r"\|\s*(\d{1,3})\s*$")
 COLUMN_GAP = re.compile(r"\t|  +|\|")
-HEADER_CELL = re.compile(r"[^\s|]+(?: [^\s|]+)*")
-HEADER_REACH = 30
 BOX_24G = re.compile(r"\b24G\s+(\d{1,3})\b")
+ROW_COUNT = re.compile(r"\d{1,3}(?:\.0+)?")
+# A unit count labelled anywhere on a claim row: "UNITS 4", "5 UN", "Qty: 2".
+ROW_UNITS = re.compile(
+    r"(?i)(?:\b(?:units?|uos|qty)\s*[:=#]?\s*(\d{1,3})\b|(?<![\w.~])(\d{1,3})\s*(?:units?|un|uos)\b)"
+)
 # A street number: "20610 Ventura Blvd", "45380 County Rd 9".
 STREET_AFTER = re.compile(rf"^\s+(?:[A-Z][a-z]+\.?\s+){{1,3}}(?:{STREET_SUFFIXES})\b")
 
@@ -445,6 +479,7 @@ class _Reader:
         self.found: list[FoundCode] = []
         self.read_up_to = 0  # where the last code's modifiers and units end
         self.diagnosis_lists: set[int] = set()
+        self.rows: dict[int, list[tables.Cell] | None] = {}
 
     def read(self) -> list[FoundCode]:
         tokens = list(TOKEN.finditer(self.masked))
@@ -577,38 +612,44 @@ class _Reader:
         return found
 
     def _after_identifier_label(self, start: int) -> bool:
-        """Whether the words just before ``start`` label an identifier ("claim #"), or a
-        time starts its line (a log's user ID: "09:14 E4051 changed ...")."""
-        if labelled_identifier(self.masked, start) or self._in_identifier_column(start):
+        """Whether the number at ``start`` is an identifier by its label: words just
+        before it ("claim #") or just after it ("(ZIP)", "- cost ctr"), the key of its
+        line ("Batch ID = 45380"), its table column ("Acct"), or a time starting its line
+        (a log's user ID: "09:14 E4051 changed ...")."""
+        if labelled_identifier(self.masked, start) or self._keyed_identifier(start):
+            return True
+        word = WORD.match(self.masked, start)
+        if word and ID_AFTER.match(self.masked, word.end()):
+            return True
+        if self._column_role(start) in NOT_CODE_COLUMNS:
             return True
         line_start = self.text.rfind("\n", 0, start) + 1
         return bool(TIME_FIRST.fullmatch(self.text, line_start, start))
 
-    def _in_identifier_column(self, start: int) -> bool:
-        """Whether ``start`` is in a table column whose header names an identifier
-        ("Patient Acct", "Claim Number", "ICN"): the nearest line above, in the same
-        block, that has no digit and three or more cells set apart by runs of spaces."""
+    def _keyed_identifier(self, start: int) -> bool:
+        """A line keyed by an identifier label ("Cost Center - 59834", "Group No = 12002"),
+        with only identifiers between its key and ``start``."""
         line_start = self.masked.rfind("\n", 0, start) + 1
-        line_end = self.masked.find("\n", start)
-        if not COLUMN_GAP.search(
-            self.masked, line_start, len(self.masked) if line_end < 0 else line_end
-        ):
+        key = KEY_VALUE.match(self.masked, line_start, start)
+        if key is None or CODE_KEY.search(key.group(1)) or not ID_HEADER.search(key.group(1)):
             return False
-        column = start - line_start
-        end = line_start - 1
-        for _ in range(HEADER_REACH):
-            if end <= 0:
-                return False
-            begin = self.masked.rfind("\n", 0, end) + 1
-            line = self.masked[begin:end]
-            if not line.strip():
-                return False
-            cells = list(HEADER_CELL.finditer(line))
-            if len(cells) >= 3 and not any(ch.isdigit() for ch in line):
-                under = [c for c in cells if c.start() <= column]
-                return bool(under) and bool(ID_BEFORE.search(under[-1].group() + " "))
-            end = begin - 1
-        return False
+        return not VALUE_WORD.search(self.masked, key.end(), start)
+
+    def _row(self, start: int) -> list[tables.Cell] | None:
+        """The table row (cells with their columns' roles) holding ``start``, read once
+        per line from the text as written: a CSV row's "4,684.00" is two cells, not the
+        thousands the masks take it for."""
+        line_start = self.text.rfind("\n", 0, start) + 1
+        if line_start not in self.rows:
+            self.rows[line_start] = tables.row_cells(self.text, start, identifier=ID_HEADER)
+        return self.rows[line_start]
+
+    def _column_role(self, start: int) -> str | None:
+        """The role of the table column ``start`` sits in, if it is in a table."""
+        cells = self._row(start)
+        if not cells:
+            return None
+        return next((c.role for c in cells if c.start <= start < c.end), None)
 
     def _diagnosis_label(self, start: int) -> bool:
         """A diagnosis label right before ``start``: "Dx", "DX2:", box 21's "B."."""
@@ -728,7 +769,12 @@ class _Reader:
             return []
         if self._after_identifier_label(start) and not self._diagnosis_word_governs(context):
             return []
-        if context.diagnosis() or self._diagnosis_label(start) or start in self.diagnosis_lists:
+        if (
+            context.diagnosis()
+            or self._diagnosis_label(start)
+            or start in self.diagnosis_lists
+            or self._column_role(start) == tables.DIAGNOSIS
+        ):
             return [self._dotless_reading(icd, start, end)]
         if len(token) >= 6 and not written_lower:
             reason = "dotless ICD-10-CM of six or seven characters with a catalog hit"
@@ -779,6 +825,12 @@ class _Reader:
                 break
             modifiers.append(modifier)
             position = match.end()
+        phrase = TRAILING_MODIFIER_PHRASE.match(self.masked, position)
+        if phrase and "\n" not in phrase.group():
+            named = MODIFIER_IN_LIST.findall(phrase.group(1))
+            if named and all(m in formats.KNOWN_MODIFIERS for m in named):
+                modifiers.extend(m for m in named if m not in modifiers)
+                position = phrase.end()
         return modifiers, position
 
     def _attach_trailing(self, code: FoundCode) -> int:
@@ -788,6 +840,8 @@ class _Reader:
             return code.end
         modifiers, position = self._modifiers_after(code.end)
         code.modifiers.extend(m for m in modifiers if m not in code.modifiers)
+        if self._attach_from_row(code):
+            return position
         after = UNITS_AFTER.match(self.masked[position:])
         if after:
             code.units = int(next(g for g in after.groups() if g))
@@ -799,6 +853,26 @@ class _Reader:
             code.units = self._units_in_row(position)
         return position
 
+    def _attach_from_row(self, code: FoundCode) -> bool:
+        """A code in a table's code column takes the modifiers and the unit count its
+        row gives under the modifier and units headers; returns whether it is in one."""
+        cells = self._row(code.start)
+        if not cells or not any(
+            c.role == tables.CODE and c.start <= code.start < c.end for c in cells
+        ):
+            return False
+        for cell in cells:
+            value = self.text[cell.start : cell.end].strip()
+            if cell.role == tables.MODIFIER:
+                code.modifiers.extend(
+                    m
+                    for m in MODIFIER_IN_LIST.findall(value)
+                    if m in formats.KNOWN_MODIFIERS and m not in code.modifiers
+                )
+            elif cell.role == tables.UNITS and ROW_COUNT.fullmatch(value):
+                code.units = int(float(value)) or None
+        return True
+
     def _units_in_row(self, position: int) -> int | None:
         """The count a claim row or table gives the code on it: box 24G, a pipe row's
         last cell, or the first number after the code under a header naming units."""
@@ -809,6 +883,10 @@ class _Reader:
         box = BOX_24G.search(rest)
         if box:
             return int(box.group(1))
+        if COLUMN_GAP.search(rest):
+            labelled = ROW_UNITS.search(rest)
+            if labelled:
+                return int(labelled.group(1) or labelled.group(2))
         if self.masked.count("|", line_start, line_end) >= 3:
             cell = PIPE_ROW_UNITS.search(rest)
             return int(cell.group(1)) if cell else None

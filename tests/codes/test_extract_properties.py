@@ -58,6 +58,24 @@ LABELS = [
     "Lot",
     "PO Box",
 ]
+# Labels written after the number they label.
+AFTER_LABELS = [
+    "ZIP",
+    "claim #",
+    "member ID",
+    "cost center",
+    "cost ctr",
+    "acct no",
+    "check no.",
+    "batch",
+    "invoice",
+    "ticket",
+    "ref",
+    "PO box",
+    "transmittal",
+]
+# Table headers naming an identifier column.
+ID_HEADERS = ["Claim#", "Acct", "Pt Acct", "claim_id", "MemberNbr", "ICN", "Batch ID", "Invoice No"]
 
 
 def prose(words: list[str]) -> str:
@@ -119,3 +137,53 @@ def test_a_code_in_prose_keeps_its_modifiers_and_units(line: tuple[str, str]) ->
 def test_a_labelled_number_is_never_a_code(icd_catalog: Catalog, text: str) -> None:
     found = extract(text, known=icd_catalog.has, loaded=icd_catalog.loaded)
     assert [f.key for f in found] == []
+
+
+@st.composite
+def number_labelled_after(draw: st.DrawFn) -> str:
+    """A number with its label written after it: "39931 (ZIP)", "97110 - acct no."."""
+    label = draw(st.sampled_from(AFTER_LABELS))
+    number = str(draw(st.integers(10000, 99999)))
+    form = draw(st.sampled_from(["{n} ({label})", "{n} - {label}", "{n} = {label}"]))
+    before = prose(draw(st.lists(st.sampled_from(PROSE), max_size=6)))
+    end = draw(st.sampled_from([".", "", ",", "\n"]))
+    return f"{before} {form.format(n=number, label=label)}{end}".strip()
+
+
+@given(text=number_labelled_after())
+def test_a_number_labelled_after_it_is_never_a_code(icd_catalog: Catalog, text: str) -> None:
+    found = extract(text, known=icd_catalog.has, loaded=icd_catalog.loaded)
+    assert [f.key for f in found] == []
+
+
+@st.composite
+def table_with_identifier_column(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """A pipe, tab, comma or space-aligned table: an identifier column of CPT-range
+    numbers, a code column, a modifier column and a units column."""
+    id_header = draw(st.sampled_from(ID_HEADERS))
+    separator = draw(st.sampled_from(["|", "\t", ",", "  "]))
+    row = st.tuples(
+        st.integers(10000, 99999),
+        st.sampled_from(PROCEDURES["cpt"]),
+        st.sampled_from(["", *LETTER_MODIFIERS]),
+        st.integers(1, 9),
+    )
+    rows = draw(st.lists(row, min_size=1, max_size=4, unique_by=lambda r: r[1]))
+
+    def line(cells: list[str]) -> str:
+        if separator == "  ":  # columns aligned by padding, as a report prints them
+            return "".join(cell.ljust(12) for cell in cells).rstrip()
+        return separator.join(cells)
+
+    lines = [line([id_header, "CPT", "Mod", "Units"])]
+    keys = []
+    for number, code, modifier, units in rows:
+        lines.append(line([str(number), code, modifier, str(units)]))
+        keys.append(f"cpt:{code}" + (f"-{modifier}" if modifier else "") + f" x{units}")
+    return "\n".join(lines), keys
+
+
+@given(table=table_with_identifier_column())
+def test_a_table_column_header_decides_its_cells(table: tuple[str, list[str]]) -> None:
+    text, keys = table
+    assert sorted(f.key for f in extract(text)) == sorted(keys)

@@ -1,0 +1,145 @@
+"""Tables pasted into a case: what a column's header says about the cells under it.
+
+Remittance exports, EOB columns and clearinghouse reports set every number under a
+header: ``Claim#|Svc Date|Proc|Mod|Units|Charge``, ``acct,dos,code,mod,qty,amt``, or
+columns aligned by runs of spaces. The header decides what a cell is far better than the
+cell's neighbours do: a five-digit number under "Acct" is an account whatever it looks
+like, and the number under "Units" on a code's row is that code's unit count. A row is a
+line split by the separator its header uses (pipe, tab, comma) or, for aligned columns,
+by the header's cell positions; the header is the nearest line above in the same block
+with three or more cells and no number in any of them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ID = "id"
+CODE = "code"
+MODIFIER = "modifier"
+UNITS = "units"
+DIAGNOSIS = "diagnosis"
+OTHER = "other"  # dates, amounts, names: never a code
+
+DELIMITERS = ("|", "\t", ",")
+ALIGNED_GAP = re.compile(r" {2,}|\t")
+ALIGNED_CELL = re.compile(r"[^\s|]+(?: [^\s|]+)*")
+NUMBER_CELL = re.compile(r"\d{3,}|\d[/.-]\d")
+CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+HEADER_REACH = 30
+MIN_CELLS = 3
+
+CODE_HEADER = re.compile(r"(?i)\b(?:cpt|hcpcs|proc\w*|codes?|service|svc|px)\b")
+MODIFIER_HEADER = re.compile(r"(?i)^(?:mods?\s*\d?|modifiers?\s*\d?|mod\s*(?:1|2|3|4)?)$")
+UNITS_HEADER = re.compile(r"(?i)\b(?:units?|uos|qty|quantity|un|days\s*/\s*units|svc\s*units)\b")
+DIAGNOSIS_HEADER = re.compile(r"(?i)\b(?:dx\d?|diag\w*|icd(?:[\s-]*10)?(?:[\s-]*cm)?)\b")
+DATE_HEADER = re.compile(r"(?i)\b(?:dos|dates?|from|thru)\b")
+OTHER_HEADER = re.compile(
+    r"(?i)\b(?:dos|dates?|from|thru|to|billed|charges?|chg|amt|amount|allowed|paid|pay|"
+    r"adj\w*|deduct\w*|coins\w*|copay|balance|bal|carc|rarc|remarks?|rmk|reason|grp|"
+    r"group\s*/\s*rc|status|names?|patient|pt|pos|npi|tin|rev(?:enue)?)\b"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One cell of a table row: its span in the text and its column's role."""
+
+    start: int
+    end: int
+    role: str
+
+
+def header_role(header: str, *, identifier: re.Pattern[str]) -> str:
+    """What the cells under ``header`` are: ``identifier`` recognises identifier labels
+    (the extractor's own label words), the patterns here the rest."""
+    words = CAMEL.sub(" ", header).replace("_", " ").strip()
+    if MODIFIER_HEADER.match(words):
+        return MODIFIER
+    if UNITS_HEADER.search(words):
+        return UNITS
+    if DIAGNOSIS_HEADER.search(words):
+        return DIAGNOSIS
+    if DATE_HEADER.search(words):
+        return OTHER
+    if CODE_HEADER.search(words) and not re.search(r"(?i)\b(?:adj\w*|reason|remark|rev)", words):
+        return CODE
+    if identifier.search(words + " "):
+        return ID
+    if OTHER_HEADER.search(words):
+        return OTHER
+    return ""
+
+
+def row_cells(text: str, position: int, *, identifier: re.Pattern[str]) -> list[Cell] | None:
+    """The cells of the table row holding ``position``, each with its column's role;
+    None when the line is not a row under a header."""
+    line_start = text.rfind("\n", 0, position) + 1
+    line_end = text.find("\n", position)
+    line_end = len(text) if line_end < 0 else line_end
+    line = text[line_start:line_end]
+    delimiter = next((d for d in DELIMITERS if line.count(d) >= 2), None)
+    header = _header_above(text, line_start, delimiter)
+    if header is None:
+        return None
+    roles = [header_role(name, identifier=identifier) for name, _ in header]
+    if delimiter is not None:
+        spans = _delimited(line, delimiter)
+        if len(spans) < MIN_CELLS:
+            return None
+        return [
+            Cell(line_start + s, line_start + e, roles[i] if i < len(roles) else "")
+            for i, (s, e) in enumerate(spans)
+        ]
+    starts = [offset for _, offset in header]
+    cells = []
+    for match in ALIGNED_CELL.finditer(line):
+        column = max((i for i, s in enumerate(starts) if s <= match.start() + 1), default=0)
+        cells.append(Cell(line_start + match.start(), line_start + match.end(), roles[column]))
+    return cells
+
+
+def _header_above(
+    text: str, line_start: int, delimiter: str | None
+) -> list[tuple[str, int]] | None:
+    """The header of the block above ``line_start``: (cell text, offset in its line)."""
+    end = line_start - 1
+    for _ in range(HEADER_REACH):
+        if end <= 0:
+            return None
+        begin = text.rfind("\n", 0, end) + 1
+        line = text[begin:end]
+        if not line.strip():
+            return None
+        cells = _header_cells(line, delimiter)
+        if cells is not None:
+            return cells
+        end = begin - 1
+    return None
+
+
+def _header_cells(line: str, delimiter: str | None) -> list[tuple[str, int]] | None:
+    if delimiter is not None:
+        if line.count(delimiter) < 2:
+            return None
+        found = [(line[s:e].strip(), s) for s, e in _delimited(line, delimiter)]
+    else:
+        if not ALIGNED_GAP.search(line):
+            return None
+        found = [(m.group(), m.start()) for m in ALIGNED_CELL.finditer(line)]
+    named = [name for name, _ in found if name]
+    if len(named) < MIN_CELLS or any(NUMBER_CELL.search(name) for name in named):
+        return None
+    if not all(any(ch.isalpha() for ch in name) for name in named):
+        return None
+    return found
+
+
+def _delimited(line: str, delimiter: str) -> list[tuple[int, int]]:
+    spans = []
+    start = 0
+    for part in line.split(delimiter):
+        spans.append((start, start + len(part)))
+        start += len(part) + 1
+    return spans
