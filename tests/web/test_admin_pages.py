@@ -34,6 +34,7 @@ def test_an_admin_adds_changes_and_deactivates_a_coder_each_change_audited(
     bad = client.post("/admin/coders", data={**form, "email": "not-an-address"})
     assert bad.status_code == 400 and "is not an email address" in bad.text
     assert 'value="not-an-address"' in bad.text  # kept as typed
+    assert 'id="add-error"' in bad.text  # beside the form
     added = client.post("/admin/coders", data={**form, "email": "bea@desk.example"})
     assert added.status_code == 200 and len(LINK.findall(added.text)) == 1
 
@@ -86,6 +87,7 @@ def test_a_saved_answer_is_previewed_from_a_sample_case_and_refused_if_it_would_
         "/admin/answers", data={"csrf": csrf, "title": "Broken", "body": "Hi {{ frist_name }}"}
     )
     assert broken.status_code == 400 and "frist_name" in broken.text
+    assert 'id="body-error"' in broken.text and "Hi {{ frist_name }}</textarea>" in broken.text
     client.post("/admin/answers", data={"csrf": csrf, "title": "Hello", "body": body})
     client.post(
         "/admin/answers",
