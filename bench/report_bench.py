@@ -58,7 +58,8 @@ EXTRAS = [
     SELECT account_id, id, 'debit', 1, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM'),
         'debit:ticket:' || id, created_at FROM tickets""",
     # Answered in 0 to 25 business hours, spread over the histogram's buckets.
-    "UPDATE sla_clocks SET used_seconds = (ticket_id * 7919) % 90000 WHERE stopped_at IS NOT NULL",
+    """UPDATE sla_clocks SET used_seconds = (ticket_id::bigint * 7919) % 90000
+    WHERE stopped_at IS NOT NULL""",
     """INSERT INTO assignments (ticket_id, coder_id, reason, actor, started_at)
     SELECT id, coder_id, 'routed', 'desk', created_at FROM tickets WHERE coder_id IS NOT NULL""",
 ]

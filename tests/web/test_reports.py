@@ -242,6 +242,8 @@ def test_each_report_matches_counts_taken_from_the_raw_tables(
     assert {r["code"] for r in csv_rows(lead, "codes", **one)} == its_codes
     per_account = csv_rows(lead, "volume", by="account")
     assert len(per_account) == 4 and {int(r["received"]) for r in per_account} == {1}
+    everyone_and_each = csv_rows(lead, "speed", by="account")
+    assert [int(r["first_responses"]) for r in everyone_and_each] == [3, 1, 1, 0, 1]
 
 
 def test_new_cases_show_after_the_next_refresh(office_hours: None, client: TestClient) -> None:
