@@ -493,6 +493,7 @@ def _state(row: Mailbox | None) -> dict[str, Any]:
         "failures": row.failures if row else 0,
         # Connected with OAuth 2.0: connected, token expiring or consent revoked.
         "connection": connection_state(row, now=utcnow()) if row else None,
+        "provider": row.oauth_provider if row else None,
     }
 
 

@@ -126,6 +126,8 @@ def mailboxes_list(as_json: JsonOption = False) -> None:
         origin = " (set in the environment)" if row["source"] == settings_of.ENVIRONMENT else ""
         typer.echo(f"{row['name']}{state}{origin}: {_where(row)}")
         typer.echo(f"  last poll {row['last_poll_at'] or 'never'}")
+        if row["connection"]:
+            typer.echo(f"  OAuth 2.0: {row['connection']}")
         if row["last_error"]:
             typer.echo(f"  last error: {row['last_error']} ({row['failures']} failed polls)")
     if not rows:

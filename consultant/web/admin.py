@@ -31,9 +31,10 @@ from consultant.codes.specialty import SPECIALTIES
 from consultant.config import ENV_PREFIX, Settings, get_settings
 from consultant.db import session_scope, storable
 from consultant.inbound import InboundError
-from consultant.mail.oauth_providers import providers
+from consultant.mail.oauth_connect import ConnectRefused, start_connect
+from consultant.mail.oauth_providers import providers, redirect_uri
 from consultant.mail.probe import ProbeFailed
-from consultant.models import CoderRole, MailRelay, utcnow
+from consultant.models import CoderRole, Mailbox, MailRelay, utcnow
 from consultant.outbox import OutboxError
 from consultant.sign_in_links import issue_link
 from consultant.web.mailbox_oauth import connect_policy
@@ -567,6 +568,79 @@ def remove_mailbox_submit(
     )
 
 
+@router.post("/mailboxes/connect")
+def connect_new_mailbox_submit(
+    request: Request,
+    person: Admin,
+    csrf: Annotated[str, Form()] = "",
+    provider: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+    host: Annotated[str, Form()] = "",
+    port: Annotated[str, Form()] = "",
+    security: Annotated[str, Form()] = "tls",
+    username: Annotated[str, Form()] = "",
+    folder: Annotated[str, Form()] = "INBOX",
+) -> Response:
+    """Add a mailbox that signs in with Microsoft 365 or Google, and go to the
+    provider's sign-in to connect it (the form names the provider)."""
+    check_csrf(person, csrf)
+    typed = {"name": name, "host": host, "port": port, "security": security,
+             "username": username, "folder": folder}  # fmt: skip
+    started = ""
+
+    def add_and_start(session: Session) -> str:
+        nonlocal started
+        mailbox = mailbox_settings.add_mailbox(
+            session, **typed, password="", auth="oauth", settings=get_settings()
+        )
+        started = _start_connect(session, person, mailbox, provider)
+        added = audit.changes({}, mailbox_settings.describe_mailbox(mailbox))
+        return f"{mailbox.name}: {added}; connecting with {provider}"
+
+    return _mailbox_change(
+        request, person, "admin.mailbox_added", add_and_start, form=f"oauth:{provider}",
+        typed=typed, done="", then=lambda: started,
+    )  # fmt: skip
+
+
+@router.post("/mailboxes/{name}/connect")
+def connect_mailbox_submit(
+    request: Request,
+    person: Admin,
+    name: str,
+    csrf: Annotated[str, Form()] = "",
+    provider: Annotated[str, Form()] = "",
+) -> Response:
+    """Connect a mailbox (again) that signs in with Microsoft 365 or Google."""
+    check_csrf(person, csrf)
+    started = ""
+
+    def start(session: Session) -> str:
+        nonlocal started
+        mailbox = mailbox_settings.mailbox_named(session, name)
+        started = _start_connect(session, person, mailbox, provider)
+        return f"{mailbox.name} with {provider}"
+
+    return _mailbox_change(
+        request, person, "admin.mailbox_connect_started", start, form=name, done="",
+        then=lambda: started,
+    )  # fmt: skip
+
+
+def _start_connect(session: Session, person: SignedIn, mailbox: Mailbox, provider: str) -> str:
+    """The provider's sign-in address for ``mailbox``, its connect kept for the callback."""
+    if mailbox.auth != "oauth":
+        raise ConnectRefused(f"{mailbox.name} logs in with a password; nothing to connect")
+    return start_connect(
+        session,
+        mailbox=mailbox,
+        provider_key=provider,
+        web_session_id=person.session_id,
+        now=utcnow(),
+        settings=get_settings(),
+    )
+
+
 @router.post("/mailboxes/{name}/test")
 def test_mailbox_submit(
     request: Request, person: Admin, name: str, csrf: Annotated[str, Form()] = ""
@@ -647,9 +721,11 @@ def _mailbox_change(
     form: str,
     done: str,
     typed: dict[str, Any] | None = None,
+    then: Callable[[], str] | None = None,
 ) -> Response:
     """Make the change, or show the page again with each field's message beside it in
-    ``form`` (the new mailbox's, a mailbox's by name, or the relay's), as typed."""
+    ``form`` (the new mailbox's, a mailbox's by name, or the relay's), as typed. Done,
+    the browser goes to ``then()`` (a provider's sign-in), or back to the page."""
     fields: dict[str, str] = {}
 
     def noting_fields(session: Session) -> str:
@@ -665,6 +741,8 @@ def _mailbox_change(
             request, person, error=problem, form=form, fields=fields, typed=typed,
             status_code=400,
         )  # fmt: skip
+    if then is not None:
+        return RedirectResponse(then(), status_code=303)
     return RedirectResponse(f"/admin/mailboxes?{urlencode({'done': done})}", status_code=303)
 
 
@@ -716,17 +794,17 @@ def _mailboxes_page(
             "relay": relay,
             "gateway": _gateway_settings(settings),
             "securities": mailbox_settings.SECURITIES,
-            "providers": [p for p in providers(settings) if p.configured],
             "notice": notice,
             "error": error,
             "form": form,
             "fields": fields or {},
             "typed": typed or {},
             "tested": tested,
+            "providers": providers(settings),
+            "redirect_uri": redirect_uri(settings),
         },
         status_code=status_code,
     )
-    # Its connect buttons' forms end at the providers' sign-in pages.
     page.headers["Content-Security-Policy"] = connect_policy(settings)
     return page
 
@@ -765,6 +843,7 @@ REFUSALS = (
     InboundError,
     OutboxError,
     mailbox_settings.MailboxError,
+    ConnectRefused,
 )
 
 
@@ -777,6 +856,7 @@ def _apply(
         try:
             detail = change(session)
         except REFUSALS as exc:
+            session.rollback()  # nothing a refused change did before its refusal stays
             return str(exc)
         _audit(session, request, person, action, detail)
     return ""

@@ -1,116 +1,32 @@
-"""Connecting a mailbox with Microsoft 365 or Google from the mailboxes page.
+"""Where Microsoft 365 or Google send an admin back after connecting a mailbox.
 
-The admin's click (a form with the session's CSRF token) starts a connect and sends the
-browser to the provider's sign-in with plain redirects; the provider sends it back to
-``/oauth/callback``, which finishes the connect or shows why not. Both are for admins,
-and both are audited, refusals included. No script is involved.
+The admin's click on the mailboxes page (consultant/web/admin.py, a form with the
+session's CSRF token) starts a connect and sends the browser to the provider's sign-in
+with a plain redirect; the provider sends it back to ``/oauth/callback``, which finishes
+the connect or shows why not. It is for admins and audited, refusals included. No
+script is involved.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
 from urllib.parse import urlencode, urlsplit
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from consultant import audit
 from consultant.config import Settings, get_settings
 from consultant.db import session_scope
-from consultant.mail.oauth_connect import ConnectRefused, finish_connect, start_connect
+from consultant.mail.oauth_connect import ConnectRefused, finish_connect
 from consultant.mail.oauth_providers import CALLBACK_PATH, providers
-from consultant.mailbox_settings import MailboxError, add_mailbox, describe_mailbox
-from consultant.models import Mailbox, utcnow
+from consultant.models import utcnow
 from consultant.web.pages import render
-from consultant.web.security import PAGE_POLICY, Admin, check_csrf, client_address
+from consultant.web.security import PAGE_POLICY, Admin, client_address
 from consultant.web.sessions import SignedIn
 
 router = APIRouter()
 MAX_CALLBACK_VALUE = 4096  # characters of a callback parameter the desk looks at
-
-
-@router.post("/admin/mailboxes/connect")
-def connect_new_submit(
-    request: Request,
-    person: Admin,
-    csrf: Annotated[str, Form()] = "",
-    provider: Annotated[str, Form()] = "",
-    name: Annotated[str, Form()] = "",
-    username: Annotated[str, Form()] = "",
-    host: Annotated[str, Form()] = "",
-    port: Annotated[str, Form()] = "",
-    security: Annotated[str, Form()] = "tls",
-    folder: Annotated[str, Form()] = "INBOX",
-) -> Response:
-    """Set up a new mailbox that logs in with OAuth 2.0 and start connecting it."""
-    check_csrf(person, csrf)
-    settings = get_settings()
-    with session_scope() as session:
-        try:
-            mailbox = add_mailbox(
-                session,
-                name=name,
-                host=host,
-                port=port,
-                security=security,
-                username=username,
-                password="",
-                folder=folder,
-                auth="oauth",
-                settings=settings,
-            )
-            url = start_connect(
-                session,
-                mailbox=mailbox,
-                provider_key=provider,
-                web_session_id=person.session_id,
-                now=utcnow(),
-                settings=settings,
-            )
-        except (MailboxError, ConnectRefused) as exc:
-            session.rollback()
-            problem = str(exc)
-        else:
-            detail = f"{mailbox.name}: {audit.changes({}, describe_mailbox(mailbox))}"
-            _audit(session, request, person, "admin.mailbox_added", detail)
-            detail = f"{mailbox.name} with {provider}"
-            _audit(session, request, person, "admin.mailbox_connect_started", detail)
-            return RedirectResponse(url, status_code=303)
-    return _refused(request, person, problem, status_code=400)
-
-
-@router.post("/admin/mailboxes/{mailbox_id}/connect")
-def connect_submit(
-    request: Request,
-    person: Admin,
-    mailbox_id: int,
-    csrf: Annotated[str, Form()] = "",
-    provider: Annotated[str, Form()] = "",
-) -> Response:
-    """Start connecting the mailbox: off to the provider's sign-in page."""
-    check_csrf(person, csrf)
-    with session_scope() as session:
-        mailbox = session.get(Mailbox, mailbox_id)
-        if mailbox is None:
-            problem = "there is no such mailbox"
-        else:
-            try:
-                url = start_connect(
-                    session,
-                    mailbox=mailbox,
-                    provider_key=provider,
-                    web_session_id=person.session_id,
-                    now=utcnow(),
-                    settings=get_settings(),
-                )
-            except ConnectRefused as exc:
-                problem = f"{mailbox.name}: {exc}"
-            else:
-                detail = f"{mailbox.name} with {provider}"
-                _audit(session, request, person, "admin.mailbox_connect_started", detail)
-                return RedirectResponse(url, status_code=303)
-    return _refused(request, person, problem, status_code=400)
 
 
 @router.get(CALLBACK_PATH)
