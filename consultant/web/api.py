@@ -38,7 +38,7 @@ from consultant.reports.figures import run_report
 from consultant.reports.query import read_query
 from consultant.routing.claims import ClaimError, reassign
 from consultant.tickets import Cursor, list_tickets, ticket_detail
-from consultant.web.security import client_address
+from consultant.web.security import RowId, client_address
 
 PAGE_LIMIT = 200
 MAX_TEXT = 100_000
@@ -232,7 +232,7 @@ def tickets(
 
 
 @router.get("/tickets/{number}", summary="One case: thread, codes, SLA clocks, events")
-def ticket(request: Request, caller: Reader, number: int) -> dict[str, Any]:
+def ticket(request: Request, caller: Reader, number: RowId) -> dict[str, Any]:
     with session_scope() as session:
         case = ticket_detail(session, number, now=utcnow())
         if case is not None:
@@ -243,7 +243,7 @@ def ticket(request: Request, caller: Reader, number: int) -> dict[str, Any]:
 
 
 @router.post("/tickets/{number}/answer", status_code=201, summary="Send an answer")
-def answer(request: Request, caller: Writer, number: int, body: AnswerIn) -> dict[str, Any]:
+def answer(request: Request, caller: Writer, number: RowId, body: AnswerIn) -> dict[str, Any]:
     """Queued and sent at once; refused (409 ``collision``, with the new messages' ids)
     when ``seen_message_id`` is given and the thread has grown since."""
     with session_scope() as session:
@@ -277,7 +277,7 @@ def answer(request: Request, caller: Writer, number: int, body: AnswerIn) -> dic
 
 
 @router.post("/tickets/{number}/note", status_code=201, summary="Add an internal note")
-def note(request: Request, caller: Writer, number: int, body: NoteIn) -> dict[str, Any]:
+def note(request: Request, caller: Writer, number: RowId, body: NoteIn) -> dict[str, Any]:
     with session_scope() as session:
         _refused_as_409(
             lambda: casework.add_note(
@@ -289,7 +289,7 @@ def note(request: Request, caller: Writer, number: int, body: NoteIn) -> dict[st
 
 
 @router.post("/tickets/{number}/assign", summary="Give a case to a coder (leads and admins)")
-def assign(request: Request, caller: Writer, number: int, body: AssignIn) -> dict[str, Any]:
+def assign(request: Request, caller: Writer, number: RowId, body: AssignIn) -> dict[str, Any]:
     if not _is_lead(caller):
         raise ApiError(403, "forbidden", "assigning cases is for leads and admins")
     with session_scope() as session:
@@ -301,7 +301,7 @@ def assign(request: Request, caller: Writer, number: int, body: AssignIn) -> dic
 
 
 @router.post("/tickets/{number}/status", summary="Move a case without writing to the customer")
-def status(request: Request, caller: Writer, number: int, body: StatusIn) -> dict[str, Any]:
+def status(request: Request, caller: Writer, number: RowId, body: StatusIn) -> dict[str, Any]:
     with session_scope() as session:
         _refused_as_409(
             lambda: casework.set_status(session, number, to=body.to, by=caller.email, now=utcnow())

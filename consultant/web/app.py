@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -58,6 +59,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(CodeNeeded, _to_code)  # type: ignore[arg-type]
     app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
     app.add_exception_handler(BadForm, _bad_form)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _not_valid)  # type: ignore[arg-type]
     return app
 
 
@@ -77,3 +79,13 @@ async def _forbidden(request: Request, exc: Forbidden) -> Response:
 
 async def _bad_form(request: Request, exc: BadForm) -> Response:
     return render(request, "error.html.j2", {"message": str(exc)}, status_code=403)
+
+
+async def _not_valid(request: Request, exc: RequestValidationError) -> Response:
+    """A mangled address or form (``/tickets/abc``, a number past any row's) gets the
+    desk's page saying what is wrong, not a framework's JSON."""
+    problems = "; ".join(
+        f"{' '.join(str(part) for part in e['loc'])}: {e['msg']}" for e in exc.errors()
+    )
+    message = f"this address or form is not one the desk makes ({problems})"
+    return render(request, "error.html.j2", {"message": message}, status_code=422)

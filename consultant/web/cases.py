@@ -35,7 +35,7 @@ from consultant.replies import Preview
 from consultant.routing.claims import ClaimError, claim, find_coder, reassign, release
 from consultant.tickets import earlier_cases, marked_text, ticket_detail
 from consultant.web.pages import render
-from consultant.web.security import Acting, Forbidden, Person, client_address
+from consultant.web.security import Acting, Forbidden, Person, RowId, client_address
 from consultant.web.sessions import SignedIn
 
 router = APIRouter()
@@ -48,12 +48,12 @@ MOVES = (TicketStatus.PENDING, TicketStatus.OPEN, TicketStatus.NEW, TicketStatus
 
 
 @router.get("/tickets/{number}")
-def case_page(request: Request, number: int, person: Person, done: str = "") -> Response:
+def case_page(request: Request, number: RowId, person: Person, done: str = "") -> Response:
     return _show(request, number, person, notice=done)
 
 
 @router.get("/tickets/{number}/messages/{message_id}/html")
-def message_html(number: int, message_id: int, person: Person) -> Response:
+def message_html(number: RowId, message_id: RowId, person: Person) -> Response:
     with session_scope() as session:
         message = session.get(Message, message_id)
     if message is None or message.ticket_id != number or not message.body_html:
@@ -66,7 +66,7 @@ def message_html(number: int, message_id: int, person: Person) -> Response:
 
 
 @router.get("/attachments/{attachment_id}")
-def attachment(request: Request, attachment_id: int, person: Person) -> Response:
+def attachment(request: Request, attachment_id: RowId, person: Person) -> Response:
     """Always a download, never shown inline: a PDF or HTML file from a stranger is
     opened by the coder's own viewer, not by the desk's page."""
     with session_scope() as session:
@@ -96,7 +96,7 @@ def attachment(request: Request, attachment_id: int, person: Person) -> Response
 
 
 @router.post("/tickets/{number}/claim")
-def claim_case(request: Request, number: int, person: Acting) -> Response:
+def claim_case(request: Request, number: RowId, person: Acting) -> Response:
     return _act(
         request,
         number,
@@ -107,7 +107,7 @@ def claim_case(request: Request, number: int, person: Acting) -> Response:
 
 
 @router.post("/tickets/{number}/release")
-def release_case(request: Request, number: int, person: Acting) -> Response:
+def release_case(request: Request, number: RowId, person: Acting) -> Response:
     return _act(
         request,
         number,
@@ -119,7 +119,7 @@ def release_case(request: Request, number: int, person: Acting) -> Response:
 
 @router.post("/tickets/{number}/status")
 def move_case(
-    request: Request, number: int, person: Acting, to: Annotated[str, Form()] = ""
+    request: Request, number: RowId, person: Acting, to: Annotated[str, Form()] = ""
 ) -> Response:
     return _act(
         request,
@@ -132,7 +132,7 @@ def move_case(
 
 @router.post("/tickets/{number}/assign")
 def assign_case(
-    request: Request, number: int, person: Acting, to: Annotated[str, Form()] = ""
+    request: Request, number: RowId, person: Acting, to: Annotated[str, Form()] = ""
 ) -> Response:
     _leads_only(person, "assigning cases")
     return _act(
@@ -146,7 +146,7 @@ def assign_case(
 
 @router.post("/tickets/{number}/note")
 def note_case(
-    request: Request, number: int, person: Acting, text: Annotated[str, Form()] = ""
+    request: Request, number: RowId, person: Acting, text: Annotated[str, Form()] = ""
 ) -> Response:
     return _act(
         request,
@@ -160,7 +160,7 @@ def note_case(
 @router.post("/tickets/{number}/answer")
 def answer_case(
     request: Request,
-    number: int,
+    number: RowId,
     person: Acting,
     text: Annotated[str, Form()] = "",
     then: Annotated[str, Form()] = TicketStatus.PENDING,
@@ -217,7 +217,7 @@ def answer_case(
 @router.post("/tickets/{number}/answer/preview")
 def preview_answer(
     request: Request,
-    number: int,
+    number: RowId,
     person: Acting,
     text: Annotated[str, Form()] = "",
     seen: Annotated[int, Form()] = 0,
@@ -234,7 +234,7 @@ def preview_answer(
 @router.post("/tickets/{number}/saved-answer")
 def use_saved_answer(
     request: Request,
-    number: int,
+    number: RowId,
     person: Acting,
     saved: Annotated[int, Form()] = 0,
     text: Annotated[str, Form()] = "",
@@ -265,7 +265,7 @@ def use_saved_answer(
 
 @router.post("/tickets/{number}/refund")
 def refund_case(
-    request: Request, number: int, person: Acting, reason: Annotated[str, Form()] = ""
+    request: Request, number: RowId, person: Acting, reason: Annotated[str, Form()] = ""
 ) -> Response:
     _leads_only(person, "refunding a case")
     return _act(
@@ -279,7 +279,7 @@ def refund_case(
 
 @router.post("/tickets/{number}/release-held")
 def release_held_case(
-    request: Request, number: int, person: Acting, override: Annotated[str, Form()] = ""
+    request: Request, number: RowId, person: Acting, override: Annotated[str, Form()] = ""
 ) -> Response:
     _leads_only(person, "releasing a held case")
     return _act(

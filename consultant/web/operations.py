@@ -33,7 +33,7 @@ from consultant.models import OutboxEmail, utcnow
 from consultant.web.admin import _apply, _audit
 from consultant.web.cases import MESSAGE_POLICY
 from consultant.web.pages import render
-from consultant.web.security import Admin, check_csrf
+from consultant.web.security import Admin, RowId, check_csrf
 from consultant.web.sessions import SignedIn
 
 router = APIRouter(prefix="/admin")
@@ -60,12 +60,12 @@ def quarantine_page(
 
 
 @router.get("/quarantine/{inbound_id}")
-def quarantined_email_page(request: Request, person: Admin, inbound_id: int) -> Response:
+def quarantined_email_page(request: Request, person: Admin, inbound_id: RowId) -> Response:
     return _quarantined_email(request, person, inbound_id)
 
 
 @router.get("/quarantine/{inbound_id}/html")
-def quarantined_email_html(person: Admin, inbound_id: int) -> Response:
+def quarantined_email_html(person: Admin, inbound_id: RowId) -> Response:
     """The HTML part, without links or images, for the page's sandboxed frame only."""
     with session_scope() as session:
         inbound = quarantine.set_aside(session, inbound_id)
@@ -76,7 +76,7 @@ def quarantined_email_html(person: Admin, inbound_id: int) -> Response:
 
 
 @router.get("/quarantine/{inbound_id}/source")
-def quarantined_email_source(request: Request, person: Admin, inbound_id: int) -> Response:
+def quarantined_email_source(request: Request, person: Admin, inbound_id: RowId) -> Response:
     """The email's exact bytes as a download (``message/rfc822``), never shown inline."""
     with session_scope() as session:
         inbound = quarantine.set_aside(session, inbound_id)
@@ -96,7 +96,7 @@ def quarantined_email_source(request: Request, person: Admin, inbound_id: int) -
 
 @router.post("/quarantine/{inbound_id}/release")
 def release_email_submit(
-    request: Request, person: Admin, inbound_id: int, csrf: Annotated[str, Form()] = ""
+    request: Request, person: Admin, inbound_id: RowId, csrf: Annotated[str, Form()] = ""
 ) -> Response:
     """Process the email again from its bytes: ``consultant inbound retry``'s function."""
     check_csrf(person, csrf)
@@ -122,7 +122,7 @@ def release_email_submit(
 def delete_email_submit(
     request: Request,
     person: Admin,
-    inbound_id: int,
+    inbound_id: RowId,
     csrf: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
 ) -> Response:
@@ -155,7 +155,7 @@ def delete_email_submit(
 def _quarantined_email(
     request: Request,
     person: SignedIn,
-    inbound_id: int,
+    inbound_id: RowId,
     *,
     error: str = "",
     errors: dict[str, str] | None = None,
@@ -197,7 +197,7 @@ def outbox_page(request: Request, person: Admin, after: str = "", done: str = ""
 
 @router.post("/outbox/{outbox_id}/retry")
 def retry_outbox_submit(
-    request: Request, person: Admin, outbox_id: int, csrf: Annotated[str, Form()] = ""
+    request: Request, person: Admin, outbox_id: RowId, csrf: Annotated[str, Form()] = ""
 ) -> Response:
     """Send it again now: ``consultant outbox retry``'s function."""
     check_csrf(person, csrf)
@@ -213,7 +213,7 @@ def retry_outbox_submit(
 
 @router.post("/outbox/{outbox_id}/cancel")
 def cancel_outbox_submit(
-    request: Request, person: Admin, outbox_id: int, csrf: Annotated[str, Form()] = ""
+    request: Request, person: Admin, outbox_id: RowId, csrf: Annotated[str, Form()] = ""
 ) -> Response:
     check_csrf(person, csrf)
     problem = _outbox_change(

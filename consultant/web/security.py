@@ -11,7 +11,7 @@ import hmac
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
-from fastapi import Depends, Form, Request, Response
+from fastapi import Depends, Form, Path, Request, Response
 from starlette.middleware.base import BaseHTTPMiddleware
 
 from consultant.config import get_settings
@@ -138,6 +138,9 @@ HalfSignedIn = Annotated[SignedIn, Depends(half_signed_in)]
 Lead = Annotated[SignedIn, Depends(lead)]
 Admin = Annotated[SignedIn, Depends(admin)]
 Acting = Annotated[SignedIn, Depends(checked_form)]  # a person posting one of the desk's forms
+# A row's id (or a case's number) in an address: the range of the databases' INTEGER, so
+# a mangled address is refused as such instead of overflowing in the driver.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class SecurityHeaders(BaseHTTPMiddleware):

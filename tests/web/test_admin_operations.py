@@ -273,3 +273,19 @@ def test_the_operations_pages_are_for_admins_only(client: TestClient, role: str)
     with session_scope() as session:
         assert session.exec(select(Ticket)).all() == []
         assert session.get(InboundEmail, inbound_id).status == "received"  # type: ignore[union-attr]
+
+
+def test_a_mangled_address_gets_a_page_saying_so_never_a_server_error(client: TestClient) -> None:
+    make_coder(ADMIN, role="admin")
+    csrf = sign_in(client, ADMIN)
+    past_any_row = "9" * 30
+
+    for url in (f"/admin/quarantine/{past_any_row}", "/admin/quarantine/abc",
+                f"/tickets/{past_any_row}", f"/attachments/{past_any_row}"):  # fmt: skip
+        shown = client.get(url)
+        assert shown.status_code == 422 and "not one the desk makes" in shown.text, url
+    for url in (f"/admin/outbox/{past_any_row}/retry", f"/tickets/{past_any_row}/claim",
+                f"/admin/quarantine/{past_any_row}/delete"):  # fmt: skip
+        posted = client.post(url, data={"csrf": csrf, "reason": "x"})
+        assert posted.status_code == 422 and "not one the desk makes" in posted.text, url
+    assert client.get("/admin/quarantine/2147483647").status_code == 404

@@ -111,6 +111,10 @@ def test_scopes_expiry_revocation_and_garbage_tokens_are_refused_in_json(
         "/api/v1/tickets/999999", headers=auth(token_for("alice@desk.example", "admin"))
     )
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    past_any_row = client.get(
+        f"/api/v1/tickets/{'9' * 30}", headers=auth(token_for("alice@desk.example", "admin"))
+    )
+    assert past_any_row.status_code == 422 and past_any_row.json()["error"]["code"] == "invalid"
 
 
 def test_a_coder_token_lists_its_own_cases_and_a_lead_pages_through_all(
