@@ -2,11 +2,12 @@
 
 In a claim file every number has its place: the diagnoses sit in the ``HI`` segment
 behind a qualifier (``HI*ABK:E119*ABF:Z794~``), the procedure with its modifiers in the
-first element of a service line (``SV1*HC:97110:GP:KX*150*UN*2~``) and the units a few
-elements further on. Everything else — claim and check numbers, NPIs, ZIP codes in
-``N4``, payer IDs, reason codes in ``CAS`` and ``LQ`` — is not a code, however much it
-looks like one. Reading the segments by position is therefore surer than reading their
-text by its words, and the reader masks every segment it has read.
+first element of a service line (``SV1*HC:97110:GP:KX*150*UN*2~``; some files separate
+components by ``>`` or ``^``) and the units a few elements further on. Everything else —
+claim and check numbers, NPIs, ZIP codes in ``N4``, payer IDs, reason codes in ``CAS`` and
+``LQ`` — is not a code, however much it looks like one. Reading the segments by position
+is therefore surer than reading their text by its words, and the reader masks every
+segment it has read.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ PROCEDURE_QUALIFIERS = frozenset({"HC", "AD", "ER", "IV", "WK"})
 # Where the procedure composite and the unit count sit in each service line segment
 # (SV1: professional, SV2: institutional, SVC: a paid line in an 835).
 SERVICE_LINES: dict[str, tuple[int, int]] = {"SV1": (0, 3), "SV2": (1, 4), "SVC": (0, 4)}
+COMPONENT_SEPARATOR = re.compile(r"[:>^]")
 UNIT_COUNT = re.compile(r"\d{1,4}(?:\.0+)?")
 MAX_MODIFIERS = 4
 
@@ -76,8 +78,10 @@ def _elements(body: str, start: int) -> list[tuple[str, int]]:
 
 
 def _components(element: str, start: int) -> list[tuple[str, int]]:
+    """The components of a composite element, split by whichever separator the file
+    uses: ``:`` most often, ``>`` or ``^`` in many clearinghouses' files."""
     components = []
-    for part in element.split(":"):
+    for part in COMPONENT_SEPARATOR.split(element):
         components.append((part, start))
         start += len(part) + 1
     return components

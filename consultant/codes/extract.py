@@ -149,7 +149,9 @@ TRAP_PATTERNS = (
     # not after a word and a hyphen: in "99213-GP-25-59-26" the digits are modifiers
     re.compile(r"\d(?<!\w\d)(?<!\w-\d)(?:" + "|".join(NUMBER_TRAP_TAILS) + ")"),
     re.compile(r"\(\d{3}\)\s?\d{3}[-. ]\d{4}\b"),  # phone: (555) 123-4567
-    re.compile(r"\$\s?\d[\d,]*(?:\.\d+)?"),  # money: $1,250.00, $99213
+    re.compile(
+        r"(?:\$|\b(?i:usd|us\$))\s?\d[\d,]*(?:\.\d+)?"
+    ),  # money: $1,250.00, $99213, USD 16000
     re.compile(r",\s*[A-Z]{2}\.?\s+\d{5}(?:-\d{4})?\b"),  # ZIP after a state: ", IL 62704"
     ADDRESS,
     # ZIP after a city and a state without a comma: "Omaha NE 68198", "Dayton, Ohio 45380"
@@ -183,7 +185,9 @@ ID_LABELS = (
     r"trace|eft|amount|amt|balance|gl|general ledger|accession|badge|reviewer|chart|mln matters|"
     r"rep|representative|agent|analyst|submitter|receiver|sender|payee|"
     r"clm|mbr|ctrl|chk|bulletin|memo|notice|job|vendor|location|loc|seq|sequence|remit|"
-    r"voucher|trans\.|transm\.|change req\.?|(?:keyed|added|posted|worked|reviewed) by"
+    r"voucher|trans\.|transm\.|change req\.?|(?:keyed|added|posted|worked|reviewed) by|"
+    r"bldg|building|apt|apartment|fl|pcn|deposit|appeal|correspondence|letter|document|doc|"
+    r"prov|facility|worklist owner|assigned to"
 )
 # ... and these only when a number word follows them ("visit #", "check number").
 ID_LABELS_WITH_NUMBER_WORD = (
@@ -198,18 +202,29 @@ LABEL_TAIL = (
     r"(?:is|was|of|ends? in|ending in|starts? with|starting with)?"
     r"\s*(?:[:#=]{0,2}|[-\u2013](?=\s))\s*"
 )
+# Any word with a number word after it names an identifier ("Deposit #:", "Prov. No.",
+# "appeal #"), unless the word is one for codes or counts ("CPT #", "line no.").
+NUMBERED_LABEL = (
+    r"(?!(?:cpt|hcpcs|codes?|proc\w*|dx|icd\w*|diag\w*|lines?|items?|services?|svc|mods?|"
+    r"modifiers?|units?|page|step|option|tier|level|box|rev)\b)[a-z]{2,}\.?\s*"
+    r"(?:#|no\.|nbr\.?|num\.|number)"
+)
 # A label written after the number: "39931 (ZIP)", "99497 - cost ctr", "90791 = member
 # ID", "27410 is our ZIP"; the label must end its clause, so "99213 - claim denied" is a code.
 ID_AFTER = re.compile(
-    rf"(?i)\s*(?:\(\s*|[-\u2013=]\s*|is\s+(?:the|our|my|their|your|a)\s+)"
-    r"(?:[a-z]+\.?\s+)?"  # one qualifying word: "(PO box)", "- patient acct", "is our office ZIP"
-    rf"(?:(?:{ID_LABELS})\.?(?:\s*{NUMBER_WORD})?|(?:{ID_LABELS_WITH_NUMBER_WORD})\s*{STRICT_NUMBER_WORD})"
-    r"\.?\s*(?=[),.;\n]|$)"
+    r"(?i)\s*(?:\(\s*|[-\u2013=]\s*|(?:is|was|are|were|that'?s)\s+|[-\u2013]\s*that'?s\s+)"
+    r"(?:(?:the|our|my|their|your|his|her|its|a|an)\s+)?"
+    # up to two qualifying words, no preposition: "(PO box)", "is the patient's account
+    # number", but not "99213 is on the claim"
+    r"(?:(?!(?:on|in|at|for|from|with|to|under|of|by|per)\b)[a-z']+\.?\s+){0,2}"
+    rf"(?:{NUMBERED_LABEL}|(?:{ID_LABELS})\.?(?:\s*{NUMBER_WORD})?|(?:{ID_LABELS_WITH_NUMBER_WORD})\s*{STRICT_NUMBER_WORD})"
+    rf"\.?(?![. \t:#]*(?:{NUMBER_WORD}[. \t:#]*)?\d)"  # not the label of the next number
+    r"\s*(?=[),.;\n]|$)"
 )
 # A line "Label: value", "Label = value", "Label - value": every number in the value is
 # what the label says, so a line keyed by an identifier label holds no code.
 KEY_VALUE = re.compile(
-    r"(?m)^[ \t]*([A-Za-z][A-Za-z .#/()&'_-]{0,30}?)[ \t]*(?::|=|\t| [-\u2013] )"
+    r"(?m)^[ \t]*([A-Za-z][A-Za-z .#/()&'_-]{0,30}?)[ \t]*(?::|=|\t| [-\u2013] )[ \t]*"
 )
 CODE_KEY = re.compile(
     r"(?i)\b(?:cpt|hcpcs|codes?|proc\w*|dx|diag\w*|icd\w*|mods?|modifiers?|services?|"
@@ -220,11 +235,12 @@ CODE_KEY = re.compile(
 SEGMENT_BEFORE = re.compile(r"[0-9A-Za-z]+-$")
 LISTED_BEFORE = re.compile(r"(?:[~0-9A-Z]*[~0-9][~0-9A-Z]*\s*(?:/|&|\band\b|\bor\b)\s*)+$")
 ID_BEFORE = re.compile(
-    rf"(?i)(?:\b(?:{ID_LABELS}|(?:on|by|via|paper|under) check)\s*{NUMBER_WORD}?{LABEL_TAIL}"
+    rf"(?i)(?:\b(?:{ID_LABELS}|(?:on|by|via|paper|under) check)\.?\s*{NUMBER_WORD}?{LABEL_TAIL}"
     rf"|\b(?:{ID_LABELS_WITH_NUMBER_WORD})\s*{STRICT_NUMBER_WORD}{LABEL_TAIL}"
     r"|\b(?:npi|tin|ein|id)\s*\(\s*"  # "invalid rendering NPI (N290)"
     r"|\b(?:total|count|accepted)\s*:\s*"  # a report's counts: "Accepted: 45378"
-    r"|#\s*)$"
+    rf"|\b{NUMBERED_LABEL}\s*:?\s*"
+    r"|#\s*:?\s*)$"
 )
 # A table header that names an identifier: "Claim#", "Pt Acct", "member_id", "ICN".
 ID_HEADER = re.compile(
@@ -307,7 +323,7 @@ TOKEN = re.compile(
     r"(?=[A-Za-z]{0,3}\d)"  # every code has a digit among its first four characters
     # up to eleven characters: a code with modifiers or units glued on ("97110GPKX", "97110GPx10")
     r"([0-9A-Za-z][0-9A-Za-z]{2,10}(?:\.[0-9A-Za-z]{1,4})?)"
-    r"(?![\w@~]|[.,]\d|-[A-Za-z]{2}(?![xX]\d)[A-Za-z]|-[A-Za-z]\b)"  # not "99309-B"
+    r"(?![\w@~]|\.\d|,\d{3}(?!\d)|-[A-Za-z]{2}(?![xX]\d)[A-Za-z]|-[A-Za-z]\b)"  # not "99309-B"
 )
 # A modifier after a dash, slash, comma or space, or in parentheses: "-25", " GP", "(AI)".
 MODIFIER_STEP = re.compile(
@@ -325,7 +341,13 @@ MODIFIER_PHRASE = re.compile(
     r"(?i:\bmods?(?:ifiers?|\.)?)\s*[-:#]?\s*"
     r"((?:[0-9A-Z]{2})(?:\s*(?:,|/|&|\+|(?i:and|or))\s*-?[0-9A-Z]{2})*)(?![\w])"
 )
-TRAILING_MODIFIER_PHRASE = re.compile(r"\s*,?\s*(?:with\s+|w/\s*)?" + MODIFIER_PHRASE.pattern)
+TRAILING_MODIFIER_PHRASE = re.compile(
+    r"\s*,?\s*(?:with\s+|w/\s*)?"
+    + MODIFIER_PHRASE.pattern
+    # "99231 with a 25", "27447 w/ 59", but not "with 25 minutes"
+    + r"|\s*,?\s*(?:with|w/)\s*(?:an?\s+)?((?:[0-9][0-9]|[A-Z]{2}))"
+    + r"(?![\w.,/:]\d|\w|\s*(?:%|mins?\b|minutes|units?|mg|ml))"
+)
 MODIFIER_IN_LIST = re.compile(r"(?<![\w])-?([0-9A-Z]{2})(?![\w])")
 MODIFIER_BEFORE_WORD = re.compile(
     r"(?<![\w-])-?([0-9A-Z]{2})(?:\s*(?:,|/|&|(?i:and|or))\s*-?([0-9A-Z]{2}))?\s+(?i:modifiers?)\b"
@@ -335,14 +357,24 @@ MODIFIER_APPENDED = re.compile(
     r"(?i:\b(?:append(?:ed|ing)?|add(?:ed|ing)?))\s+-?"
     r"([0-9A-Z]{2}(?:\s*(?:,|/|&|\+|(?i:and))\s*-?[0-9A-Z]{2})*)(?=\s+(?i:to|on)\s)"
 )
+# "put 59 on 97140", "use XS on 12001", "modifier 24 on 99213 and XS on 12001": a modifier
+# put on the code it names ("XU instead of 59 on 97140" puts none).
+MODIFIER_ON_CODE = re.compile(
+    r"(?i:\b(?:put|putting|use|using|add|adding|append\w*|attach\w*|appl\w+)\s+"
+    r"(?:(?:the|a|an)\s+)?(?:mod(?:ifier)?\s+)?|(?<=[0-9A-Z]{5})\s+and\s+)"
+    r"-?([0-9A-Z]{2})(?=\s+(?:on|to)\s+(?:the\s+|code\s+)?[0-9A-Z]{5}\b)"
+)
 MODIFIER_NAMES_CODE = re.compile(
     r"(?i)\s*(?:on|to|for|with|appended to)\s+(?:the\s+|code\s+)?([0-9A-Z]{5})\b"
 )
 UNITS_AFTER = re.compile(
-    r"(?i)^\s*(?:[,\u2013-]\s*)?\(?\s*(?:[x\u00d7]\s*(\d{1,3})\b|(\d{1,3})\s*(?:units?|uos)\b|"
+    r"(?i)^\s*(?:[,\u2013-]\s*)?\(?\s*(?:[x\u00d7*]\s*(\d{1,3})\b|"
+    r"(?:(?:@|for)\s*)?(\d{1,3})\s*(?:units?|uos)\b|"
     r"(?:units?|uos|un|qty)\s*[:=*]?\s*(\d{1,3})\b)"
 )
-UNITS_BEFORE = re.compile(r"(?i)\b[x\u00d7]?(\d{1,3})\s*units?\s+(?:of\s+)?$")
+UNITS_BEFORE = re.compile(
+    r"(?i)(?:\b[x\u00d7]?(\d{1,3})\s*units?\s+(?:of\s+)?|(?<![\w.~])(\d{1,3})\s?[x\u00d7]\s+)$"
+)
 SENTENCE_BREAK = re.compile(r"[.?!;]\s|\n")
 # Column tables: a header naming a units column ("CPT Units Charge", "Proc Mod Units"),
 # a pipe-separated claim row whose last cell is the count, box 24G of the CMS-1500.
@@ -392,6 +424,7 @@ def labelled_identifier(text: str, start: int) -> bool:
     directly, through a number listed with it ("ZIP 43614 and 98405") or as the next
     segment of a labelled number ("GL 6100-45380")."""
     before = text[max(0, start - 60) : start]
+    before = before[before.rfind("\n") + 1 :]  # a label does not reach across a line
     windows = [before]
     if before.rstrip().endswith(("and", "or", "&", "/")):
         windows.append(LISTED_BEFORE.sub("", before))
@@ -629,11 +662,11 @@ class _Reader:
     def _keyed_identifier(self, start: int) -> bool:
         """A line keyed by an identifier label ("Cost Center - 59834", "Group No = 12002"),
         with only identifiers between its key and ``start``."""
-        line_start = self.masked.rfind("\n", 0, start) + 1
-        key = KEY_VALUE.match(self.masked, line_start, start)
+        line_start = self.text.rfind("\n", 0, start) + 1
+        key = KEY_VALUE.match(self.text, line_start, start)
         if key is None or CODE_KEY.search(key.group(1)) or not ID_HEADER.search(key.group(1)):
             return False
-        return not VALUE_WORD.search(self.masked, key.end(), start)
+        return not VALUE_WORD.search(self.text, key.end(), start)
 
     def _row(self, start: int) -> list[tables.Cell] | None:
         """The table row (cells with their columns' roles) holding ``start``, read once
@@ -827,7 +860,7 @@ class _Reader:
             position = match.end()
         phrase = TRAILING_MODIFIER_PHRASE.match(self.masked, position)
         if phrase and "\n" not in phrase.group():
-            named = MODIFIER_IN_LIST.findall(phrase.group(1))
+            named = MODIFIER_IN_LIST.findall(phrase.group(1) or phrase.group(2))
             if named and all(m in formats.KNOWN_MODIFIERS for m in named):
                 modifiers.extend(m for m in named if m not in modifiers)
                 position = phrase.end()
@@ -840,7 +873,7 @@ class _Reader:
             return code.end
         modifiers, position = self._modifiers_after(code.end)
         code.modifiers.extend(m for m in modifiers if m not in code.modifiers)
-        if self._attach_from_row(code):
+        if self._attach_from_row(code) or self._attach_from_block(code):
             return position
         after = UNITS_AFTER.match(self.masked[position:])
         if after:
@@ -848,7 +881,7 @@ class _Reader:
             return position + after.end()
         before = UNITS_BEFORE.search(self.masked[max(0, code.start - 20) : code.start])
         if before:
-            code.units = int(before.group(1))
+            code.units = int(before.group(1) or before.group(2))
         else:
             code.units = self._units_in_row(position)
         return position
@@ -872,6 +905,40 @@ class _Reader:
             elif cell.role == tables.UNITS and ROW_COUNT.fullmatch(value):
                 code.units = int(float(value)) or None
         return True
+
+    def _attach_from_block(self, code: FoundCode) -> bool:
+        """A code that is the value of a "Procedure:" line takes the modifiers and units
+        of the "Modifier(s):" and "Units:" lines of its block (up to a blank line or the
+        next code line); returns whether it is such a value."""
+        line_start = self.text.rfind("\n", 0, code.start) + 1
+        key = KEY_VALUE.match(self.text, line_start, code.start)
+        if key is None or self._key_role(key) != tables.CODE:
+            return False
+        position = self.text.find("\n", code.end)
+        while position >= 0:
+            line_end = self.text.find("\n", position + 1)
+            line_end = len(self.text) if line_end < 0 else line_end
+            sibling = KEY_VALUE.match(self.text, position + 1, line_end)
+            if sibling is None or not self.text[position + 1 : line_end].strip():
+                break
+            role = self._key_role(sibling)
+            value = self.text[sibling.end() : line_end].strip()
+            if role == tables.CODE:
+                break
+            if role == tables.MODIFIER:
+                code.modifiers.extend(
+                    m
+                    for m in MODIFIER_IN_LIST.findall(value)
+                    if m in formats.KNOWN_MODIFIERS and m not in code.modifiers
+                )
+            elif role == tables.UNITS and ROW_COUNT.fullmatch(value):
+                code.units = int(float(value)) or None
+            position = line_end if line_end < len(self.text) else -1
+        return True
+
+    @staticmethod
+    def _key_role(key: re.Match[str]) -> str:
+        return tables.header_role(key.group(1), identifier=ID_HEADER)
 
     def _units_in_row(self, position: int) -> int | None:
         """The count a claim row or table gives the code on it: box 24G, a pipe row's
@@ -925,6 +992,9 @@ class _Reader:
             phrases.append((match.start(), match.end(), found))
         for match in MODIFIER_APPENDED.finditer(self.masked):
             phrases.append((match.start(), match.end(), MODIFIER_IN_LIST.findall(match.group(1))))
+        for match in MODIFIER_ON_CODE.finditer(self.masked):
+            if match.group(1) not in MODIFIER_LOOKALIKE_WORDS:
+                phrases.append((match.start(), match.end(), [match.group(1)]))
         for match in MODIFIER_BEFORE_WORD.finditer(self.masked):
             if any(s <= match.start() < e for s, e, _ in phrases):
                 continue

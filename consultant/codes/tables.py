@@ -54,7 +54,7 @@ class Cell:
 def header_role(header: str, *, identifier: re.Pattern[str]) -> str:
     """What the cells under ``header`` are: ``identifier`` recognises identifier labels
     (the extractor's own label words), the patterns here the rest."""
-    words = CAMEL.sub(" ", header).replace("_", " ").strip()
+    words = CAMEL.sub(" ", header).replace("_", " ").replace("(s)", "").strip()
     if MODIFIER_HEADER.match(words):
         return MODIFIER
     if UNITS_HEADER.search(words):

@@ -187,3 +187,33 @@ def table_with_identifier_column(draw: st.DrawFn) -> tuple[str, list[str]]:
 def test_a_table_column_header_decides_its_cells(table: tuple[str, list[str]]) -> None:
     text, keys = table
     assert sorted(f.key for f in extract(text)) == sorted(keys)
+
+
+@st.composite
+def keyed_identifier_line(draw: st.DrawFn) -> str:
+    """A key-value line keyed by an identifier label, among lines keyed otherwise."""
+    key = draw(
+        st.sampled_from(
+            [
+                "Batch ID",
+                "Cost Center",
+                "Group No",
+                "Patient Acct",
+                "Claim Nbr",
+                "Facility ZIP",
+                "Member ID",
+                "Check #",
+            ]
+        )
+    )
+    separator = draw(st.sampled_from([": ", " = ", " - ", "\t", ":\t"]))
+    numbers = draw(st.lists(st.integers(10000, 99999), min_size=1, max_size=3))
+    value = ", ".join(str(n) for n in numbers)
+    return (
+        f"Claim detail\nDOS{separator}03/12/2026\n{key}{separator}{value}\nStatus{separator}pending"
+    )
+
+
+@given(text=keyed_identifier_line())
+def test_a_line_keyed_by_an_identifier_holds_no_code(text: str) -> None:
+    assert [f.key for f in extract(text)] == []
