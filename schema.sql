@@ -837,5 +837,30 @@ CREATE INDEX ix_report_speed_account_day ON report_speed (account_id, day);
 
 UPDATE alembic_version SET version_num='0015' WHERE alembic_version.version_num = '0014';
 
+-- Running upgrade 0015 -> 0016
+
+CREATE TABLE desk_settings (
+    id SERIAL NOT NULL, 
+    name TEXT NOT NULL, 
+    value TEXT NOT NULL, 
+    changed_by TEXT NOT NULL, 
+    changed_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (id), 
+    UNIQUE (name)
+);
+
+CREATE TABLE email_templates (
+    id SERIAL NOT NULL, 
+    kind TEXT NOT NULL, 
+    part TEXT NOT NULL, 
+    body TEXT NOT NULL, 
+    changed_by TEXT NOT NULL, 
+    changed_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+    PRIMARY KEY (id), 
+    UNIQUE (kind, part)
+);
+
+UPDATE alembic_version SET version_num='0016' WHERE alembic_version.version_num = '0015';
+
 COMMIT;
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from consultant import quota, replies
+from sqlmodel import Session
+
+from consultant import quota, replies, sla
 from consultant.config import get_settings
 from consultant.db import ids_by_unique, insert_rows
 from consultant.intake import Batch, Intake, record_event
@@ -36,10 +38,15 @@ def reply(batch: Batch) -> None:
     What each email gets is decided first; the recipients' caps are then read for the
     whole batch in one query and kept up to date as the batch's answers are queued.
     """
-    answers = [(i, answer) for i in batch if not i.deferred and (answer := _answer_for(i))]
-    if not answers:
+    if not batch:
         return
     session = batch[0].session
+    hours_word = hours_kind(session)
+    answers = [
+        (i, answer) for i in batch if not i.deferred and (answer := _answer_for(i, hours_word))
+    ]
+    if not answers:
+        return
     caps = replies.automatic_caps(
         session,
         recipients=[intake.email.sender for intake, _ in answers],
@@ -65,7 +72,7 @@ def reply(batch: Batch) -> None:
         intake.outbox_ids.append(outbox_ids[row["key"]])
 
 
-def _answer_for(intake: Intake) -> Answer | None:
+def _answer_for(intake: Intake, hours_word: str) -> Answer | None:
     if intake.automatic:
         if intake.is_new_ticket:
             record_event(intake, "reply.skipped", "no person's address to answer")
@@ -88,7 +95,7 @@ def _answer_for(intake: Intake) -> Answer | None:
         remaining = quota.remaining(intake.session, account)
         context = {
             "sla_hours": plan.sla_hours,
-            "hours_kind": "business hours" if get_settings().business_hours else "hours",
+            "hours_kind": hours_word,
             "due": _local_time(ticket.due_at, account.timezone),
             "remaining": remaining,
             "resets_on": resets_on,
@@ -98,6 +105,11 @@ def _answer_for(intake: Intake) -> Answer | None:
         context = {"plan": plan.name, "limit": plan.cases_per_period, "resets_on": resets_on}
         return Answer("over_quota", f"over_quota:{ticket.id}", context)
     return None  # held_unverified: the From address may be forged, so its owner hears nothing
+
+
+def hours_kind(session: Session) -> str:
+    """ "business hours" when the desk keeps hours (the clock stops at night), else "hours"."""
+    return "hours" if sla.desk_schedule(session).always_open else "business hours"
 
 
 def _local_time(moment: datetime | None, zone: str) -> str:

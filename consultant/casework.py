@@ -93,7 +93,7 @@ def preview(session: Session, number: int, *, text: str) -> Preview:
     text = storable(text)
     if not text.strip():
         raise CaseError("an answer needs some text")
-    return preview_answer(ticket=ticket, text=text)
+    return preview_answer(session, ticket=ticket, text=text)
 
 
 def solve(session: Session, number: int, *, by: str, now: datetime) -> OutboxEmail:

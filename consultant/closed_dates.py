@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from consultant import sla
-from consultant.hours import holiday_dates
+from consultant import desk_settings, sla
+from consultant.hours import named_holidays
 from consultant.models import ClosedDate, Event
 
 
@@ -41,14 +41,20 @@ def reopen(session: Session, *, day: date, actor: str, now: datetime) -> int:
 
 
 def calendar(session: Session, *, now: datetime) -> dict[str, Any]:
-    """The business hours, holidays and closed dates in force, for people to read."""
-    schedule = sla.desk_schedule(session)
+    """The business hours, holidays and closed dates in force, for people to read, with
+    where the hours and the holidays come from (an admin, or the environment)."""
+    desk = desk_settings.in_force(session)
+    schedule = sla.schedule_of(session, desk)
     closed = session.exec(select(ClosedDate).order_by(col(ClosedDate.day))).all()
     years = (now.year, now.year + 1)
-    holidays = sorted(d for year in years for d in holiday_dates(schedule.holidays_spec, year))
+    holidays = [h for year in years for h in named_holidays(schedule.holidays_spec, year)]
     return {
         "business_hours": schedule.describe(),
+        "business_hours_setting": desk.business_hours,
+        "business_hours_from": desk.sources["business_hours"],
         "holidays": schedule.holidays_spec or None,
-        "holiday_dates": [d.isoformat() for d in holidays],
+        "holidays_from": desk.sources["holidays"],
+        "holiday_dates": [day.isoformat() for day, _ in holidays],
+        "holiday_names": [{"day": day.isoformat(), "name": name} for day, name in holidays],
         "closed_dates": [{"day": c.day.isoformat(), "name": c.name} for c in closed],
     }

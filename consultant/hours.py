@@ -275,6 +275,51 @@ def _refuse_overlaps(spans: list[tuple[int, int, int]], text: str) -> None:
             raise ScheduleError(f"{text.strip()!r} has overlapping hours")
 
 
+# --- a week as a form shows it -----------------------------------------------------
+
+_SPAN = re.compile(r"^\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}$")
+
+
+def week_fields(schedule: Schedule) -> list[str]:
+    """Each day's open spans, Monday first (``"08:00-12:00, 13:00-17:00"``; empty: closed)."""
+    days: list[list[str]] = [[] for _ in DAY_NAMES]
+    for day, start, end in sorted(schedule.spans):
+        days[day].append(f"{_clock(start)}-{_clock(end % MINUTES_PER_DAY or end)}")
+    return [", ".join(spans) for spans in days]
+
+
+def schedule_from_week(days: list[str], zone: str) -> tuple[str, dict[str, str]]:
+    """The schedule text of a week's fields (Monday first, as :func:`week_fields` gives
+    them) in ``zone``, and what is wrong with each field that cannot be read, by its day
+    (``mon`` …), ``zone``, or ``week`` for the whole (no open time, overlapping hours)."""
+    problems: dict[str, str] = {}
+    groups: list[str] = []
+    for name, field in zip(DAY_NAMES, days, strict=True):
+        for span in (part.strip() for part in field.split(",") if part.strip()):
+            if not _SPAN.match(span):
+                problems[name] = f"cannot read {span!r}: spans are like 08:00-12:00, 13:00-17:00"
+                break
+            try:
+                parse_schedule(f"{name} {span}")
+            except ScheduleError as exc:
+                problems[name] = str(exc).split("; expected")[0]
+                break
+            groups.append(f"{name.title()} {span}")
+    try:
+        _zone(zone.strip() or "UTC")
+    except ScheduleError as exc:
+        problems["zone"] = str(exc)
+    if not groups and not problems:
+        problems["week"] = "open on at least one day, or choose open around the clock"
+    text = f"{', '.join(groups)} {zone.strip() or 'UTC'}"
+    if problems:
+        return text, problems
+    try:
+        return parse_schedule(text).describe(), {}
+    except ScheduleError as exc:
+        return text, {"week": str(exc)}
+
+
 # --- holidays -----------------------------------------------------------------------
 
 
@@ -300,6 +345,15 @@ def holiday_dates(spec: str, year: int) -> frozenset[date]:
     country, _, subdivision = spec.partition("-")
     calendar = holidays.country_holidays(country, subdiv=subdivision or None, years=year)
     return frozenset(calendar.keys())
+
+
+def named_holidays(spec: str, year: int) -> list[tuple[date, str]]:
+    """The public holidays of ``spec`` in ``year`` with their names, in date order."""
+    if not spec:
+        return []
+    country, _, subdivision = spec.partition("-")
+    calendar = holidays.country_holidays(country, subdiv=subdivision or None, years=year)
+    return sorted(calendar.items())
 
 
 # --- writing one back ---------------------------------------------------------------

@@ -952,3 +952,34 @@ class ReportRefresh(SQLModel, table=True):
     refreshed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     rebuilt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     marks: str = Field(default="{}", sa_type=Text)
+
+
+# --- desk settings an admin changes in the browser ------------------------------------
+
+
+class DeskSetting(SQLModel, table=True):
+    """A desk-wide setting an admin set (business hours, holidays, the routing policy);
+    while a name has no row, its environment value is in force."""
+
+    __tablename__ = "desk_settings"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_type=Text, unique=True)
+    value: str = Field(sa_type=Text)  # as the CONSULTANT_* variable of the name would say it
+    changed_by: str = Field(sa_type=Text)
+    changed_at: datetime = created_at_field()
+
+
+class EmailTemplate(SQLModel, table=True):
+    """An admin's version of one part of an outgoing email (``ack`` text, ``ack`` html…),
+    used instead of the packaged template while it renders."""
+
+    __tablename__ = "email_templates"
+    __table_args__ = (UniqueConstraint("kind", "part"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(sa_type=Text)  # ack, answer, over_quota, not_registered, …
+    part: str = Field(sa_type=Text)  # text, html
+    body: str = Field(sa_type=Text)  # a Jinja2 template, checked to render when saved
+    changed_by: str = Field(sa_type=Text)
+    changed_at: datetime = created_at_field()

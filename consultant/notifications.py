@@ -137,7 +137,7 @@ def _send(
         if len(notices) == 1
         else f"{len(notices)} cases need you"
     )
-    text, html = render("notice", {"name": coder.name, "notices": notices})
+    text, html = render(session, "notice", {"name": coder.name, "notices": notices})
     message = compose(
         ticket_id=None,
         recipient=coder.email,

@@ -24,7 +24,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
-from consultant import sla, states
+from consultant import email_templates, sla, states
 from consultant.config import get_settings
 from consultant.mail.compose import WIRE, compose
 from consultant.mail.parse import ParsedEmail
@@ -58,15 +58,33 @@ def _environment(templates_dir: Path, overrides: Path | None) -> Environment:
     )
 
 
-def render(template: str, context: Mapping[str, Any]) -> tuple[str, str]:
-    """The text and HTML bodies of ``template`` (``ack`` renders ack.txt.j2 and ack.html.j2)."""
+def render(
+    session: Session,
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    ticket_id: int | None = None,
+) -> tuple[str, str]:
+    """The text and HTML bodies of ``template`` (``ack`` renders ack.txt.j2 and ack.html.j2),
+    each from the admin's version in the database when there is one and it renders
+    (consultant/email_templates.py), else from the files."""
     settings = get_settings()
     environment = _environment(settings.templates_dir, settings.template_overrides)
     full_context = {"desk_name": settings.desk_name, "desk_address": settings.desk_address}
     full_context.update(context)
-    text = environment.get_template(f"{template}.txt.j2").render(full_context)
-    html = environment.get_template(f"{template}.html.j2").render(full_context)
-    return text, html
+    stored = email_templates.stored(session, template)
+    bodies = []
+    for part, middle in email_templates.PARTS.items():
+        body = None
+        if part in stored:
+            body = email_templates.render_stored(
+                session, kind=template, part=part, body=stored[part], context=full_context,
+                ticket_id=ticket_id,
+            )  # fmt: skip
+        if body is None:
+            body = environment.get_template(f"{template}.{middle}.j2").render(full_context)
+        bodies.append(body)
+    return bodies[0], bodies[1]
 
 
 def one_line(subject: str) -> str:
@@ -188,7 +206,12 @@ def automatic_email(
         return None
     reference = ticket.reference if ticket else None
     subject = one_line(answering.subject) or "(no subject)"
-    text, html = render(kind, {**context, "reference": reference, "subject": subject})
+    text, html = render(
+        session,
+        kind,
+        {**context, "reference": reference, "subject": subject},
+        ticket_id=ticket.id if ticket else None,
+    )
     message = compose(
         ticket_id=ticket.id if ticket else None,
         recipient=recipient,
@@ -318,8 +341,8 @@ class Preview:
     text: str
 
 
-def preview_answer(*, ticket: Ticket, text: str) -> Preview:
-    body_text, _ = render("answer", {"reference": ticket.reference, "answer": text})
+def preview_answer(session: Session, *, ticket: Ticket, text: str) -> Preview:
+    body_text, _ = render(session, "answer", {"reference": ticket.reference, "answer": text})
     return Preview(
         recipient=ticket.requester,
         subject=subject_with_token(ticket.reference, ticket.subject),
@@ -331,7 +354,9 @@ def _compose_in_thread(
     session: Session, ticket: Ticket, template: str, context: Mapping[str, Any]
 ) -> Email:
     """An email to the ticket's customer, under the latest email of its thread."""
-    body_text, body_html = render(template, {"reference": ticket.reference, **context})
+    body_text, body_html = render(
+        session, template, {"reference": ticket.reference, **context}, ticket_id=ticket.id
+    )
     thread = _thread_of(session, ticket)
     return compose(
         ticket_id=ticket.id,

@@ -12,10 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
 from sqlmodel import Session, col, select
 
+from consultant import sandbox
 from consultant.db import storable
 from consultant.models import CodeLookup, Coder, SavedAnswer, Ticket
 
@@ -43,10 +42,6 @@ SAMPLE = {
     "coder_name": "Sam Coder",
 }
 
-_ENVIRONMENT = SandboxedEnvironment(
-    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-)
-
 
 class SavedAnswerError(ValueError):
     """A saved answer cannot be saved, found or filled in; the message says why."""
@@ -56,13 +51,11 @@ def render_template(body: str, variables: dict[str, str]) -> str:
     """``body`` filled from ``variables``, or :class:`SavedAnswerError` naming the problem
     (the line of a syntax error, the unknown variable)."""
     try:
-        return _ENVIRONMENT.from_string(body).render(variables)
-    except TemplateSyntaxError as exc:
-        raise SavedAnswerError(f"line {exc.lineno}: {exc.message}") from None
-    except TemplateError as exc:
+        return sandbox.render(body, variables)
+    except sandbox.TemplateProblem as exc:
         known = ", ".join(sorted(VARIABLES))
-        problem = (exc.message or "it does not render").rstrip(".")
-        raise SavedAnswerError(f"{problem}; the variables are {known}") from None
+        hint = f"; the variables are {known}" if "undefined" in exc.problem else ""
+        raise SavedAnswerError(f"{exc}{hint}") from None
 
 
 def add_saved_answer(

@@ -9,7 +9,8 @@ response clock stops for good when a person's answer is queued (an automatic
 acknowledgement is not a response); the resolution clock stops at ``solved`` and runs on
 if the customer reopens the case.
 
-Business hours are ``CONSULTANT_BUSINESS_HOURS`` with ``CONSULTANT_HOLIDAYS`` and the
+Business hours and holidays are the desk settings in force (consultant/desk_settings.py:
+the admin's, else ``CONSULTANT_BUSINESS_HOURS`` and ``CONSULTANT_HOLIDAYS``) with the
 admin's closed dates (consultant/hours.py does the arithmetic). Each running clock keeps
 its due time and the next instant the escalation sweep must look at it, worked out when
 it starts or resumes, so checking clocks costs nothing per ticket that needs nothing.
@@ -25,7 +26,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from consultant.config import get_settings
+from consultant import desk_settings
 from consultant.hours import Schedule, parse_schedule
 from consultant.models import (
     Account,
@@ -55,9 +56,13 @@ class ClockState:
 
 def desk_schedule(session: Session) -> Schedule:
     """The business hours every SLA clock counts in, with today's closed dates."""
-    settings = get_settings()
+    return schedule_of(session, desk_settings.in_force(session))
+
+
+def schedule_of(session: Session, desk: desk_settings.DeskSettings) -> Schedule:
+    """The schedule of these settings' hours and holidays, with today's closed dates."""
     closed = tuple(session.exec(select(ClosedDate.day).order_by(col(ClosedDate.day))).all())
-    return _schedule(settings.business_hours, settings.holidays, closed)
+    return _schedule(desk.business_hours, desk.holidays, closed)
 
 
 @lru_cache(maxsize=8)
@@ -255,14 +260,16 @@ def after_step(clock: SlaClock, schedule: Schedule) -> None:
     clock.next_check_at = _next_check(clock, schedule)
 
 
-def recount_running(session: Session, *, now: datetime) -> int:
-    """Business hours changed (a closed date added or removed): every running clock
-    keeps what it used and works out its due time afresh. How many clocks that was."""
+def recount_running(session: Session, *, now: datetime, used_under: Schedule | None = None) -> int:
+    """Business hours changed (a closed date added or removed, new hours or holidays):
+    every running clock keeps what it used (counted under ``used_under``, the hours
+    before the change, if given) and works out its due time afresh under the hours now
+    in force. How many tickets' clocks that was."""
     schedule = desk_schedule(session)
     running = session.exec(select(SlaClock).where(col(SlaClock.running_since).is_not(None)))
     touched: set[int] = set()
     for clock in running:
-        _pause(clock, now, schedule)
+        _pause(clock, now, used_under or schedule)
         _resume(clock, now, schedule)
         session.add(clock)
         touched.add(clock.ticket_id)

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
+from consultant import desk_settings
 from consultant.config import MailboxURL, Settings
 from consultant.db import session_scope
 from consultant.mail.imap import ImapError, count_waiting
@@ -19,7 +20,8 @@ MAX_REASON_CHARS = 200
 
 def desk_status(settings: Settings) -> dict[str, Any]:
     """Each mailbox polled (from the environment or set up in the dashboard), asked
-    live, and the queues' counts by status.
+    live, the queues' counts by status, and the desk settings in force with where each
+    comes from.
 
     ``failures`` counts the poller's failed connects and polls since its last good one;
     ``outbox_failures`` are the latest emails that will not be sent, with the reason.
@@ -34,11 +36,16 @@ def desk_status(settings: Settings) -> dict[str, Any]:
         inbound = _counts(session, InboundEmail.status)
         outbox = _counts(session, OutboxEmail.status)
         failures = _latest_outbox_failures(session) if outbox.get(OutboxStatus.FAILED) else []
+        desk = desk_settings.in_force(session)
     return {
         "mailboxes": mailboxes,
         "inbound": inbound,
         "outbox": outbox,
         "outbox_failures": failures,
+        "settings": {
+            name: {"value": desk.value(name), "from": desk.sources[name]}
+            for name in desk_settings.VARIABLES
+        },
     }
 
 

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consultant.hours import ALWAYS_OPEN, Schedule, ScheduleError, parse_schedule
+from consultant.hours import (
+    ALWAYS_OPEN,
+    Schedule,
+    ScheduleError,
+    parse_schedule,
+    schedule_from_week,
+    week_fields,
+)
 
 NEW_YORK = parse_schedule("Mon-Fri 08:00-18:00 America/New_York", holidays_spec="US")
 HOUR = 3600
@@ -182,3 +189,23 @@ def test_always_open_is_plain_time(start: datetime, seconds: float) -> None:
         seconds,
         abs=1e-6,  # timedelta keeps microseconds
     )
+
+
+@settings(max_examples=100, deadline=None)
+@given(schedules())
+def test_a_week_shown_as_the_admin_page_fields_reads_back_as_the_same_hours(
+    schedule: Schedule,
+) -> None:
+    text, problems = schedule_from_week(week_fields(schedule), schedule.zone.key)
+    assert problems == {}
+    again = parse_schedule(text)
+    assert (again.spans, again.zone) == (schedule.spans, schedule.zone)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(max_size=30), min_size=7, max_size=7), st.text(max_size=40))
+def test_any_typed_week_is_hours_or_a_message_beside_a_field(days: list[str], zone: str) -> None:
+    text, problems = schedule_from_week(days, zone)
+    assert set(problems) <= {"mon", "tue", "wed", "thu", "fri", "sat", "sun", "zone", "week"}
+    if not problems:
+        parse_schedule(text)

@@ -300,6 +300,8 @@ def _print_status(report: dict[str, Any]) -> None:
     for failure in report["outbox_failures"]:
         about = f" of {failure['ticket']}" if failure["ticket"] else ""
         typer.echo(f"    {failure['kind']}{about}: {failure['reason']}")
+    for name, setting in report["settings"].items():
+        typer.echo(f"{name}: {setting['value'] or '(none)'}  [{setting['from']}]")
 
 
 def _counted(counts: dict[str, int]) -> str:

@@ -7,12 +7,20 @@ from typing import Annotated
 
 import typer
 
-from consultant.cli.support import JsonOption, fail, print_json, ready
+from consultant.cli.support import (
+    JsonOption,
+    fail,
+    print_json,
+    ready,
+    set_desk_settings,
+    unset_desk_settings,
+)
 from consultant.db import session_scope
 from consultant.models import utcnow
 
 hours_app = typer.Typer(
-    help="Business hours (CONSULTANT_BUSINESS_HOURS, CONSULTANT_HOLIDAYS) and closed dates.",
+    help="Business hours and holidays (set here or on /admin/hours, else "
+    "CONSULTANT_BUSINESS_HOURS, CONSULTANT_HOLIDAYS) and closed dates.",
     no_args_is_help=True,
 )
 DayArgument = Annotated[str, typer.Argument(help="The date, e.g. 2026-12-24.")]
@@ -30,13 +38,36 @@ def hours_show(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(shown)
         return
-    typer.echo(f"business hours: {shown['business_hours']}")
-    typer.echo(f"holidays: {shown['holidays'] or 'none (set CONSULTANT_HOLIDAYS, e.g. US)'}")
+    typer.echo(f"business hours: {shown['business_hours']}  [{shown['business_hours_from']}]")
+    typer.echo(f"holidays: {shown['holidays'] or 'none'}  [{shown['holidays_from']}]")
     for day in shown["holiday_dates"]:
         typer.echo(f"  {day}")
     typer.echo("closed dates:" if shown["closed_dates"] else "closed dates: none")
     for closed in shown["closed_dates"]:
         typer.echo(f"  {closed['day']}  {closed['name']}")
+
+
+@hours_app.command("set")
+def hours_set(
+    hours: Annotated[
+        str | None,
+        typer.Option("--hours", help='e.g. "Mon-Fri 08:00-18:00 America/New_York"; 24x7: always.'),
+    ] = None,
+    holidays: Annotated[
+        str | None, typer.Option("--holidays", help="e.g. US or US-NY; empty: none.")
+    ] = None,
+    by: ByOption = "admin",
+) -> None:
+    """Set the business hours or the holidays for every process at once (instead of the
+    environment's); running SLA clocks are re-timed."""
+    changes = {"business_hours": hours, "holidays": holidays}
+    set_desk_settings({name: value for name, value in changes.items() if value is not None}, by)
+
+
+@hours_app.command("unset")
+def hours_unset(by: ByOption = "admin") -> None:
+    """Go back to CONSULTANT_BUSINESS_HOURS and CONSULTANT_HOLIDAYS."""
+    unset_desk_settings(("business_hours", "holidays"), by)
 
 
 @hours_app.command("close")

@@ -11,6 +11,7 @@ import typer
 from consultant.config import Settings, get_settings
 from consultant.db import check_database, get_engine, session_scope
 from consultant.migrate import prepare_for_start
+from consultant.models import utcnow
 
 T = TypeVar("T")
 
@@ -51,3 +52,32 @@ def in_session(action: Callable[[Any], T], *, refusals: tuple[type[Exception], .
             return action(session)
     except refusals as exc:
         fail(str(exc))
+
+
+def set_desk_settings(values: dict[str, str], by: str) -> None:
+    """Set desk settings (consultant/desk_settings.py) in one transaction and print
+    each change; a refused value ends the command naming the setting."""
+    from consultant.desk_settings import DeskSettingError, change
+
+    if not values:
+        fail("nothing to set (see --help)")
+    ready()
+    try:
+        with session_scope() as session:
+            changed = {name: change(session, name=name, value=value, actor=by, now=utcnow())
+                       for name, value in values.items()}  # fmt: skip
+    except DeskSettingError as exc:
+        fail(f"{exc.name}: {exc}")
+    for name, (before, after) in changed.items():
+        typer.echo(f"{name}: {before or '(none)'} → {after or '(none)'}")
+
+
+def unset_desk_settings(names: tuple[str, ...], by: str) -> None:
+    """Give these desk settings back to the environment, printing each change."""
+    from consultant.desk_settings import unset
+
+    ready()
+    with session_scope() as session:
+        changed = {name: unset(session, name=name, actor=by, now=utcnow()) for name in names}
+    for name, (before, after) in changed.items():
+        typer.echo(f"{name}: {before or '(none)'} → {after or '(none)'} (the environment's)")

@@ -111,7 +111,7 @@ def route_tickets(
     are routed most urgent first. One that nobody can take waits, with an event the
     first time, and the leads are told (consultant/notifications.py sends a digest).
     """
-    policy = policy or current_policy()
+    policy = policy or current_policy(session)
     tickets = _lock_routable(session, ticket_ids, limit=limit)
     if not tickets:
         return []
@@ -296,7 +296,8 @@ def reassign_breached(session: Session, ticket: Ticket, *, now: datetime) -> boo
     coders = [c for c in _lock_coders(session) if c.id != ticket.coder_id]
     counted = loads(session, [c.id for c in coders])  # type: ignore[misc]
     on_shift = [candidate(c, counted[c.id], now) for c in coders]  # type: ignore[index]
-    winner = choose([c for c in on_shift if c.on_shift], ticket.specialty or "", current_policy())
+    policy = current_policy(session)
+    winner = choose([c for c in on_shift if c.on_shift], ticket.specialty or "", policy)
     if winner is None:
         return False
     coder = next(c for c in coders if c.id == winner.id)

@@ -7,16 +7,19 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from consultant import sla
+from consultant import desk_settings, sla
 from consultant.codes.specialty import SPECIALTIES
 from consultant.config import get_settings
 from consultant.models import Coder
 from consultant.routing.assign import candidate, loads
-from consultant.routing.policy import choose, current_policy, tier_of
+from consultant.routing.policy import Policy, choose, current_policy, tier_of
 
 
-def overview(session: Session, *, now: datetime) -> dict[str, Any]:
-    policy = current_policy()
+def overview(session: Session, *, now: datetime, policy: Policy | None = None) -> dict[str, Any]:
+    """The policy (``policy``, else the one in force), and per specialty the coders it
+    would pick now, best first: what ``routing show`` and ``/admin/routing`` show."""
+    desk = desk_settings.in_force(session)
+    policy = policy or current_policy(session)
     coders = session.exec(
         select(Coder).where(col(Coder.active).is_(True)).order_by(col(Coder.id))
     ).all()
@@ -36,6 +39,10 @@ def overview(session: Session, *, now: datetime) -> dict[str, Any]:
         "policy": policy.describe(),
         "tiers": list(policy.tiers),
         "prefer": list(policy.prefer),
+        "sources": {
+            "tiers": desk.sources["routing_tiers"],
+            "prefer": desk.sources["routing_prefer"],
+        },
         "business_hours": sla.desk_schedule(session).describe(),
         "claim_minutes": get_settings().claim_minutes,
         "specialties": specialties,

@@ -12,8 +12,10 @@ policy's **tiers** are tried in order and the first tier with anyone in it is ta
 Within the tier, the **preferences** order the coders: ``on_shift`` (inside their working
 hours now), ``load`` (fewest open cases for their capacity), ``last_assigned`` (longest
 since their last case); the coder's id breaks what is left, so the same state always
-gives the same choice. Both lists are settings (``CONSULTANT_ROUTING_TIERS``,
-``CONSULTANT_ROUTING_PREFER``); ``consultant routing show`` prints them.
+gives the same choice. Both lists are desk settings (consultant/desk_settings.py: the
+admin's, else ``CONSULTANT_ROUTING_TIERS`` and ``CONSULTANT_ROUTING_PREFER``), read
+afresh for each routing, so a change applies to the next case; ``consultant routing
+show`` prints them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from fractions import Fraction
 
-from consultant.config import get_settings
+from sqlmodel import Session
+
+from consultant import desk_settings
 
 GENERALIST = "generalist"
 
@@ -71,9 +75,10 @@ class Policy:
         return lines
 
 
-def current_policy() -> Policy:
-    settings = get_settings()
-    return Policy(tiers=tuple(settings.routing_tiers), prefer=tuple(settings.routing_prefer))
+def current_policy(session: Session) -> Policy:
+    """The policy in force now: the admin's, else the environment's."""
+    desk = desk_settings.in_force(session)
+    return Policy(tiers=desk.routing_tiers, prefer=desk.routing_prefer)
 
 
 def family(specialty: str) -> str:
