@@ -1,6 +1,7 @@
 """The admin's pages: the coders (add with a one-time sign-in link, change, deactivate,
-reset two-factor), plans and accounts, the saved answers (write with a preview from
-a sample case), and the mailboxes and relay (with a connection test).
+send away and bring back, reset two-factor), plans and accounts, the saved answers
+(write with a preview from a sample case), and the mailboxes and relay (with a
+connection test).
 
 Every page is for admins, checked on the server; every change goes through the same
 domain function as the command line and is audited with what it was before and after.
@@ -10,6 +11,7 @@ A refused change shows the form again, as typed, with the reason.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -18,18 +20,23 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from consultant import audit, mailbox_settings, quota, saved_answers
+from consultant.closed_dates import ClosedDateError
 from consultant.coders import (
     CoderError,
     add_coder,
+    come_back,
     describe,
     existing,
     list_coders,
     reset_second_factor,
+    set_away,
     update_coder,
 )
 from consultant.codes.specialty import SPECIALTIES
 from consultant.config import ENV_PREFIX, Settings, get_settings
 from consultant.db import session_scope, storable
+from consultant.desk_settings import DeskSettingError
+from consultant.email_templates import EmailTemplateError
 from consultant.inbound import InboundError
 from consultant.mail.oauth_connect import ConnectRefused, start_connect
 from consultant.mail.oauth_providers import providers, redirect_uri
@@ -165,6 +172,52 @@ def reset_two_factor_submit(
     if problem:
         return _coders_page(request, person, error=problem, status_code=400)
     return RedirectResponse(f"/admin/coders?done=two-factor+reset+for+{email}", status_code=303)
+
+
+@router.post("/coders/{email}/away")
+def away_submit(
+    request: Request,
+    person: Admin,
+    email: str,
+    csrf: Annotated[str, Form()] = "",
+    away_from: Annotated[str, Form()] = "",
+    away_until: Annotated[str, Form()] = "",
+) -> Response:
+    """Out of office from a day (today) until a day (until they come back); their open
+    cases go back to routing once the absence begins."""
+    check_csrf(person, csrf)
+
+    def away(session: Session) -> str:
+        before = describe(existing(session, email), load=0, now=utcnow())
+        start = _moment(away_from, "away from") if away_from.strip() else None
+        until = _moment(away_until, "back on") if away_until.strip() else None
+        coder = set_away(
+            session, email=email, actor=person.email, now=utcnow(), start=start, until=until
+        )
+        after = describe(coder, load=0, now=utcnow())
+        return f"{coder.email}: {audit.changes(before, after)}"
+
+    problem = _apply(request, person, "admin.coder_away", away)
+    if problem:
+        return _coders_page(request, person, error=f"{email}: {problem}", status_code=400)
+    return RedirectResponse(f"/admin/coders?done=away+noted+for+{email}", status_code=303)
+
+
+@router.post("/coders/{email}/back")
+def back_submit(
+    request: Request, person: Admin, email: str, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    check_csrf(person, csrf)
+
+    def back(session: Session) -> str:
+        before = describe(existing(session, email), load=0, now=utcnow())
+        coder = come_back(session, email=email, actor=person.email, now=utcnow())
+        return f"{coder.email}: {audit.changes(before, describe(coder, load=0, now=utcnow()))}"
+
+    problem = _apply(request, person, "admin.coder_back", back)
+    if problem:
+        return _coders_page(request, person, error=problem, status_code=400)
+    return RedirectResponse(f"/admin/coders?done={email}+is+back", status_code=303)
 
 
 def _coders_page(
@@ -844,6 +897,9 @@ REFUSALS = (
     OutboxError,
     mailbox_settings.MailboxError,
     ConnectRefused,
+    ClosedDateError,
+    DeskSettingError,
+    EmailTemplateError,
 )
 
 
@@ -860,6 +916,13 @@ def _apply(
             return str(exc)
         _audit(session, request, person, action, detail)
     return ""
+
+
+def _moment(text: str, what: str) -> datetime:
+    try:
+        return audit.moment(text)
+    except ValueError as exc:
+        raise FormValueError(f"{what}: {exc}") from None
 
 
 def _whole(text: str, what: str) -> int:

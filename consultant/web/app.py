@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from consultant.web import (
     admin,
+    admin_desk,
     audit_log,
     cases,
     live,
@@ -55,6 +56,7 @@ def create_app() -> FastAPI:
     app.include_router(admin.router)
     app.include_router(operations.router)
     app.include_router(mailbox_oauth.router)
+    app.include_router(admin_desk.router)
     app.add_exception_handler(SignInNeeded, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(CodeNeeded, _to_code)  # type: ignore[arg-type]
     app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]

@@ -175,3 +175,30 @@ def test_an_admin_adds_and_changes_plans_and_accounts_each_change_audited(
         "remaining: 20 → 50"
     ]
     assert admin_audit("admin.plan_changed") == ["clinic: cases_per_period: 20 → None"]
+
+
+def test_an_admin_sends_a_coder_away_and_brings_them_back_each_audited(
+    client: TestClient,
+) -> None:
+    make_coder("root@desk.example", role="admin")
+    make_coder("bea@desk.example")
+    csrf = sign_in(client, "root@desk.example")
+
+    bad = client.post(
+        "/admin/coders/bea@desk.example/away", data={"csrf": csrf, "away_until": "Friday"}
+    )
+    assert bad.status_code == 400 and "back on: a date, or a date and time" in bad.text
+    client.post(
+        "/admin/coders/bea@desk.example/away", data={"csrf": csrf, "away_until": "2099-01-04"}
+    )
+    with session_scope() as session:
+        bea = session.exec(select(Coder).where(Coder.email == "bea@desk.example")).one()
+        assert bea.away_from is not None and bea.away_until is not None
+    assert "Back now" in client.get("/admin/coders").text
+    client.post("/admin/coders/bea@desk.example/back", data={"csrf": csrf})
+    with session_scope() as session:
+        bea = session.exec(select(Coder).where(Coder.email == "bea@desk.example")).one()
+        assert bea.away_from is None
+    [away] = admin_audit("admin.coder_away")
+    assert away.startswith("bea@desk.example: away: False → True;") and "2099-01-04" in away
+    assert admin_audit("admin.coder_back")[0].startswith("bea@desk.example: away: True → False")
