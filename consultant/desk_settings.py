@@ -16,10 +16,12 @@ the new.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from consultant.config import ROUTING_PREFERENCES, ROUTING_TIERS, get_settings
 from consultant.db import storable
@@ -86,38 +88,36 @@ def environment_values() -> dict[str, str]:
     """What the environment (or the built-in default) says for each setting."""
     settings = get_settings()
     values = {name: _spelled(getattr(settings, name)) for name in VARIABLES}
-    return {**values, "business_hours": checked("business_hours", values["business_hours"])}
+    return {**values, "business_hours": _hours_spelled(values["business_hours"])}
 
 
-def change(
-    session: Session, *, name: str, value: str, actor: str, now: datetime
-) -> tuple[str, str]:
-    """Set ``name`` to ``value`` (checked first); the value before and after. A change of
-    hours or holidays re-times the running SLA clocks."""
-    after = checked(name, value)
-    before_settings = in_force(session)
-    before = before_settings.value(name)
-    row = session.exec(select(DeskSetting).where(DeskSetting.name == name)).first()
-    row = row or DeskSetting(name=name, value=after, changed_by=actor)
-    row.value, row.changed_by, row.changed_at = after, actor, now
-    session.add(row)
-    _changed(session, name=name, before=before, after=after, actor=actor, now=now,
-             was=before_settings)  # fmt: skip
-    return before, after
+Changes = dict[str, tuple[str, str]]  # name → (before, after)
 
 
-def unset(session: Session, *, name: str, actor: str, now: datetime) -> tuple[str, str]:
-    """Back to the environment's value for ``name``; the value before and after."""
-    _known(name)
-    before_settings = in_force(session)
-    before = before_settings.value(name)
-    row = session.exec(select(DeskSetting).where(DeskSetting.name == name)).first()
-    if row is not None:
+def change(session: Session, *, values: dict[str, str], actor: str, now: datetime) -> Changes:
+    """Set each name to its value (all checked first, :class:`DeskSettingError` naming
+    the first that cannot be); each one's value before and after. New hours or holidays
+    re-time the running SLA clocks, once for all the values."""
+    wanted = {name: checked(name, value) for name, value in values.items()}
+    was = in_force(session)
+    rows = {row.name: row for row in session.exec(select(DeskSetting))}
+    for name, value in wanted.items():
+        row = rows.get(name) or DeskSetting(name=name, value=value, changed_by=actor)
+        row.value, row.changed_by, row.changed_at = value, actor, now
+        session.add(row)
+    return _changed(session, was=was, after=wanted, actor=actor, now=now)
+
+
+def unset(session: Session, *, names: Iterable[str], actor: str, now: datetime) -> Changes:
+    """Back to the environment's values for ``names``; each one's value before and after."""
+    names = [_known(name) for name in names]
+    was = in_force(session)
+    for row in session.exec(select(DeskSetting).where(col(DeskSetting.name).in_(names))):
         session.delete(row)
-    after = environment_values()[name]
-    _changed(session, name=name, before=before, after=after, actor=actor, now=now,
-             was=before_settings)  # fmt: skip
-    return before, after
+    environment = environment_values()
+    return _changed(
+        session, was=was, after={n: environment[n] for n in names}, actor=actor, now=now
+    )
 
 
 def checked(name: str, value: str) -> str:
@@ -150,26 +150,29 @@ def _words(name: str, text: str, allowed: tuple[str, ...]) -> str:
 
 
 def _changed(
-    session: Session,
-    *,
-    name: str,
-    before: str,
-    after: str,
-    actor: str,
-    now: datetime,
-    was: DeskSettings,
-) -> None:
-    session.add(Event(actor=actor, kind="settings.changed", detail=f"{name}: {after}"))
+    session: Session, *, was: DeskSettings, after: dict[str, str], actor: str, now: datetime
+) -> Changes:
+    changes = {name: (was.value(name), value) for name, value in after.items()}
+    for name, (_, value) in changes.items():
+        session.add(Event(actor=actor, kind="settings.changed", detail=f"{name}: {value}"))
     session.flush()
-    if name in RETIMES and before != after:
+    if any(before != value for name, (before, value) in changes.items() if name in RETIMES):
         from consultant import sla  # sla reads its hours from here
 
         sla.recount_running(session, now=now, used_under=sla.schedule_of(session, was))
+    return changes
 
 
-def _known(name: str) -> None:
+def _known(name: str) -> str:
     if name not in VARIABLES:
         raise DeskSettingError(name, f"no desk setting {name!r} ({', '.join(VARIABLES)})")
+    return name
+
+
+@lru_cache(maxsize=8)
+def _hours_spelled(text: str) -> str:
+    """The environment's hours spelled as a value set here is ("" and "24x7" alike)."""
+    return checked("business_hours", text)
 
 
 def _environment_source(name: str) -> str:

@@ -54,7 +54,7 @@ class Kind:
     when: str
     variables: dict[str, str]
     sample: dict[str, Any]
-    subject: str = _SAMPLE_SUBJECT  # the subject the sample would get (the desk sets it)
+    subject: str = _SAMPLE_SUBJECT  # the sample's subject (the desk sets it, not the template)
 
 
 KINDS = {
@@ -139,7 +139,7 @@ KINDS = {
                 }
             ],
         },
-        subject="[CaseConsultant] CC-1 first response at risk",
+        subject="[{desk_name}] CC-1 first response at risk",
     ),
 }
 
@@ -194,8 +194,15 @@ def overview(session: Session) -> list[dict[str, Any]]:
                 "custom": row is not None,
                 "changed": f"{row.changed_by}, {row.changed_at:%Y-%m-%d %H:%M} UTC" if row else "",
             }
-        shown.append({"kind": name, "label": kind.label, "when": kind.when,
-                      "variables": {**kind.variables, **COMMON}, "parts": parts})  # fmt: skip
+        shown.append(
+            {
+                "kind": name,
+                "label": kind.label,
+                "when": kind.when,
+                "variables": {**kind.variables, **COMMON},
+                "parts": parts,
+            }
+        )
     return shown
 
 
@@ -217,9 +224,7 @@ def preview(kind: str, bodies: Mapping[str, str]) -> Preview:
             filled[part] = _checked(kind, part, body)[1]
         except sandbox.TemplateProblem as exc:
             problems[part] = str(exc)
-    subject = KINDS[_kind(kind)].subject.replace(
-        "[CaseConsultant]", f"[{get_settings().desk_name}]"
-    )
+    subject = KINDS[_kind(kind)].subject.replace("{desk_name}", get_settings().desk_name)
     return Preview(subject, filled.get("text", ""), filled.get("html", ""), problems)
 
 
@@ -236,8 +241,11 @@ def _checked(kind: str, part: str, body: str) -> tuple[str, str]:
 
 def sample_context(kind: str) -> dict[str, Any]:
     settings = get_settings()
-    return {"desk_name": settings.desk_name, "desk_address": settings.desk_address,
-            **KINDS[_kind(kind)].sample}  # fmt: skip
+    return {
+        "desk_name": settings.desk_name,
+        "desk_address": settings.desk_address,
+        **KINDS[_kind(kind)].sample,
+    }
 
 
 # --- changing -----------------------------------------------------------------------
@@ -272,8 +280,9 @@ def save(
             if row is not None:
                 session.delete(row)
         elif row is None:
-            session.add(EmailTemplate(kind=kind, part=part, body=body, changed_by=actor,
-                                      changed_at=now))  # fmt: skip
+            session.add(
+                EmailTemplate(kind=kind, part=part, body=body, changed_by=actor, changed_at=now)
+            )
         else:
             row.body, row.changed_by, row.changed_at = body, actor, now
             session.add(row)

@@ -166,7 +166,7 @@ def test_routing_show_names_the_policy_and_who_would_get_each_specialty(desk: De
     ]
     assert by_specialty["anesthesia"] == [{"email": "any@desk.example", "tier": "generalist"}]
     assert shown["tiers"] == ["specialty", "generalist", "family"]
-    assert "CONSULTANT_ROUTING_TIERS=specialty,generalist,family" in text
+    assert "tiers specialty,generalist,family  [default]" in text
     assert "specialties" in desk.consultant("codes", "specialties", "--help").stdout
     assert "generalist" in desk.consultant("codes", "specialties").stdout
 

@@ -64,8 +64,7 @@ def set_desk_settings(values: dict[str, str], by: str) -> None:
     ready()
     try:
         with session_scope() as session:
-            changed = {name: change(session, name=name, value=value, actor=by, now=utcnow())
-                       for name, value in values.items()}  # fmt: skip
+            changed = change(session, values=values, actor=by, now=utcnow())
     except DeskSettingError as exc:
         fail(f"{exc.name}: {exc}")
     for name, (before, after) in changed.items():
@@ -78,6 +77,6 @@ def unset_desk_settings(names: tuple[str, ...], by: str) -> None:
 
     ready()
     with session_scope() as session:
-        changed = {name: unset(session, name=name, actor=by, now=utcnow()) for name in names}
+        changed = unset(session, names=names, actor=by, now=utcnow())
     for name, (before, after) in changed.items():
         typer.echo(f"{name}: {before or '(none)'} → {after or '(none)'} (the environment's)")

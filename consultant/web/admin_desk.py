@@ -73,10 +73,21 @@ def hours_submit(
     """New business hours and holidays; running SLA clocks are re-timed."""
     check_csrf(person, csrf)
     days = [day_mon, day_tue, day_wed, day_thu, day_fri, day_sat, day_sun]
-    typed = {"days": days, "zone": zone, "always": always == "yes",
-             "country": country, "subdivision": subdivision}  # fmt: skip
-    problems = _too_long({**dict(zip(DAY_NAMES, days, strict=True)), "zone": zone,
-                          "country": country, "subdivision": subdivision})  # fmt: skip
+    typed = {
+        "days": days,
+        "zone": zone,
+        "always": always == "yes",
+        "country": country,
+        "subdivision": subdivision,
+    }
+    problems = _too_long(
+        {
+            **dict(zip(DAY_NAMES, days, strict=True)),
+            "zone": zone,
+            "country": country,
+            "subdivision": subdivision,
+        }
+    )
     hours, holidays_spec = "24x7", ""
     if not problems:
         if not typed["always"]:
@@ -417,25 +428,21 @@ def _template_page(
 
 
 def _set_settings(session: Session, person: SignedIn, wanted: dict[str, str]) -> str:
-    """Set each desk setting that differs from the one in force; before → after."""
+    """Set the desk settings that differ from the ones in force; before → after."""
     desk = desk_settings.in_force(session)
-    before = {name: desk.value(name) for name in wanted}
-    after = dict(before)
-    for name, value in wanted.items():
-        if value != before[name]:
-            after[name] = desk_settings.change(
-                session, name=name, value=value, actor=person.email, now=utcnow()
-            )[1]
-    return audit.changes(before, after)
+    differ = {name: value for name, value in wanted.items() if value != desk.value(name)}
+    changes = desk_settings.change(session, values=differ, actor=person.email, now=utcnow())
+    return _described(changes) if changes else "no change"
 
 
 def _unset(session: Session, person: SignedIn, names: tuple[str, ...]) -> str:
-    before, after = {}, {}
-    for name in names:
-        before[name], after[name] = desk_settings.unset(
-            session, name=name, actor=person.email, now=utcnow()
-        )
-    return f"{audit.changes(before, after)} (the environment's)"
+    changes = desk_settings.unset(session, names=names, actor=person.email, now=utcnow())
+    return f"{_described(changes)} (the environment's)"
+
+
+def _described(changes: desk_settings.Changes) -> str:
+    before = {name: pair[0] for name, pair in changes.items()}
+    return audit.changes(before, {name: pair[1] for name, pair in changes.items()})
 
 
 def _too_long(fields: dict[str, str]) -> Problems:
