@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 from authlib.deprecate import AuthlibDeprecationWarning
 from authlib.integrations.base_client.errors import OAuthError
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from consultant.config import Settings
@@ -39,6 +39,7 @@ with warnings.catch_warnings():
     from authlib.integrations.httpx_client import OAuth2Client
 
 CONNECT_MINUTES = 10  # from the click to the callback
+KEPT = timedelta(days=1)  # how long an ended connect is kept
 VERIFIER_BYTES = 48  # 64 characters: RFC 7636 asks for 43 to 128
 ERROR_SHOWN = 200  # characters of a provider's error description
 
@@ -71,6 +72,9 @@ def start_connect(
     except ProviderError as exc:
         raise ConnectRefused(str(exc)) from None
     assert mailbox.id is not None
+    # Answered or abandoned connects stay a day (a late callback still gets its own
+    # message), then go: the table holds only the last day's.
+    session.execute(delete(OAuthConnect).where(col(OAuthConnect.expires_at) < now - KEPT))
     state = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(VERIFIER_BYTES)
     session.add(

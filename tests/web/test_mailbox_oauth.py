@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from playwright.sync_api import Page, expect
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlmodel import col, select
 
 from consultant.config import MailboxURL, get_settings
@@ -265,6 +265,11 @@ def test_forged_replayed_late_denied_and_foreign_callbacks_connect_nothing(
     replayed = come_back(client, good_url)
     assert replayed.status_code == 400 and "was used already" in replayed.text
     assert len(microsoft.token_requests) == exchanges  # the code was not sent again
+    with session_scope() as session:  # two days on, the next connect clears them away
+        session.execute(update(OAuthConnect).values(expires_at=utcnow() - timedelta(days=2)))
+    start(client, admin, mailbox)
+    with session_scope() as session:
+        assert len(session.exec(select(OAuthConnect)).all()) == 1
     refusals = audited("admin.mailbox_connect_refused")
     assert len(refusals) == 6 and "used already" in refusals[-1]
 
