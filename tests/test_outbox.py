@@ -93,13 +93,12 @@ def test_a_permanent_refusal_fails_the_email_with_the_relays_reason_on_the_ticke
 
 
 def test_a_failed_email_is_listed_sent_again_or_cancelled_from_the_command_line(
-    quick_retries: Desk, smtp_sink: SmtpSink
+    desk: Desk, smtp_sink: SmtpSink
 ) -> None:
     for sender in ("biller@clinic.example", "coder@clinic.example"):
         store(case_email(sender))
     smtp_sink.fail_next(2, "550 5.1.1 mailbox unavailable")
     drain_until_settled()
-    desk = quick_retries
 
     listed = json.loads(desk.consultant("outbox", "list", "--json").stdout)
     assert [(row["status"], row["last_error"]) for row in listed] == [
