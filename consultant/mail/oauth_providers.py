@@ -28,8 +28,7 @@ class Provider:
     scope: str
     client_id: str
     client_secret: str = field(repr=False)
-    imap_host: str = ""
-    smtp_host: str = ""
+    imap_host: str = ""  # filled in on the connect form
     extra: tuple[tuple[str, str], ...] = ()  # more parameters of the authorize request
 
     @property
@@ -53,7 +52,6 @@ def providers(settings: Settings) -> tuple[Provider, ...]:
             client_id=settings.oauth_microsoft_client_id,
             client_secret=settings.oauth_microsoft_client_secret,
             imap_host="outlook.office365.com",
-            smtp_host="smtp.office365.com",
         ),
         Provider(
             key="google",
@@ -65,7 +63,6 @@ def providers(settings: Settings) -> tuple[Provider, ...]:
             client_id=settings.oauth_google_client_id,
             client_secret=settings.oauth_google_client_secret,
             imap_host="imap.gmail.com",
-            smtp_host="smtp.gmail.com",
             # Google gives a refresh token only with access_type=offline, and a second
             # time (a reconnect) only when consent is asked again.
             extra=(("access_type", "offline"), ("prompt", "consent")),
