@@ -268,6 +268,8 @@ QUANTITY_AFTER = re.compile(
 NOT_CODE_AROUND = (
     (re.compile(rf"\b(?:in|at|near|from|to)\s+{CITY}\s+\(?$"), re.compile(r"(?!\w|-\w)")),
     (re.compile(rf"\b{CITY}\s+$"), re.compile(rf"\s+{PLACE_NOUNS}\b")),
+    # "seen at our Toledo office (43614)": a number in parentheses after a place noun
+    (re.compile(rf"(?i)\b{PLACE_NOUNS}\s*\(\s*$"), re.compile(r"\s*\)")),
     (
         re.compile(r"(?i)\b(?:check|chk|cheque)\s+$"),
         re.compile(
@@ -356,6 +358,11 @@ MODIFIER_BEFORE_WORD = re.compile(
 MODIFIER_APPENDED = re.compile(
     r"(?i:\b(?:append(?:ed|ing)?|add(?:ed|ing)?))\s+-?"
     r"([0-9A-Z]{2}(?:\s*(?:,|/|&|\+|(?i:and))\s*-?[0-9A-Z]{2})*)(?=\s+(?i:to|on)\s)"
+)
+# "all with GP", "each with modifier 59", "both with KX": modifiers shared by a list.
+SHARED_MODIFIER = re.compile(
+    r"(?i:\b(?:all|each|both)(?:\s+of\s+them)?\s+(?:with|w/|get|take)\s*(?:(?:the|a)\s+)?"
+    r"(?:mod(?:ifier)?s?\s*)?)-?([0-9A-Z]{2})(?:\s*(?:,|/|&|and)\s*-?([0-9A-Z]{2}))?(?!\w)"
 )
 # "put 59 on 97140", "use XS on 12001", "modifier 24 on 99213 and XS on 12001": a modifier
 # put on the code it names ("XU instead of 59 on 97140" puts none).
@@ -984,6 +991,21 @@ class _Reader:
                     )
                 continue
             target.modifiers.extend(m for m in modifiers if m not in target.modifiers)
+        self._attach_shared_modifiers()
+
+    def _attach_shared_modifiers(self) -> None:
+        """ "97110 x2, 97112 x3, all with GP": a modifier said of every code listed before
+        it in the sentence goes on each of them."""
+        for match in SHARED_MODIFIER.finditer(self.masked):
+            modifiers = [m for m in match.groups() if m]
+            if not all(m in formats.KNOWN_MODIFIERS for m in modifiers):
+                continue
+            sentence_start = max(
+                (e for s, e in self.sentence_breaks if e <= match.start()), default=0
+            )
+            for code in self.found:
+                if code.system in (CPT, HCPCS) and sentence_start <= code.start < match.start():
+                    code.modifiers.extend(m for m in modifiers if m not in code.modifiers)
 
     def _modifier_phrases(self) -> list[tuple[int, int, list[str]]]:
         phrases: list[tuple[int, int, list[str]]] = []

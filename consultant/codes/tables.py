@@ -92,6 +92,8 @@ def row_cells(text: str, position: int, *, identifier: re.Pattern[str]) -> list[
             Cell(line_start + s, line_start + e, roles[i] if i < len(roles) else "")
             for i, (s, e) in enumerate(spans)
         ]
+    if not ALIGNED_GAP.search(line):  # a line of prose under a header is not its row
+        return None
     starts = [offset for _, offset in header]
     cells = []
     for match in ALIGNED_CELL.finditer(line):
