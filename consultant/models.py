@@ -20,7 +20,6 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    text,
     true,
 )
 from sqlalchemy.dialects import postgresql
@@ -840,12 +839,6 @@ class ReportCase(SQLModel, table=True):
         Index("ix_report_cases_fr_breached_on", "fr_breached_on"),
         Index("ix_report_cases_res_on", "res_on"),
         Index("ix_report_cases_res_breached_on", "res_breached_on"),
-        Index(  # the backlog: the unfinished cases, by the day they came in
-            "ix_report_cases_backlog",
-            "created_on",
-            postgresql_where=text("unfinished"),
-            sqlite_where=text("unfinished"),
-        ),
     )
 
     ticket_id: int = Field(primary_key=True, foreign_key="tickets.id")

@@ -32,7 +32,13 @@ from consultant.models import (
 )
 from consultant.quota import period_of
 from consultant.reports.query import ReportQuery
-from consultant.reports.rollups import BAD_CODES, EVERY, percentile_of, refreshed_at
+from consultant.reports.rollups import (
+    BAD_CODES,
+    EVERY,
+    EVERY_SPECIALTY,
+    percentile_of,
+    refreshed_at,
+)
 from consultant.routing.assign import loads
 
 NEAR_LIMIT = 0.8  # an account that has used this share of its cases is near its limit
@@ -92,11 +98,11 @@ class Report:
 # --- filters over the rollups ------------------------------------------------------
 
 
-def _where(model: Any, q: ReportQuery, *, account: bool = True) -> list[Any]:
+def _where(model: Any, q: ReportQuery, *, account: bool = True, period: bool = True) -> list[Any]:
     """The query's period and filters as conditions on a rollup table; on one with
     rows for every account together (``EVERY``), those rows unless accounts are asked for."""
     conditions: list[Any] = []
-    if hasattr(model, "day"):
+    if period and hasattr(model, "day"):
         conditions += [col(model.day) >= q.since, col(model.day) <= q.until]
     if q.plan_id is not None:
         conditions.append(model.plan_id == q.plan_id)
@@ -108,7 +114,10 @@ def _where(model: Any, q: ReportQuery, *, account: bool = True) -> list[Any]:
         per_account = q.by == "account"
         conditions.append(model.account_id != EVERY if per_account else model.account_id == EVERY)
     if model is ReportSpeed and q.account_id is None and q.by != "account":
-        conditions.append(model.coder_id == EVERY)  # the sums per plan and specialty
+        conditions.append(model.coder_id == EVERY)  # the sums per plan (and specialty)
+        per_plan = not q.specialty and q.by != "specialty"
+        every = model.specialty == EVERY_SPECIALTY
+        conditions.append(every if per_plan else ~every)
     return conditions
 
 
@@ -306,11 +315,12 @@ def _speed_row(
 
 
 def _backlog(session: Session, q: ReportQuery, *, today: date) -> list[dict[str, Any]]:
-    rc = ReportCase
+    """Unfinished cases by the day they came in, whatever the period, as of the refresh."""
+    rd = ReportDay
     query = (
-        select(rc.created_on, func.count())
-        .where(col(rc.unfinished), *_where(rc, q))
-        .group_by(col(rc.created_on))
+        select(rd.day, func.sum(rd.backlog))
+        .where(rd.backlog > 0, *_where(rd, replace(q, by=""), period=False))
+        .group_by(col(rd.day))
     )
     ages = {label: 0 for _, label in BACKLOG_AGES} | {"30 days or more": 0}
     for day, cases in session.exec(query):

@@ -57,6 +57,7 @@ from consultant.models import (
 BAD_CODES = (UNKNOWN, DELETED, NOT_YET_VALID)
 UNFINISHED = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING)
 EVERY = -1  # a rollup row's account (plan, coder) that adds up all of them
+EVERY_SPECIALTY = "*"  # and its specialty
 MAX_MINUTES = 60 * 24 * 60  # the last bucket holds everything from 60 whole days up
 CHUNK = 5000  # ids per statement
 
@@ -344,8 +345,9 @@ def _derive_speed(session: Session, days: Sequence[date] | None) -> None:
     session.execute(delete(ReportSpeed).where(_in_days(ReportSpeed.day, days)))
     columns = ["day", "target", "plan_id", "specialty", "account_id", "coder_id", "bucket"]
     session.execute(insert(ReportSpeed).from_select([*columns, "cases"], grouped))
-    # Two sums the reports read unless they ask for accounts: per plan and specialty
-    # (every account and coder), and per coder (every plan, specialty and account).
+    # Sums the reports read unless they ask for accounts: per plan and specialty (every
+    # account and coder), per plan (every specialty too), and per coder (every plan,
+    # specialty and account).
     rs = ReportSpeed
     fine = (_in_days(rs.day, days), rs.account_id != EVERY)
     keys = [col(rs.day), col(rs.target), col(rs.plan_id), col(rs.specialty), col(rs.bucket)]
@@ -355,6 +357,20 @@ def _derive_speed(session: Session, days: Sequence[date] | None) -> None:
         .group_by(*keys)
     )
     session.execute(insert(ReportSpeed).from_select([*columns, "cases"], by_group))
+    keys = [col(rs.day), col(rs.target), col(rs.plan_id), col(rs.bucket)]
+    by_plan = (
+        select(
+            *keys[:3],
+            literal(EVERY_SPECIALTY),
+            literal(EVERY),
+            literal(EVERY),
+            keys[3],
+            func.sum(rs.cases),
+        )
+        .where(*fine)
+        .group_by(*keys)
+    )
+    session.execute(insert(ReportSpeed).from_select([*columns, "cases"], by_plan))
     keys = [col(rs.day), col(rs.target), col(rs.coder_id), col(rs.bucket)]
     by_coder = (
         select(
