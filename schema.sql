@@ -868,5 +868,13 @@ DROP INDEX ix_report_cases_backlog;
 
 UPDATE alembic_version SET version_num='0017' WHERE alembic_version.version_num = '0016';
 
+-- Running upgrade 0017 -> 0018
+
+DROP INDEX ix_report_speed_account_day;
+
+CREATE INDEX ix_report_speed_account_coder_specialty_day ON report_speed (account_id, coder_id, specialty, day);
+
+UPDATE alembic_version SET version_num='0018' WHERE alembic_version.version_num = '0017';
+
 COMMIT;
 

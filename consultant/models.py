@@ -886,7 +886,17 @@ class ReportSpeed(SQLModel, table=True):
     business minutes within one histogram bucket (``bucket``: its upper bound)."""
 
     __tablename__ = "report_speed"
-    __table_args__ = (Index("ix_report_speed_account_day", "account_id", "day"),)
+    # One account's rows, or the summed ones (account -1) of one kind: per plan
+    # (specialty "*"), per plan and specialty, or per coder.
+    __table_args__ = (
+        Index(
+            "ix_report_speed_account_coder_specialty_day",
+            "account_id",
+            "coder_id",
+            "specialty",
+            "day",
+        ),
+    )
 
     day: date = Field(primary_key=True)
     target: str = Field(sa_type=Text, primary_key=True)  # first_response or resolution
