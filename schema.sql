@@ -876,5 +876,13 @@ CREATE INDEX ix_report_speed_account_coder_specialty_day ON report_speed (accoun
 
 UPDATE alembic_version SET version_num='0018' WHERE alembic_version.version_num = '0017';
 
+-- Running upgrade 0018 -> 0019
+
+ALTER TABLE mail_relays ADD COLUMN login_mailbox_id INTEGER;
+
+ALTER TABLE mail_relays ADD CONSTRAINT fk_mail_relays_login_mailbox_id FOREIGN KEY(login_mailbox_id) REFERENCES mailboxes (id);
+
+UPDATE alembic_version SET version_num='0019' WHERE alembic_version.version_num = '0018';
+
 COMMIT;
 

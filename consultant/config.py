@@ -88,6 +88,8 @@ class RelayURL:
     port: int
     username: str
     password: str = field(repr=False)
+    # Set (a relay set up in the dashboard): log in with XOAUTH2 as a connected mailbox.
+    xoauth2: TokenSource | None = None
 
 
 def parse_mailbox_url(text: str) -> MailboxURL:

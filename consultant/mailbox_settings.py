@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy.orm import object_session
 from sqlmodel import Session, col, select
 
 from consultant import audit
@@ -267,23 +268,71 @@ def set_relay(
     security: str,
     username: str = "",
     password: str = "",
+    login_mailbox: str = "",
     settings: Settings,
 ) -> MailRelay:
     """Send through this relay from the next email on, instead of CONSULTANT_SMTP_URL.
-    An empty ``password`` keeps the stored one; no user means no login."""
+    An empty ``password`` keeps the stored one; no user means no login.
+
+    ``login_mailbox`` names a mailbox connected with OAuth 2.0: the relay then logs in
+    with XOAUTH2 as that mailbox (its user, its access token), and keeps no password,
+    as Microsoft 365 and Google take no password for SMTP any more.
+    """
     typed = {"host": host, "port": port, "security": security, "username": username,
              "password": password}  # fmt: skip
-    clean = _checked(typed, ports=RELAY_PORTS, password_required=False, user_required=False)
+    login_as, problem = _login_mailbox(session, login_mailbox)
+    try:
+        clean = _checked(typed, ports=RELAY_PORTS, password_required=False, user_required=False)
+    except MailboxError as exc:
+        if problem is None:
+            raise
+        fields = {**exc.fields, "login_mailbox": problem}
+        raise MailboxError(f"{exc}; login_mailbox: {problem}", fields=fields) from None
+    if problem is not None:
+        raise MailboxError(
+            f"not saved: login_mailbox: {problem}", fields={"login_mailbox": problem}
+        )
     relay = session.get(MailRelay, RELAY_ID) or MailRelay(id=RELAY_ID, host="", port=0, security="")
     relay.host, relay.port, relay.security = clean["host"], clean["port"], clean["security"]
-    relay.username = clean["username"]
+    if login_as is not None:
+        relay.auth, relay.login_mailbox_id = "oauth", login_as.id
+        relay.username, relay.password_sealed = login_as.username or "", None
+    else:
+        relay.auth, relay.login_mailbox_id = "password", None
+        relay.username = clean["username"]
     if not relay.username:
         relay.password_sealed = None
-    elif clean["password"]:
+    elif clean["password"] and login_as is None:
         relay.password_sealed = seal(clean["password"], settings=settings)
     session.add(relay)
     session.flush()
     return relay
+
+
+def relay_login_mailboxes(session: Session) -> list[str]:
+    """The mailboxes a relay may log in as: those set up to be connected with OAuth 2.0."""
+    query = select(Mailbox.name).where(col(Mailbox.host).is_not(None), Mailbox.auth == "oauth")
+    return list(session.exec(query.order_by(col(Mailbox.name))))
+
+
+def _login_as(relay: MailRelay) -> Mailbox | None:
+    """The mailbox whose token the relay logs in with, from the relay's own session."""
+    session = object_session(relay)
+    if relay.login_mailbox_id is None or session is None:
+        return None
+    return session.get(Mailbox, relay.login_mailbox_id)
+
+
+def _login_mailbox(session: Session, name: str) -> tuple[Mailbox | None, str | None]:
+    """The connected mailbox the relay is to log in as (``None`` for none named), or
+    why the name given is none."""
+    name = name.strip().lower()
+    if not name:
+        return None, None
+    mailbox = _row(session, name) if _NAME.fullmatch(name) else None
+    if mailbox is None or mailbox.host is None or mailbox.auth != "oauth":
+        return None, "choose a mailbox connected with Microsoft 365 or Google"
+    return mailbox, None
 
 
 def remove_relay(session: Session) -> MailRelay:
@@ -306,6 +355,7 @@ def describe_relay(relay: MailRelay | None, *, settings: Settings) -> dict[str, 
             "security": relay.security,
             "username": relay.username,
             "password": "set" if relay.password_sealed else "none",
+            "login_mailbox": login_as.name if (login_as := _login_as(relay)) else None,
         }
     env = settings.smtp_url
     if env is None:
@@ -317,6 +367,7 @@ def describe_relay(relay: MailRelay | None, *, settings: Settings) -> dict[str, 
         "security": "tls" if env.tls else ("starttls" if env.starttls else "none"),
         "username": env.username,
         "password": "set" if env.password else "none",
+        "login_mailbox": None,
     }
 
 
@@ -354,13 +405,16 @@ def relay_url(relay: MailRelay, *, settings: Settings) -> RelayURL:
         if relay.password_sealed
         else ""
     )
+    login_as = _login_as(relay)
     return RelayURL(
         tls=relay.security == "tls",
         starttls=relay.security == "starttls",
         host=relay.host,
         port=relay.port,
-        username=relay.username,
+        # Logging in as a connected mailbox: its user now, should it have changed since.
+        username=(login_as.username or relay.username) if login_as else relay.username,
         password=password,
+        xoauth2=TokenSource(connection=login_as.id) if login_as else None,
     )
 
 

@@ -165,7 +165,9 @@ class Mailbox(SQLModel, table=True):
 class MailRelay(SQLModel, table=True):
     """The outgoing relay set up in the dashboard; it replaces ``CONSULTANT_SMTP_URL``.
 
-    One row at most (``id`` 1). The password is sealed (consultant/sealed.py).
+    One row at most (``id`` 1). The password is sealed (consultant/sealed.py). With
+    ``auth`` ``oauth`` it logs in with XOAUTH2 as the connected mailbox
+    ``login_mailbox_id``, with that mailbox's access token and user.
     """
 
     __tablename__ = "mail_relays"
@@ -175,8 +177,9 @@ class MailRelay(SQLModel, table=True):
     port: int
     security: str = Field(sa_type=Text)  # tls, starttls or none
     username: str = Field(default="", sa_type=Text)
-    auth: str = Field(default="password", sa_type=Text)
+    auth: str = Field(default="password", sa_type=Text)  # password or oauth
     password_sealed: str | None = Field(default=None, sa_type=Text)
+    login_mailbox_id: int | None = Field(default=None, foreign_key="mailboxes.id")
     created_at: datetime = created_at_field()
 
 

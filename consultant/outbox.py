@@ -43,8 +43,10 @@ from consultant.mail.smtp import (
     TemporaryDeliveryError,
     Transport,
     UnusableRelay,
+    relay_token,
     transport_for,
 )
+from consultant.mail.tokens import TokenError
 from consultant.mailbox_settings import current_relay
 from consultant.models import Event, OutboxEmail, OutboxStatus, utcnow
 from consultant.retry import backoff
@@ -114,12 +116,18 @@ def send_outbox_emails(*, outbox_ids: Sequence[int]) -> list[SendResult]:
 def _transport(settings: Settings) -> Transport:
     """The relay set up on the mailboxes page, else CONSULTANT_SMTP_URL's, else the
     outbox folder: looked up for every run of the sender, so a change needs no restart.
-    A relay password no key opens fails each email for now, with the reason on its row."""
+    A relay password no key opens, or a relay logging in as a connected mailbox that has
+    no access token to give (its consent revoked, the provider unreachable), fails each
+    email for now, with the reason on its row; the token is asked for once per run."""
     try:
         relay = current_relay(settings=settings)
     except SealedError as exc:
         return UnusableRelay(str(exc))
-    return transport_for(settings, relay=relay)
+    try:
+        token = relay_token(relay, settings=settings) if relay is not None else None
+    except TokenError as exc:
+        return UnusableRelay(f"cannot log in to the relay: {exc}")
+    return transport_for(settings, relay=relay, token=token)
 
 
 def _send_in_claims(

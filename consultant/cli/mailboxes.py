@@ -164,6 +164,14 @@ def relay_set(
     new_password: Annotated[
         bool, typer.Option("--new-password", help="Ask for a (new) password.")
     ] = False,
+    login_mailbox: Annotated[
+        str,
+        typer.Option(
+            "--login-mailbox",
+            help="Log in with XOAUTH2 as this mailbox connected with OAuth (Microsoft 365, "
+            "Google) instead of --user and a password.",
+        ),
+    ] = "",
 ) -> None:
     """Send through this relay instead of CONSULTANT_SMTP_URL, from the next email on."""
     password = typer.prompt("Password", hide_input=True) if new_password else ""
@@ -176,6 +184,7 @@ def relay_set(
             security=security,
             username=user,
             password=password,
+            login_mailbox=login_mailbox,
             settings=get_settings(),
         )
         return settings_of.describe_relay(relay, settings=get_settings())
@@ -206,7 +215,8 @@ def mailboxes_reseal() -> None:
 def _where(row: dict[str, Any]) -> str:
     login = f"{row['username']}@" if row.get("username") else ""
     folder = f"/{row['folder']}" if row.get("folder") else ""
-    return f"{login}{row['host']}:{row['port']}{folder} ({row['security']})"
+    oauth = f", logging in as mailbox {row['login_mailbox']}" if row.get("login_mailbox") else ""
+    return f"{login}{row['host']}:{row['port']}{folder} ({row['security']}{oauth})"
 
 
 def _run(action: Callable[[Session], Any]) -> Any:

@@ -77,6 +77,26 @@ def access_token_for(mailbox_id: int, *, settings: Settings, now: datetime | Non
     return _refresh(mailbox_id, held, settings=settings, now=now)
 
 
+def forget_access_token(mailbox_id: int, *, presented: str, settings: Settings) -> None:
+    """A server refused the kept access token before its end (consent withdrawn, the
+    token revoked): drop it, so the next login asks the provider for a new one, and
+    learns whether the consent is gone. Only if it is still the token presented."""
+    held = _held(mailbox_id)
+    if held.access_sealed is None:
+        return
+    if _open(held.access_sealed, held.name, settings=settings) != presented:
+        return  # another process has replaced it meanwhile
+    with session_scope() as session:
+        session.execute(
+            update(Mailbox)
+            .where(
+                col(Mailbox.id) == mailbox_id,
+                col(Mailbox.oauth_access_sealed) == held.access_sealed,
+            )
+            .values(oauth_access_sealed=None, oauth_access_expires_at=None)
+        )
+
+
 def connection_state(mailbox: Mailbox, *, now: datetime) -> str | None:
     """What an admin reads for a mailbox connected with OAuth; ``None`` for the others."""
     if mailbox.auth != "oauth":

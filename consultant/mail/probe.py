@@ -23,6 +23,8 @@ from imapclient.exceptions import IMAPClientError
 
 from consultant.config import MailboxURL, RelayURL, Settings
 from consultant.mail.imap import log_in, login_token
+from consultant.mail.smtp import log_in as smtp_log_in
+from consultant.mail.smtp import relay_token
 from consultant.mail.tls import tls_context
 from consultant.mail.tokens import TokenError
 
@@ -80,7 +82,9 @@ def probe_mailbox(mailbox: MailboxURL, *, settings: Settings) -> list[str]:
 
 def probe_relay(relay: RelayURL, *, settings: Settings) -> list[str]:
     """Resolve, connect, TLS, EHLO, STARTTLS, log in (when there is a user): the steps
-    that passed, or :class:`ProbeFailed` at the first that did not."""
+    that passed, or :class:`ProbeFailed` at the first that did not. A relay logging in
+    as a connected mailbox gets its access token as part of "log in", so a revoked
+    consent or a failed refresh is that step's failure, in the desk's words."""
     passed = _reach(relay.host, relay.port, timeout=settings.smtp_timeout)
     helo = settings.desk_domain
     if relay.tls:
@@ -109,9 +113,17 @@ def probe_relay(relay: RelayURL, *, settings: Settings) -> list[str]:
             _smtp_reply(STARTTLS, _step(STARTTLS, lambda: client.starttls(context=tls_context())))
             passed.append(STARTTLS)
         if relay.username:
-            _step(LOGIN, lambda: client.login(relay.username, relay.password))
+            token = _relay_token(relay, settings=settings)
+            _step(LOGIN, lambda: smtp_log_in(client, relay, token=token, settings=settings))
             passed.append(LOGIN)
     return passed
+
+
+def _relay_token(relay: RelayURL, *, settings: Settings) -> str | None:
+    try:
+        return relay_token(relay, settings=settings)
+    except TokenError as exc:  # a revoked consent too
+        raise ProbeFailed(LOGIN, str(exc)) from None
 
 
 def _token(mailbox: MailboxURL, *, settings: Settings) -> str | None:

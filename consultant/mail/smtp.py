@@ -8,6 +8,11 @@ An internationalised address (``jörg@example.de``, RFC 6531) or header field (R
 travels only over SMTPUTF8: the relay is asked for it when the envelope or the header
 block is not ASCII, and a relay that does not offer it fails the email permanently, with
 the reason — a later attempt would meet the same relay.
+
+A relay set to log in as a connected mailbox does so with SASL XOAUTH2 and that
+mailbox's access token (consultant/mail/oauth_access.py), as Microsoft 365 and Google
+ask now that they retire passwords for SMTP. A token the relay refuses is no fault of
+the email: it waits, and the token is dropped so the next attempt asks for a new one.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from pathlib import Path
 from typing import Protocol
 
 from consultant.config import RelayURL, Settings
+from consultant.mail.oauth_access import access_token_for, forget_access_token
 from consultant.mail.tls import tls_context
+from consultant.mail.tokens import TokenError
 
 IDLE_SECONDS = 20.0  # reconnect rather than reuse a connection quiet for longer
 _connections = threading.local()
@@ -49,14 +56,19 @@ class SmtpRelay:
     not per email) and drops it after any error or a quiet spell, when relays hang up.
     """
 
-    def __init__(self, relay: RelayURL, *, timeout: float, helo_name: str) -> None:
+    def __init__(self, relay: RelayURL, *, settings: Settings, token: str | None = None) -> None:
         self.relay = relay
-        self.timeout = timeout
+        self.settings = settings
+        self.timeout = settings.smtp_timeout
+        self.token = token  # the XOAUTH2 access token to log in with, when the relay has one
+        self.token_refused = ""  # why the relay refused the token: the run's other emails wait
         # Named explicitly: smtplib would otherwise ask DNS for this host's name on
         # every connection (socket.getfqdn), which is slow and often wrong in containers.
-        self.helo_name = helo_name
+        self.helo_name = settings.desk_domain
 
     def deliver(self, raw: bytes, *, sender: str, recipient: str, name: str) -> None:
+        if self.token_refused:
+            raise TemporaryDeliveryError(self.token_refused)
         try:
             client = self._client()
             options = _mail_options(client, raw, sender=sender, recipient=recipient)
@@ -85,7 +97,7 @@ class SmtpRelay:
 
     def _client(self) -> smtplib.SMTP:
         client: smtplib.SMTP | None = getattr(_connections, "client", None)
-        key = (self.relay, self.timeout, self.helo_name)
+        key = (self.relay, self.timeout, self.helo_name, self.token)
         stale = time.monotonic() - getattr(_connections, "last_used", 0.0) > IDLE_SECONDS
         if client is None or stale or getattr(_connections, "key", None) != key:
             _drop_connection()
@@ -109,9 +121,57 @@ class SmtpRelay:
             )
             if relay.starttls:
                 client.starttls(context=tls_context())
+        try:
+            log_in(client, relay, token=self.token, settings=self.settings)
+        except smtplib.SMTPAuthenticationError as exc:
+            client.close()
+            if self.token is None:
+                raise
+            self.token_refused = (
+                f"the relay refused the access token of {relay.username}: "
+                f"{_classified(exc.smtp_code, exc.smtp_error)}"
+            )
+            raise TemporaryDeliveryError(self.token_refused) from exc
+        return client
+
+
+def relay_token(relay: RelayURL, *, settings: Settings) -> str | None:
+    """The access token a relay logging in as a connected mailbox presents (refreshed
+    when near its end); ``None`` for a password login.
+    :class:`consultant.mail.tokens.TokenError` (a revoked consent among them) when there
+    is none to be had."""
+    if relay.xoauth2 is None or relay.xoauth2.connection is None:
+        return None
+    return access_token_for(relay.xoauth2.connection, settings=settings)
+
+
+def log_in(client: smtplib.SMTP, relay: RelayURL, *, token: str | None, settings: Settings) -> None:
+    """AUTH XOAUTH2 with the access token when there is one, else the relay's password
+    when it has a user; with neither, the relay is used without logging in.
+
+    A refused token (consent withdrawn, the token revoked before its end) is dropped,
+    so the next login asks the provider for a new one and learns whether the consent
+    is gone.
+    """
+    if token is None:
         if relay.username:
             client.login(relay.username, relay.password)
-        return client
+        return
+    assert relay.xoauth2 is not None and relay.xoauth2.connection is not None
+    client.ehlo_or_helo_if_needed()
+    initial = xoauth2_response(relay.username, token)
+    try:
+        # On a refused token the server sends a JSON challenge; the empty answer ends it.
+        client.auth("XOAUTH2", lambda challenge=None: "" if challenge is not None else initial)
+    except smtplib.SMTPAuthenticationError:
+        with contextlib.suppress(TokenError):  # a token no key opens is refused anyway
+            forget_access_token(relay.xoauth2.connection, presented=token, settings=settings)
+        raise
+
+
+def xoauth2_response(user: str, token: str) -> str:
+    """The SASL XOAUTH2 initial response, before base64 (smtplib encodes it)."""
+    return f"user={user}\x01auth=Bearer {token}\x01\x01"
 
 
 def _mail_options(client: smtplib.SMTP, raw: bytes, *, sender: str, recipient: str) -> list[str]:
@@ -192,8 +252,11 @@ class UnusableRelay:
         raise TemporaryDeliveryError(self.reason)
 
 
-def transport_for(settings: Settings, *, relay: RelayURL | None) -> Transport:
-    """Through ``relay`` when there is one, else into the outbox folder."""
+def transport_for(
+    settings: Settings, *, relay: RelayURL | None, token: str | None = None
+) -> Transport:
+    """Through ``relay`` when there is one (logging in with ``token``, when it is given),
+    else into the outbox folder."""
     if relay is not None:
-        return SmtpRelay(relay, timeout=settings.smtp_timeout, helo_name=settings.desk_domain)
+        return SmtpRelay(relay, settings=settings, token=token)
     return OutboxFolder(settings.outbox_dir)

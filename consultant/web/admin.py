@@ -715,11 +715,13 @@ def set_relay_submit(
     security: Annotated[str, Form()] = "starttls",
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
+    login_mailbox: Annotated[str, Form()] = "",
 ) -> Response:
     """Send through this relay from the next email on; an empty password keeps the
-    stored one."""
+    stored one. A connected mailbox chosen to log in as stands for user and password."""
     check_csrf(person, csrf)
-    typed = {"host": host, "port": port, "security": security, "username": username}
+    typed = {"host": host, "port": port, "security": security, "username": username,
+             "login_mailbox": login_mailbox}  # fmt: skip
 
     def change(session: Session) -> str:
         settings = get_settings()
@@ -837,6 +839,7 @@ def _mailboxes_page(
         relay = mailbox_settings.describe_relay(
             session.get(MailRelay, mailbox_settings.RELAY_ID), settings=settings
         )
+        relay_logins = mailbox_settings.relay_login_mailboxes(session)
         _audit(session, request, person, "admin.mailboxes_viewed", "")
     page = render(
         request,
@@ -845,6 +848,7 @@ def _mailboxes_page(
             "person": person,
             "mailboxes": mailboxes,
             "relay": relay,
+            "relay_logins": relay_logins,
             "gateway": _gateway_settings(settings),
             "securities": mailbox_settings.SECURITIES,
             "notice": notice,

@@ -1,21 +1,26 @@
 """An SMTP server that records what it receives, and can be told to fail or to stall.
 
 Outgoing mail in tests goes here: a real aiosmtpd server on a free loopback port, so the
-desk's smtplib code runs exactly as against a relay.
+desk's smtplib code runs exactly as against a relay. Given an introspection URL
+(tests/servers/oauth2.py) it is a relay as Microsoft 365's or Google's now are: AUTH
+XOAUTH2 only, each bearer token asked about there, and no email without a login.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
+from base64 import b64decode
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+import httpx
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope
 
 from .ports import free_port
 
@@ -78,6 +83,39 @@ class _Recorder:
                 self.held -= 1
 
 
+class _XOAuth2Recorder(_Recorder):
+    """A recorder that also takes AUTH XOAUTH2, as Google's and Microsoft's relays do:
+    the token must be active at the introspection endpoint, for the user named."""
+
+    def __init__(self, introspection_url: str) -> None:
+        super().__init__()
+        self.introspection_url = introspection_url
+        self.logins: list[str] = []  # the users logged in, in order
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        blob = args[1] if len(args) > 1 else ""
+        user, scheme, token = self._parts(b64decode(blob).decode(errors="replace"))
+        answer = await asyncio.to_thread(
+            lambda: httpx.post(self.introspection_url, data={"token": token}).json()
+        )
+        if scheme == "Bearer" and answer.get("active") and answer.get("username") == user:
+            with self.lock:
+                self.logins.append(user)
+            return AuthResult(success=True, auth_data=user)
+        # As Google's relay refuses a token: a JSON challenge, answered by an empty line.
+        failure = json.dumps({"status": "401", "schemes": "bearer", "scope": "mail"})
+        await server.challenge_auth(failure)
+        refused = "535 5.7.8 Username and Password not accepted"
+        return AuthResult(success=False, handled=False, message=refused)
+
+    @staticmethod
+    def _parts(response: str) -> tuple[str, str, str]:
+        """user, "Bearer", token of ``user=…\x01auth=Bearer …\x01\x01``."""
+        fields = dict(part.split("=", 1) for part in response.split("\x01") if "=" in part)
+        scheme, _, token = fields.get("auth", "").partition(" ")
+        return fields.get("user", ""), scheme, token
+
+
 class SmtpSink:
     """Records every email it accepts; ``fail_next``/``drop_next`` script its failures,
     ``hold``/``release`` stall its replies.
@@ -88,9 +126,17 @@ class SmtpSink:
 
     host = "127.0.0.1"
 
-    def __init__(self, *, smtputf8: bool = True) -> None:
+    def __init__(self, *, smtputf8: bool = True, introspection_url: str = "") -> None:
         self.port = free_port()
-        self._recorder = _Recorder()
+        self._recorder = _XOAuth2Recorder(introspection_url) if introspection_url else _Recorder()
+        # Plain text, as the desk's tests talk to it: aiosmtpd offers AUTH only over TLS
+        # unless told otherwise.
+        logins = (
+            {"auth_required": True, "auth_require_tls": False,
+             "auth_exclude_mechanism": ["LOGIN", "PLAIN"]}
+            if introspection_url
+            else {}
+        )  # fmt: skip
         # server_hostname: aiosmtpd would otherwise ask DNS (getfqdn) on every connection.
         self._controller = Controller(
             self._recorder,
@@ -98,6 +144,7 @@ class SmtpSink:
             port=self.port,
             server_hostname="sink.test",
             enable_SMTPUTF8=smtputf8,
+            **logins,
         )
 
     @property
@@ -179,6 +226,13 @@ class SmtpSink:
         """Call ``callback`` as each email's data arrives, before it is kept or answered:
         it sees the sender's state at the moment the relay takes the email."""
         self._recorder.on_data = callback
+
+    @property
+    def logins(self) -> list[str]:
+        """The users that logged in with XOAUTH2, in order."""
+        assert isinstance(self._recorder, _XOAuth2Recorder)
+        with self._recorder.lock:
+            return list(self._recorder.logins)
 
     def start(self) -> SmtpSink:
         self._controller.start()

@@ -1,7 +1,9 @@
 """Connecting a mailbox with OAuth 2.0, end to end: the admin's click, a local
 authorization server's consent page, the callback, and IMAP XOAUTH2 logins to a Dovecot
 that asks that server about every token. Refused callbacks (forged, replayed, expired,
-denied, from another sign-in), refreshes ahead of expiry, and a revoked consent."""
+denied, from another sign-in), refreshes ahead of expiry, and a revoked consent. The
+outgoing relay logging in as a connected mailbox, with AUTH XOAUTH2 to an SMTP sink that
+asks the same server about its token."""
 
 from __future__ import annotations
 
@@ -27,8 +29,10 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import text, update
 from sqlmodel import col, select
 
+from consultant import casework
 from consultant.config import MailboxURL, get_settings
 from consultant.db import session_scope
+from consultant.mail import smtp
 from consultant.mail.imap import ImapConsentRevoked, poll_once, watch
 from consultant.mail.oauth_providers import CALLBACK_PATH
 from consultant.mailbox_settings import add_mailbox, mailbox_url
@@ -38,15 +42,18 @@ from consultant.models import (
     Notification,
     OAuthConnect,
     OutboxEmail,
+    OutboxStatus,
     utcnow,
 )
 from consultant.notifications import deliver
+from consultant.outbox import due_outbox_ids, send_outbox_emails
 from consultant.worker import drain
 from tests.cases import counts
 from tests.conftest import MAIL_PASSWORD, MAIL_USER, CaseMailbox, Desk, new_case_mailbox, read_email
 from tests.servers.dovecot import DovecotServer
 from tests.servers.oauth2 import AuthorizationServer
-from tests.web.conftest import PASSWORD, make_coder, sign_in, unused_code
+from tests.servers.smtp_sink import SmtpSink
+from tests.web.conftest import PASSWORD, make_coder, new_case, sign_in, unused_code
 from tests.web.test_browser import ARTIFACTS
 
 CLIENT_ID, CLIENT_SECRET = "desk-test-client", "test-only-client-secret"
@@ -88,6 +95,13 @@ def microsoft(
     provider.access_seconds, provider.refresh_expires_in, provider.rotate = 3600, None, True
     provider.token_requests.clear()
     return provider
+
+
+@pytest.fixture(scope="module")
+def oauth_relay(provider: AuthorizationServer) -> Iterator[SmtpSink]:
+    """A relay as Microsoft 365's now is: AUTH XOAUTH2 only, each token asked about."""
+    with SmtpSink(introspection_url=provider.url) as sink:
+        yield sink
 
 
 @pytest.fixture
@@ -442,3 +456,126 @@ def test_an_admin_connects_a_mailbox_in_the_browser(
     page.screenshot(path=ARTIFACTS / "mailbox-connected.png", full_page=True)
     assert [r["grant_type"] for r in microsoft.token_requests] == ["authorization_code"]
     assert audited("admin.mailbox_connected") == ["support"]
+
+
+def relay_form(csrf: str, sink: SmtpSink, **changes: str) -> dict[str, str]:
+    return {"csrf": csrf, "host": sink.host, "port": str(sink.port), "security": "none",
+            **changes}  # fmt: skip
+
+
+def outgoing(outbox_id: int) -> OutboxEmail:
+    with session_scope() as session:
+        email = session.get(OutboxEmail, outbox_id)
+        assert email is not None
+        session.expunge(email)
+        return email
+
+
+def send_again_now() -> None:
+    """The sender's next run, its backoff over."""
+    with session_scope() as session:
+        session.execute(update(OutboxEmail).values(next_attempt_at=utcnow()))
+    send_outbox_emails(outbox_ids=due_outbox_ids())
+
+
+def test_the_relay_logs_in_as_the_connected_mailbox_and_holds_mail_when_consent_is_revoked(
+    client: TestClient,
+    admin: str,
+    microsoft: AuthorizationServer,
+    folder: CaseMailbox,
+    oauth_relay: SmtpSink,
+    smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    oauth_relay.clear()
+    mailbox = oauth_mailbox(folder)
+    assert connect(client, admin, mailbox).status_code == 303
+    page = client.get("/admin/mailboxes")
+    assert f'<option value="{mailbox.name}">connected mailbox {mailbox.name}' in page.text
+
+    saved = client.post(
+        "/admin/relay",
+        data=relay_form(admin, oauth_relay, login_mailbox=mailbox.name),
+        follow_redirects=True,
+    )
+    assert f"logging in as the connected mailbox {mailbox.name} (XOAUTH2)" in saved.text
+    [change] = audited("admin.relay_set")
+    assert f"login_mailbox: None → '{mailbox.name}'" in change and "password" not in change
+    tested = client.post("/admin/relay/test", data={"csrf": admin})
+    assert "Connection works" in tested.text and "EHLO → log in" in tested.text
+
+    make_coder("alice@desk.example")
+    number = new_case()
+    with session_scope() as session:
+        casework.answer(
+            session, number, by="alice@desk.example", text="Bill 99601 once.", then="solved",
+            now=utcnow(),
+        )  # fmt: skip
+    drain()
+    _, answer = oauth_relay.wait_for(2, timeout=10)
+    assert b"Bill 99601 once." in answer.raw
+    assert oauth_relay.logins and set(oauth_relay.logins) == {MAIL_USER}
+    assert smtp_sink.messages == []  # CONSULTANT_SMTP_URL's relay is replaced
+
+    microsoft.revoke_consent()  # the mailbox's owner withdraws the desk's access
+    monkeypatch.setattr(smtp, "IDLE_SECONDS", 0.0)  # later: no logged-in connection kept
+    new_case(subject="Modifier 25 with 99213")  # its acknowledgement cannot go out
+    waiting = due_or_held()[-1]
+    assert waiting.status == OutboxStatus.PENDING
+    assert "the relay refused the access token of desk: 535" in (waiting.last_error or "")
+    send_again_now()
+    held = outgoing(waiting.id)
+    assert held.status == OutboxStatus.PENDING and held.next_attempt_at > utcnow()
+    assert "cannot log in to the relay: " in (held.last_error or "")
+    assert "consent revoked at Microsoft 365" in (held.last_error or "")
+    asked = microsoft.refresh_grants()
+    send_again_now()  # the consent is known to be gone: the provider is not asked again
+    assert microsoft.refresh_grants() == asked == 1 and len(oauth_relay.messages) == 2
+    failed = client.post("/admin/relay/test", data={"csrf": admin})
+    assert "failed at <strong>log in</strong>" in failed.text and "consent revoked" in failed.text
+
+    assert connect(client, admin, mailbox).status_code == 303  # connected again
+    send_again_now()
+    assert outgoing(waiting.id).status == OutboxStatus.SENT
+    assert len(oauth_relay.wait_for(3, timeout=10)) == 3
+
+
+def due_or_held() -> list[OutboxEmail]:
+    with session_scope() as session:
+        emails = list(session.exec(select(OutboxEmail).order_by(col(OutboxEmail.id))))
+        for email in emails:
+            session.expunge(email)
+        return emails
+
+
+def test_the_relay_logs_in_only_as_a_mailbox_connected_with_oauth(
+    desk: Desk, client: TestClient, admin: str, folder: CaseMailbox, oauth_relay: SmtpSink
+) -> None:
+    mailbox = oauth_mailbox(folder)
+    with session_scope() as session:
+        add_mailbox(
+            session, name="by-password", host="127.0.0.1", port=143, security="none",
+            username="desk", password="secret", settings=get_settings(),
+        )  # fmt: skip
+    for chosen in ("by-password", "no-such-mailbox", "\x00" * 5000, "Ü" * 70):
+        refused = client.post(
+            "/admin/relay",
+            data=relay_form(admin, oauth_relay, port="99999", login_mailbox=chosen),
+        )
+        assert refused.status_code == 400
+        assert "Log in as: choose a mailbox connected with Microsoft 365 or Google" in refused.text
+        assert "Port: a whole number from 1 to 65535" in refused.text  # both, beside each
+        assert f'value="{oauth_relay.host}"' in refused.text  # kept as typed
+    page = client.get("/admin/mailboxes")
+    assert '<option value="by-password">' not in page.text
+    assert audited("admin.relay_set") == []
+
+    done = desk.consultant(
+        "mailboxes", "set-relay", "--host", oauth_relay.host, "--port", str(oauth_relay.port),
+        "--security", "none", "--login-mailbox", mailbox.name,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"logging in as mailbox {mailbox.name}" in done.stdout
+    not_yet = client.post("/admin/relay/test", data={"csrf": admin})  # never connected
+    assert "failed at <strong>log in</strong>" in not_yet.text
+    assert "is not connected yet" in not_yet.text
