@@ -180,6 +180,19 @@ def test_the_default_console_says_where_the_desk_listens_and_one_line_per_email(
     assert "Traceback" not in console.stderr
 
 
+def test_a_stop_while_the_desk_is_starting_is_a_clean_stop(
+    embedded_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A service manager may stop the desk as soon as its gateway listens, before the
+    dashboard and the pollers are up: the desk then stops as it would later, with 0."""
+    with running_desk(embedded_env, tmp_path) as printed:
+        pass  # SIGTERM the moment the gateway takes connections
+    [console] = printed
+
+    assert console.returncode == 0, console.stderr
+    assert "Traceback" not in console.stderr
+
+
 def test_json_format_writes_one_object_per_line_for_a_log_shipper(
     embedded_env: dict[str, str], tmp_path: Path
 ) -> None:

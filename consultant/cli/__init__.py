@@ -145,6 +145,9 @@ def _run_forever(settings: Settings) -> None:
     from consultant.worker import LocalWorker
 
     stop = threading.Event()
+    # Before anything starts: a service manager's SIGTERM during start-up (the gateway
+    # already takes mail while the rest comes up) then stops the desk cleanly too.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     gateway = start_gateway(settings)
     web = WebServer(settings)
     web.start()
@@ -192,7 +195,6 @@ def _print_banner(settings: Settings, *, mailboxes: list[str]) -> None:
 
 
 def _wait_for_signal(stop: threading.Event) -> None:
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         while not stop.wait(1.0):
             pass
