@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from openapi_spec_validator import validate
 from sqlmodel import select
 
 from consultant import quota
@@ -193,9 +194,10 @@ def test_a_token_over_its_calls_per_minute_waits_with_retry_after(
     assert answers[3].json()["error"]["code"] == "rate_limited"
 
 
-def test_the_openapi_document_lists_the_endpoints(client: TestClient) -> None:
+def test_the_openapi_document_is_valid_and_lists_the_endpoints(client: TestClient) -> None:
     document = client.get("/api/v1/openapi.json").json()
 
+    validate(document)  # OpenAPI 3.1, as a client generator reads it
     assert {"/tickets", "/tickets/{number}", "/tickets/{number}/answer", "/codes/extract"} <= set(
         document["paths"]
     )
