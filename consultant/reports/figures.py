@@ -65,8 +65,19 @@ class Table:
             out, fieldnames=[key for key, _ in self.columns], lineterminator="\n"
         )
         writer.writeheader()
-        writer.writerows({key: row.get(key) for key, _ in self.columns} for row in self.rows)
+        writer.writerows(
+            {key: _spreadsheet_safe(row.get(key)) for key, _ in self.columns} for row in self.rows
+        )
         return out.getvalue()
+
+
+def _spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (an account address a customer
+    chose, ``=HYPERLINK(…)@x``) is kept as text with a leading apostrophe (OWASP's
+    advice on CSV injection); numbers, negative ones too, stay numbers."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 @dataclass

@@ -32,6 +32,7 @@ from consultant.models import (
     utcnow,
 )
 from consultant.quota import period_of, used_in_period
+from consultant.reports.figures import Table
 from consultant.reports.rollups import bucket_of, refresh_now
 from tests.conftest import Desk
 from tests.web.conftest import PASSWORD, make_coder, new_case, sign_in, unused_code
@@ -385,3 +386,25 @@ def test_a_lead_opens_a_report_sees_its_chart_and_table_and_downloads_the_csv(
     text = download.value.path().read_text()
     assert text.splitlines()[0] == "code,system,cases,bad"
     assert any(line.startswith("99213,") for line in text.splitlines())
+
+
+def test_a_csv_cell_a_spreadsheet_would_run_as_a_formula_stays_text() -> None:
+    table = Table(
+        key="accounts",
+        title="Accounts",
+        columns=[("account", "Account"), ("cases", "Cases")],
+        rows=[
+            {"account": '=HYPERLINK("http://x.example")@clinic.example', "cases": 3},
+            {"account": "@clinic.example", "cases": -2},
+            {"account": "dana@clinic.example", "cases": 0},
+        ],
+    )
+
+    rows = list(csv.DictReader(io.StringIO(table.csv())))
+
+    assert [r["account"] for r in rows] == [
+        '\'=HYPERLINK("http://x.example")@clinic.example',
+        "'@clinic.example",
+        "dana@clinic.example",
+    ]
+    assert [r["cases"] for r in rows] == ["3", "-2", "0"]
