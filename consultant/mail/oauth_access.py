@@ -17,15 +17,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import httpx
-from authlib.integrations.base_client.errors import OAuthError
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from consultant import audit
 from consultant.config import Settings
 from consultant.db import session_scope
-from consultant.mail.oauth_connect import keep_tokens, oauth_client
+from consultant.mail.oauth_connect import (
+    ProviderRefused,
+    ProviderUnreachable,
+    keep_tokens,
+    token_endpoint,
+)
 from consultant.mail.oauth_providers import ProviderError, provider_named, providers
 from consultant.mail.tokens import TokenError
 from consultant.models import Coder, CoderRole, Mailbox, utcnow
@@ -142,9 +145,9 @@ def _refresh(mailbox_id: int, held: _Held, *, settings: Settings, now: datetime)
         raise TokenError(f"{held.name}: {exc}") from None
     refresh_token = _open(held.refresh_sealed, held.name, settings=settings)
     try:
-        with oauth_client(provider, settings) as client:
+        with token_endpoint(provider, settings) as client:
             token = client.refresh_token(provider.token_url, refresh_token=refresh_token)
-    except OAuthError as exc:
+    except ProviderRefused as exc:
         if exc.error != "invalid_grant":
             raise TokenError(
                 f"{held.name}: {provider.title} refused a new access token: {exc.error}"
@@ -154,7 +157,7 @@ def _refresh(mailbox_id: int, held: _Held, *, settings: Settings, now: datetime)
             return access_token_for(mailbox_id, settings=settings, now=now)
         _mark_revoked(mailbox_id, settings=settings, now=now)
         raise ConsentRevoked(revoked_message(held.name, held.provider, settings=settings)) from None
-    except (httpx.HTTPError, ValueError) as exc:
+    except ProviderUnreachable as exc:
         raise TokenError(
             f"{held.name}: cannot reach {provider.title}'s token endpoint: {exc}"
         ) from None

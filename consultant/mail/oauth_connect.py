@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import secrets
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from authlib.deprecate import AuthlibDeprecationWarning
-from authlib.integrations.base_client.errors import OAuthError
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
@@ -32,10 +31,7 @@ from consultant.models import Mailbox, OAuthConnect
 from consultant.passwords import token_hash
 from consultant.sealed import SealedError, reseal, seal, unseal
 
-with warnings.catch_warnings():
-    # authlib 1.9 would rather run on httpx2 and says so on every start of the desk's
-    # commands; it still works with the httpx the desk is locked to.
-    warnings.filterwarnings("ignore", "The httpx module is deprecated", AuthlibDeprecationWarning)
+if TYPE_CHECKING:
     from authlib.integrations.httpx_client import OAuth2Client
 
 CONNECT_MINUTES = 10  # from the click to the callback
@@ -88,7 +84,7 @@ def start_connect(
             expires_at=now + timedelta(minutes=CONNECT_MINUTES),
         )
     )
-    with oauth_client(provider, settings) as client:
+    with token_endpoint(provider, settings) as client:
         url, _ = client.create_authorization_url(
             provider.authorize_url,
             state=state,
@@ -225,18 +221,16 @@ def _exchange(pending: Pending, *, code: str, settings: Settings) -> dict[str, A
     """The provider's tokens for ``code``; the verifier proves this desk asked for it."""
     provider = pending.provider
     try:
-        with oauth_client(provider, settings) as client:
+        with token_endpoint(provider, settings) as client:
             token = client.fetch_token(
                 provider.token_url,
                 grant_type="authorization_code",
                 code=code,
                 code_verifier=pending.verifier,
             )
-    except OAuthError as exc:
-        raise ConnectRefused(
-            _provider_error(provider, str(exc.error), str(exc.description or ""))
-        ) from None
-    except (httpx.HTTPError, ValueError) as exc:
+    except ProviderRefused as exc:
+        raise ConnectRefused(_provider_error(provider, exc.error, exc.description)) from None
+    except ProviderUnreachable as exc:
         raise ConnectRefused(f"cannot reach {provider.title}'s token endpoint: {exc}") from None
     if not token.get("access_token") or not token.get("refresh_token"):
         raise ConnectRefused(
@@ -260,13 +254,47 @@ def _seconds(token: dict[str, Any], key: str, default: int) -> int:
         return default
 
 
-def oauth_client(provider: Provider, settings: Settings) -> OAuth2Client:
-    """authlib's client as the desk is registered at ``provider``; refreshes use it too."""
-    return OAuth2Client(
-        client_id=provider.client_id,
-        client_secret=provider.client_secret,
-        scope=provider.scope,
-        redirect_uri=redirect_uri(settings),
-        code_challenge_method="S256",
-        timeout=settings.oauth_timeout,
-    )
+class ProviderRefused(Exception):
+    """The provider answered with an OAuth error (RFC 6749 5.2), ``invalid_grant`` say."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(f"{error}: {description}" if description else error)
+        self.error, self.description = error, description
+
+
+class ProviderUnreachable(Exception):
+    """No usable answer from the provider: the network, a timeout, or not OAuth's JSON."""
+
+
+@contextmanager
+def token_endpoint(provider: Provider, settings: Settings) -> Iterator[OAuth2Client]:
+    """authlib's client as the desk is registered at ``provider``, its errors raised as
+    the two above. authlib and httpx are imported here, at the first call to a
+    provider: every command of the desk imports this module, and they would add a
+    fifth to its start-up."""
+    import httpx
+    from authlib.deprecate import AuthlibDeprecationWarning
+    from authlib.integrations.base_client.errors import OAuthError
+
+    with warnings.catch_warnings():
+        # authlib 1.9 would rather run on httpx2 and says so when imported; it still
+        # works with the httpx the desk is locked to.
+        warnings.filterwarnings(
+            "ignore", "The httpx module is deprecated", AuthlibDeprecationWarning
+        )
+        from authlib.integrations.httpx_client import OAuth2Client
+
+    try:
+        with OAuth2Client(
+            client_id=provider.client_id,
+            client_secret=provider.client_secret,
+            scope=provider.scope,
+            redirect_uri=redirect_uri(settings),
+            code_challenge_method="S256",
+            timeout=settings.oauth_timeout,
+        ) as client:
+            yield client
+    except OAuthError as exc:
+        raise ProviderRefused(str(exc.error), str(exc.description or "")) from None
+    except (httpx.HTTPError, ValueError) as exc:
+        raise ProviderUnreachable(str(exc)) from None
