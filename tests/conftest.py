@@ -45,10 +45,34 @@ def read_email(name: str) -> bytes:
 # --- databases ----------------------------------------------------------------------
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked ``one_database("sqlite")`` runs on that database only, and so does
+    every test in Chromium, on SQLite. They check what sits above the database: the
+    command line's own work (its arguments, what it prints; each command is a new
+    process that costs a second or more to start) and the dashboard in a browser (a few
+    seconds each). The domain functions and every page's HTTP tests under them run on
+    both databases."""
+    kept, dropped = [], []
+    for item in items:
+        marker = item.get_closest_marker("one_database")
+        wanted = marker.args[0] if marker is not None else None
+        if "browser" in getattr(item, "fixturenames", ()):
+            wanted = "sqlite"
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("backend") if callspec is not None else None
+        if wanted is not None and backend is not None and backend != wanted:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for this test run, dropped at the end."""
-    with scratch_database("cc_test") as url:
+    with scratch_database("cc_test", durable=False) as url:
         yield url
 
 

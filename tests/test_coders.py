@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from sqlmodel import select
 
 from consultant import sla
@@ -34,6 +35,7 @@ def coder_id(email: str) -> int:
         return found
 
 
+@pytest.mark.one_database("sqlite")
 def test_a_coder_is_added_listed_and_shown(desk: Desk) -> None:
     add(
         desk,
@@ -58,6 +60,7 @@ def test_a_coder_is_added_listed_and_shown(desk: Desk) -> None:
     assert "alice@desk.example" in desk.consultant("coders", "list").stdout
 
 
+@pytest.mark.one_database("sqlite")
 def test_bad_coder_details_are_refused_with_what_to_do(desk: Desk) -> None:
     add(desk, "alice@desk.example")
     refusals = {
@@ -152,6 +155,7 @@ def test_coming_back_takes_the_cases_that_waited(desk: Desk) -> None:
     assert owners(numbers) == [coder_id("alice@desk.example")] * 2
 
 
+@pytest.mark.one_database("sqlite")
 def test_routing_show_names_the_policy_and_who_would_get_each_specialty(desk: Desk) -> None:
     add(desk, "rad@desk.example", "--specialty", "radiology")
     add(desk, "any@desk.example", "--specialty", "generalist")
@@ -171,6 +175,7 @@ def test_routing_show_names_the_policy_and_who_would_get_each_specialty(desk: De
     assert "generalist" in desk.consultant("codes", "specialties").stdout
 
 
+@pytest.mark.one_database("sqlite")
 def test_a_closed_date_moves_running_clocks_and_can_be_taken_back(desk: Desk) -> None:
     start = utcnow()
     with session_scope() as session:
@@ -204,6 +209,7 @@ def test_a_closed_date_moves_running_clocks_and_can_be_taken_back(desk: Desk) ->
     assert garbage.returncode == 1 and "is not a date" in garbage.stderr
 
 
+@pytest.mark.one_database("sqlite")
 def test_the_coders_report_counts_and_times_first_responses(desk: Desk) -> None:
     add(desk, "alice@desk.example", "--specialty", "radiology", "--capacity", "20")
     add(desk, "bob@desk.example", "--specialty", "radiology", "--capacity", "20")

@@ -186,6 +186,7 @@ def _list() -> list[dict[str, object]]:
         return mailbox_settings.list_mailboxes(session, settings=config.get_settings())
 
 
+@pytest.mark.one_database("sqlite")
 def test_the_command_line_adds_and_tests_a_mailbox_naming_the_failed_step(
     desk: Desk, mailbox: CaseMailbox
 ) -> None:

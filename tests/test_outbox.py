@@ -92,6 +92,7 @@ def test_a_permanent_refusal_fails_the_email_with_the_relays_reason_on_the_ticke
     assert smtp_sink.messages == []
 
 
+@pytest.mark.one_database("sqlite")
 def test_a_failed_email_is_listed_sent_again_or_cancelled_from_the_command_line(
     desk: Desk, smtp_sink: SmtpSink
 ) -> None:

@@ -149,6 +149,7 @@ def test_with_the_reject_policy_unknown_senders_get_a_polite_reply_and_no_ticket
     assert b"Knee injection" not in reply.raw  # nothing of the email is echoed
 
 
+@pytest.mark.one_database("sqlite")
 def test_refund_release_and_override_from_the_command_line(desk: Desk) -> None:
     desk.consultant("accounts", "add", "@clinic.example", "--plan", "guest")
     store(case_email("a@clinic.example"))

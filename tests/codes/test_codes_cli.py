@@ -1,4 +1,6 @@
-"""``consultant codes`` as a user runs it, on SQLite and on PostgreSQL."""
+"""``consultant codes`` as a user runs it, on SQLite, the embedded default: each command is
+a new process, and the loaders' PostgreSQL path is tested in test_releases.py and
+test_store.py."""
 
 from __future__ import annotations
 
@@ -9,8 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.codes.conftest import hcpcs_fixture_bytes, hcpcs_line, make_pdf
 from tests.codes.test_parsers import CMS_2020_LINES, MUE_FIXTURE, PTP_FIXTURE
+
+pytestmark = pytest.mark.one_database("sqlite")
 
 
 def run(desk: Any, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

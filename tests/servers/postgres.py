@@ -17,12 +17,18 @@ POSTGRES_ADMIN_URL = os.environ.get(
 
 
 @contextmanager
-def scratch_database(prefix: str = "cc_scratch") -> Iterator[str]:
-    """The URL of a new, empty database, dropped (connections and all) afterwards."""
+def scratch_database(prefix: str = "cc_scratch", *, durable: bool = True) -> Iterator[str]:
+    """The URL of a new, empty database, dropped (connections and all) afterwards.
+
+    ``durable=False`` for tests: commits do not wait for the disk (what a crash would
+    lose is the test's to redo; every transaction still commits as usual). Benchmarks
+    keep the default, so their figures are a real server's."""
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"{prefix}_{secrets.token_hex(4)}"
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
+        if not durable:
+            connection.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     try:
         yield admin.url.set(database=name).render_as_string(hide_password=False)
     finally:

@@ -153,6 +153,7 @@ def test_leads_and_coders_are_refused_the_log_and_see_no_link_to_it(
     assert 'href="/audit"' in admin.get("/queue").text
 
 
+@pytest.mark.one_database("sqlite")
 def test_the_command_line_lists_the_same_rows_and_explains_a_bad_date(
     client: TestClient, desk: Desk, activity: tuple[int, int]
 ) -> None:

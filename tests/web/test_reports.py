@@ -302,6 +302,7 @@ def test_reports_are_for_leads_and_garbage_gets_a_message(client: TestClient) ->
     assert actions.count("report.viewed") == len(garbage) + 4
 
 
+@pytest.mark.one_database("sqlite")
 def test_reports_from_the_command_line(office_hours: None, desk: Desk) -> None:
     make_history()
     period = ("--since", "2026-11-01", "--until", "2026-11-05")
