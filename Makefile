@@ -31,9 +31,11 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# One pytest worker per core (at most 4), each with its own servers; a file stays on one
+# worker so its module's servers start once. Most of a test's time is waiting on them.
 test: $(VENV)/.test-installed lint
 	./scripts/test-services
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses auto --maxprocesses 4 --dist loadfile
 
 bench: $(VENV)/.test-installed
 	./scripts/test-services

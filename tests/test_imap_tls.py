@@ -110,7 +110,10 @@ def test_a_certificate_from_an_unknown_authority_stops_the_poll_before_login(
     assert not isinstance(raised.value, ImapAuthError)
     assert "certificate verify failed" in last_error()
     assert counts() == (0, 0)
-    assert NO_AUTH_ATTEMPT in tls_mailbox.server.wait_for_log(NO_AUTH_ATTEMPT, since=since)
+    logged = tls_mailbox.server.wait_for_log("Disconnected", since=since)
+    # Dovecot says "no auth attempts", or, when the client's TLS alert ends the
+    # handshake first, only that SSL_accept() failed: either way no login was sent.
+    assert NO_AUTH_ATTEMPT in logged or "SSL_accept() failed" in logged, logged
 
 
 @pytest.mark.usefixtures("trusted_ca")
