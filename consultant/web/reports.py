@@ -5,9 +5,11 @@ and the API call. Figures come from the rollups, as of their last refresh."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlmodel import Session, col, select
 
@@ -28,34 +30,34 @@ LABEL_CHARS = 14  # a chart's group label is cut to this; the table has it whole
 CHART_ROWS = 400  # a chart draws the first rows (a year of days); the table and CSV all
 
 
+@dataclass
+class Filters:
+    """The period and filters as typed in the page's GET form (and its CSV links)."""
+
+    since: str = ""
+    until: str = ""
+    plan: str = ""
+    specialty: str = ""
+    account: str = ""
+    interval: str = ""
+    by: str = ""
+
+
+Typed = Annotated[Filters, Depends()]
+
+
 @router.get("/reports")
 def reports_page(
     request: Request,
     person: Person,
+    typed: Typed,
     report: str = "volume",
-    since: str = "",
-    until: str = "",
-    plan: str = "",
-    specialty: str = "",
-    account: str = "",
-    interval: str = "",
-    by: str = "",
 ) -> Response:
     _leads_only(person)
     name = report if report in REPORTS else "volume"
     now = utcnow()
     with session_scope() as session:
-        asked = read_query(
-            session,
-            today=now.date(),
-            since=since,
-            until=until,
-            plan=plan,
-            specialty=specialty,
-            account=account,
-            interval=interval,
-            by=by,
-        )
+        asked = read_query(session, today=now.date(), **asdict(typed))
         shown = run_report(session, name, asked.query, now=now)
         plans = list(session.exec(select(Plan.name).order_by(col(Plan.name))).all())
         _audit(session, request, person, "report.viewed", shown)
@@ -70,7 +72,7 @@ def reports_page(
             "person": person,
             "report": shown,
             "reports": REPORTS,
-            "asked": _typed(asked, since=since, until=until, account=account),
+            "asked": _typed(asked, since=typed.since, until=typed.until, account=typed.account),
             "problems": problems,
             "tables": [
                 (table, _chart(table), _csv_link(name, table, query)) for table in shown.tables
@@ -90,31 +92,15 @@ def report_csv(
     request: Request,
     person: Person,
     name: str,
+    typed: Typed,
     table: str = "",
-    since: str = "",
-    until: str = "",
-    plan: str = "",
-    specialty: str = "",
-    account: str = "",
-    interval: str = "",
-    by: str = "",
 ) -> Response:
     _leads_only(person)
     if name not in REPORTS:
         return _not_found(f"no report {name[:40]!r}")
     now = utcnow()
     with session_scope() as session:
-        asked = read_query(
-            session,
-            today=now.date(),
-            since=since,
-            until=until,
-            plan=plan,
-            specialty=specialty,
-            account=account,
-            interval=interval,
-            by=by,
-        )
+        asked = read_query(session, today=now.date(), **asdict(typed))
         shown = run_report(session, name, asked.query, now=now)
         chosen = shown.table(table) if table else shown.tables[0]
         if chosen is not None:
