@@ -1,9 +1,9 @@
 """Find the medical codes a case email mentions, without mistaking other numbers for them.
 
-Case emails are full of numbers that look like codes: ZIP codes, phone numbers, dates,
-claim and member numbers, amounts, vitals, and NDCs (whose 5-digit labeler part looks like
-a CPT code). Those are masked first — replaced by filler of the same length, so every
-span still points into the original text — and only then are code-shaped tokens read.
+Case emails are full of numbers that look like codes. Those whose layout gives them away
+(dates, phone numbers, amounts, ZIP codes after a state, NDCs) are masked first
+(``masks``); a number an identifier's label governs ("claim #", "(ZIP)", a column headed
+"Acct") is skipped when it is read (``identifiers``, ``tables``).
 
 Each token is judged by its shape and the words around it:
 
@@ -15,7 +15,7 @@ Each token is judged by its shape and the words around it:
   says so in its reason.
 
 Modifiers (``99213-25``, ``97110 GP``, "modifier 59") and units (``x2``, ``3 units``)
-are attached to the code they belong to.
+are attached to the code they belong to (``attachment``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,34 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from consultant.codes import edi, formats, tables
+from consultant.codes.attachment import (
+    GLUED_UNITS,
+    MODIFIER_ATTACH_AFTER,
+    MODIFIER_ATTACH_BEFORE,
+    MODIFIER_NAMES_CODE,
+    SENTENCE_BREAK,
+    SHARED_MODIFIER,
+    UNITS_AFTER,
+    WITH_GAP,
+    known_modifiers,
+    modifier_phrases,
+    modifiers_after,
+    row_count,
+    units_in_row,
+    units_written_after,
+    units_written_before,
+)
 from consultant.codes.formats import CPT, HCPCS, ICD10CM, ICD10PCS, MODIFIER, NDC
+from consultant.codes.identifiers import (
+    ID_HEADER,
+    KEY_VALUE,
+    NOT_CODE_AROUND,
+    QUANTITY_AFTER,
+    STREET_AFTER,
+    identifier_by_words,
+    labelled_identifier,
+)
+from consultant.codes.masks import NDC_PATTERNS, mask, signature_span, trap_spans
 
 HIGH = 0.95
 MEDIUM = 0.75
@@ -80,203 +107,8 @@ class FoundCode:
         }
 
 
-# --- masks: numbers that are not codes ----------------------------------------------
-
-US_STATES = (
-    "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|"
-    "NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR"
-)
-
-# States whose abbreviation is also a word before a code ("Smith MD 99214", "Head CT
-# 70450", "the MA plan") count only after a comma.
-CITY_STATES = "|".join(
-    state for state in US_STATES.split("|") if state not in {"MA", "MD", "PA", "CT"}
-)
-STATE_NAMES = (
-    "Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|"
-    "Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|"
-    "Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|"
-    "New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|"
-    "Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|"
-    "Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming"
-)
-WORD_STATE_ZIPS = r"MA\.?\s+0[12]\d{3}|MD\.?\s+2[01]\d{3}|PA\.?\s+1[5-9]\d{3}|CT\.?\s+06\d{3}"
-# Remittance advice remark codes, one or a list: "N20", "N290, M51", "MA130 / N362".
-REMARKS = r"(?:MA|[MN])\d{1,3}\b(?:\s*(?:,|/|&|and)\s*(?:MA|[MN])\d{1,3}\b)*"
-
-# Each starts with a character the regex engine can skip ahead to.
-NDC_PATTERNS = (
-    re.compile(
-        r"\d(?<![\w-]\d)(?:\d{3}-\d{4}-\d{2}|\d{4}-\d{3}-\d{2}|\d{4}-\d{4}-\d{1,2})(?![\w-])"
-    ),
-    re.compile(r"[Nn](?<!\w[Nn])(?i:dc)\s*(?:#|no\.?|number)?\s*:?\s*(\d{11})\b"),
-)
-
-# Each tail follows a first digit that starts a number (not one inside a word); starting
-# every pattern with that digit lets the regex engine skip the text between numbers fast.
-NUMBER_TRAP_TAILS = (
-    r"\d{2}[-. ]\d{3}[-. ]\d{4}\b",  # phone: 555-123-4567, 555.123.4567
-    r"\d{3}-\d{2}-\d{2}\b",  # dates: 2026-01-15
-    r"\d?:\d{2}(?::\d{2})?\b",  # times: 10:30, 14:05:00
-    r"[\d,]*(?:\.\d+)?\s*(?i:usd|dollars)\b",  # money in words: 1,250 USD
-    r"\d{4}-\d{4}\b(?!-)",  # ZIP+4
-    r"\d{1,2}\s?/\s?\d{2,3}\b",  # vitals and ratios: BP 128/82
-    r"\d{0,2}(?:,\d{3})+(?:\.\d+)?\b",  # thousands: 12,345.00
-    r"\d*\.\d+\b",  # decimals: 98.6, 10021.5
-    r"\d*\s?%",  # percentages
-)
-# A street address with the city and ZIP after it: "1200 Main Street, Chicago 60611".
-STREET_SUFFIXES = (
-    "St|Street|Ave|Avenue|Blvd|Boulevard|Rd|Road|Hwy|Highway|Dr|Drive|Ln|Lane|Way|Ct|Court|"
-    "Pkwy|Parkway|Pl|Place|Cir|Circle|Ter|Trail"
-)
-ADDRESS = re.compile(
-    rf"\b\d{{1,6}}\s+(?:[A-Z][a-z]*\.?\s+){{1,3}}(?:{STREET_SUFFIXES})\b\.?"
-    r"[^\n\d]{0,40}\d{5}(?:-\d{4})?\b"
-)
-# Capitalised words that come before a code, never a city; and what a place is called.
-NOT_PLACES = (
-    r"(?:Medicare|Medicaid|Tricare|Part|Box|Room|Suite|Line|Tier|Level|Group|Code|Codes|Category|"
-    r"Procedure|Service|Modifier|Visit|Units?|Claim|Item|Row|Step|Page)"
-)
-PLACE_NOUNS = r"(?:office|location|clinic|campus|site|branch|area|facility|lockbox)"
-CITY = rf"(?!{NOT_PLACES}\b)[A-Z][a-z]+(?:\s[A-Z][a-z]+)?"
-MONTH = r"(?:0?[1-9]|1[0-2])"
-DAY = r"(?:0?[1-9]|[12]\d|3[01])"
-TRAP_PATTERNS = (
-    # dates: 01/15/2026, 1-15-26, 15.01.2026 (a real month and day: "25-59-26" is modifiers)
-    re.compile(rf"(?<![\w-])(?:{MONTH}[/.-]{DAY}|{DAY}[/.-]{MONTH})[/.-]\d{{2,4}}\b"),
-    # not after a word and a hyphen: in "99213-GP-25-59-26" the digits are modifiers
-    re.compile(r"\d(?<!\w\d)(?<!\w-\d)(?:" + "|".join(NUMBER_TRAP_TAILS) + ")"),
-    re.compile(r"\(\d{3}\)\s?\d{3}[-. ]\d{4}\b"),  # phone: (555) 123-4567
-    re.compile(
-        r"(?:\$|\b(?i:usd|us\$))\s?\d[\d,]*(?:\.\d+)?"
-    ),  # money: $1,250.00, $99213, USD 16000
-    re.compile(r",\s*[A-Z]{2}\.?\s+\d{5}(?:-\d{4})?\b"),  # ZIP after a state: ", IL 62704"
-    ADDRESS,
-    # ZIP after a city and a state without a comma: "Omaha NE 68198", "Dayton, Ohio 45380"
-    re.compile(rf"\b[A-Z][A-Za-z]+\s+(?:{CITY_STATES})\.?\s+\d{{5}}(?:-\d{{4}})?\b"),
-    re.compile(rf"\b(?:{STATE_NAMES}),?\s+\d{{5}}(?:-\d{{4}})?\b"),
-    # ... and for the states whose abbreviation is also a word, a ZIP in the state's range
-    re.compile(rf"\b[A-Z][A-Za-z]+\s+(?:{WORD_STATE_ZIPS})(?:-\d{{4}})?\b"),
-    # claim adjustment and remark codes: "CO-45", "PR-2 / N20", "CO-97  M80", "remark N362"
-    re.compile(rf"\b(?:CO|PR|OA|PI)-\d{{1,3}}\b(?:\s*/?\s*{REMARKS})?"),
-    re.compile(
-        r"(?i:\b(?:remarks?|rarc|rmk)(?:\s+codes?)?(?:\s+came\s+back|\s+was|\s+is)?\s*:?\s*)"
-        + REMARKS
-    ),
-)
-# Where a signature begins: a line with only a sign-off. Nothing below it is a code.
-SIGN_OFF = re.compile(
-    r"(?im)^[ \t]*(?:(?:thanks|thank you)(?: so much| again| in advance| all)?|thx|ty|"
-    r"many thanks|with thanks|best|best regards|best wishes|all the best|regards|"
-    r"kind regards|warm regards|warmly|sincerely|cheers|take care|appreciate it|"
-    r"respectfully|--|sent from my \w+)[ \t]*[,.!]*[ \t]*$"
-)
-
-# A number right after one of these words is an identifier, an address or a count.
-ID_LABELS = (
-    r"zip|postal|claims?(?!\s+(?:was|is)\s)|acct|accounts?|members?|subscriber|policy|group|grp|invoice|inv|mrn|"
-    r"id|npi|tin|ein|tax|ref|reference|orders?|auth|authorization|prior auth|case|ticket|"
-    r"suite|ste|room|rm|box|lockbox|route|rte|ext\.?|extension|dept|department|fax|phone|tel|icn|dcn|tcn|tracking|serial|lot|"
-    r"confirmation|pin|lcd|ncd|article|drg|apc|rev|revenue|contract|street|st|ave|avenue|"
-    r"road|rd|blvd|highway|hwy|transmittal|cr|change request|cost cent(?:er|re)|cost ctr|"
-    r"employee|emp|user|operator|entered by|changed by|updated by|batch|pay[eo]r id|ptan|"
-    r"trace|eft|amount|amt|balance|gl|general ledger|accession|badge|reviewer|chart|mln matters|"
-    r"rep|representative|agent|analyst|submitter|receiver|sender|payee|"
-    r"clm|mbr|ctrl|chk|bulletin|memo|notice|job|vendor|location|loc|seq|sequence|remit|"
-    r"voucher|trans\.|transm\.|change req\.?|(?:keyed|added|posted|worked|reviewed) by|"
-    r"bldg|building|apt|apartment|fl|pcn|deposit|appeal|correspondence|letter|document|doc|"
-    r"prov|facility|worklist owner|assigned to"
-)
-# ... and these only when a number word follows them ("visit #", "check number").
-ID_LABELS_WITH_NUMBER_WORD = (
-    r"visit|encounter|check|cheque|bed|control|plan|provider|unit|floor|building|bldg|"
-    r"coder"
-)
-NUMBER_WORD = r"(?:#|no\.?|num\.?|nbr\.?|number|id|ids|code)"
-STRICT_NUMBER_WORD = r"(?:#|no\.?|num\.?|nbr\.?|number)"
-# "Change Request (CR) 13706", "Accession #: 45380", "claim number is 88213"
-LABEL_TAIL = (
-    r"\s*(?:\([A-Za-z]{1,6}\))?\s*(?:there\s+)?"
-    r"(?:is|was|of|ends? in|ending in|starts? with|starting with)?"
-    r"\s*(?:[:#=]{0,2}|[-\u2013](?=\s))\s*"
-)
-# Any word with a number word after it names an identifier ("Deposit #:", "Prov. No.",
-# "appeal #"), unless the word is one for codes or counts ("CPT #", "line no.").
-NUMBERED_LABEL = (
-    r"(?!(?:cpt|hcpcs|codes?|proc\w*|dx|icd\w*|diag\w*|lines?|items?|services?|svc|mods?|"
-    r"modifiers?|units?|page|step|option|tier|level|box|rev)\b)[a-z]{2,}\.?\s*"
-    r"(?:#|no\.|nbr\.?|num\.|number)"
-)
-# A label written after the number: "39931 (ZIP)", "99497 - cost ctr", "90791 = member
-# ID", "27410 is our ZIP"; the label must end its clause, so "99213 - claim denied" is a code.
-ID_AFTER = re.compile(
-    r"(?i)\s*(?:\(\s*|[-\u2013=]\s*|(?:is|was|are|were|that'?s)\s+|[-\u2013]\s*that'?s\s+)"
-    r"(?:(?:the|our|my|their|your|his|her|its|a|an)\s+)?"
-    # up to two qualifying words, no preposition: "(PO box)", "is the patient's account
-    # number", but not "99213 is on the claim"
-    r"(?:(?!(?:on|in|at|for|from|with|to|under|of|by|per)\b)[a-z']+\.?\s+){0,2}"
-    rf"(?:{NUMBERED_LABEL}|(?:{ID_LABELS})\.?(?:\s*{NUMBER_WORD})?|(?:{ID_LABELS_WITH_NUMBER_WORD})\s*{STRICT_NUMBER_WORD})"
-    rf"\.?(?![. \t:#]*(?:{NUMBER_WORD}[. \t:#]*)?\d)"  # not the label of the next number
-    r"\s*(?=[),.;\n]|$)"
-)
-# A line "Label: value", "Label = value", "Label - value": every number in the value is
-# what the label says, so a line keyed by an identifier label holds no code.
-KEY_VALUE = re.compile(
-    r"(?m)^[ \t]*([A-Za-z][A-Za-z .#/()&'_-]{0,30}?)[ \t]*(?::|=|\t| [-\u2013] )[ \t]*"
-)
-CODE_KEY = re.compile(
-    r"(?i)\b(?:cpt|hcpcs|codes?|proc\w*|dx|diag\w*|icd\w*|mods?|modifiers?|services?|"
-    r"lines?|re|subject|billed|denied|paid)\b"
-)
-# A number joined to a labelled one shares its label: "ZIP 43614 and 98405". Not after a
-# comma: in "claim #88213, 99213 and 99214" the codes follow the claim number.
-SEGMENT_BEFORE = re.compile(r"[0-9A-Za-z]+-$")
-LISTED_BEFORE = re.compile(r"(?:[~0-9A-Z]*[~0-9][~0-9A-Z]*\s*(?:/|&|\band\b|\bor\b)\s*)+$")
-ID_BEFORE = re.compile(
-    rf"(?i)(?:\b(?:{ID_LABELS}|(?:on|by|via|paper|under) check)\.?\s*{NUMBER_WORD}?{LABEL_TAIL}"
-    rf"|\b(?:{ID_LABELS_WITH_NUMBER_WORD})\s*{STRICT_NUMBER_WORD}{LABEL_TAIL}"
-    r"|\b(?:npi|tin|ein|id)\s*\(\s*"  # "invalid rendering NPI (N290)"
-    r"|\b(?:total|count|accepted)\s*:\s*"  # a report's counts: "Accepted: 45378"
-    rf"|\b{NUMBERED_LABEL}\s*:?\s*"
-    r"|#\s*:?\s*)$"
-)
-# A table header that names an identifier: "Claim#", "Pt Acct", "member_id", "ICN".
-ID_HEADER = re.compile(
-    rf"(?i)\b(?:{ID_LABELS}|(?:{ID_LABELS_WITH_NUMBER_WORD})\s*{STRICT_NUMBER_WORD})(?!\w)"
-)
-
-WORD = re.compile(r"[0-9A-Za-z]+")
-# A word or a cell break in a key's value before a number: "Member: Jane Doe, billed
-# 99213" and "Allowed amt: 61.00 | 72148" name a code.
-VALUE_WORD = re.compile(r"[a-z]{3,}|[|\t;]")
 NOT_CODE_COLUMNS = frozenset({tables.ID, tables.UNITS, tables.MODIFIER, tables.OTHER})
 
-# A number right before one of these words is a quantity, not a code.
-QUANTITY_AFTER = re.compile(
-    r"(?i)^\s*(?:mg|mcg|ml|cc|iu|units?\b(?!\s+of|\s*[:=]?\s*\d)|miles?|mi\b|km|steps|feet|ft\b|lbs?|kg|"
-    r"dollars|usd|patients|visits|claims|members|people|employees|beds|calls|emails|tests|"
-    r"times|days|hours|minutes|mins?\b|seconds|cases|tickets|words|pages|rpm|mmhg|"
-    r"main st|street|ave|avenue|blvd|road|rd\b|lane|ln\b|drive|dr\b|way\b|court|ct\b|"
-    r"zip\b|zip code|postal)"
-)
-
-# Five digits that are a ZIP after a city named as a place ("our office in Versailles
-# 45380", "moved to Versailles (45380)", "the Dayton 45402 location"), or a check by its
-# number ("Check 45378 issued", "check 20553 for $2,055.30"): (before, after) patterns.
-NOT_CODE_AROUND = (
-    (re.compile(rf"\b(?:in|at|near|from|to)\s+{CITY}\s+\(?$"), re.compile(r"(?!\w|-\w)")),
-    (re.compile(rf"\b{CITY}\s+$"), re.compile(rf"\s+{PLACE_NOUNS}\b")),
-    # "seen at our Toledo office (43614)": a number in parentheses after a place noun
-    (re.compile(rf"(?i)\b{PLACE_NOUNS}\s*\(\s*$"), re.compile(r"\s*\)")),
-    (
-        re.compile(r"(?i)\b(?:check|chk|cheque)\s+$"),
-        re.compile(
-            r"(?i)\s+(?:issued|dated|cleared|mailed|voided|cashed|for\s+\$|in\s+the\s+amount)"
-        ),
-    ),
-)
 
 # --- context words ------------------------------------------------------------------
 
@@ -294,9 +126,6 @@ DIAGNOSIS_LABEL = re.compile(
 POINTER_LETTER = re.compile(r"(?<![\w.])[A-L][.)]\s{1,3}$")
 BOX_21 = re.compile(r"(?i)(?:\b21\b|\bdx\b|diagnos)")
 POINTER_REACH = 160
-SIGNATURE_LINES = 12
-# A time at the start of a line: what follows it in a log is a user, not a code.
-TIME_FIRST = re.compile(r"(?m)^[ \t]*\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AP]M)?[ \t]+$")
 PROCEDURE_WORDS = re.compile(
     r"(?i)(?:\b(?:cpt|hcpcs|codes?|bill\w*|report\w*|charg\w*|modifiers?|units?|e/m|em|"
     r"visits?|procedures?|services?|add-?on|primary code|panel|infusion|injection|"
@@ -318,8 +147,6 @@ LIST_GAP = re.compile(r"(?i)^\s*(?:,|;|/|&|\+|and|or|,\s*and|,\s*or|\(|\))?\s*$"
 CONTEXT_BEFORE = 36
 CONTEXT_AFTER = 16
 
-# --- tokens, modifiers, units -------------------------------------------------------
-
 TOKEN = re.compile(
     r"(?<![\w.@$#~])(?<![A-Za-z]-)(?<![A-Za-z]/)(?<!\d{6}-)"
     r"(?=[A-Za-z]{0,3}\d)"  # every code has a digit among its first four characters
@@ -327,89 +154,6 @@ TOKEN = re.compile(
     r"([0-9A-Za-z][0-9A-Za-z]{2,10}(?:\.[0-9A-Za-z]{1,4})?)"
     r"(?![\w@~]|\.\d|,\d{3}(?!\d)|-[A-Za-z]{2}(?![xX]\d)[A-Za-z]|-[A-Za-z]\b)"  # not "99309-B"
 )
-# A modifier after a dash, slash, comma or space, or in parentheses: "-25", " GP", "(AI)".
-MODIFIER_STEP = re.compile(
-    r"(\s*[-\u2013/,|]\s*|\s+|\s*(\()\s*)([0-9A-Z]{2})(?(2)\s*\)|(?!(?![x\u00d7]\d)\w))"
-)
-# A unit count written on a code or its glued modifier: "99213x2", "J1885X4", "97110GPx3".
-GLUED_UNITS = re.compile(r"[0-9A-Z]{5}(?:[0-9A-Z]{2})?[xX]\d{1,3}")
-# A two-digit "modifier" followed by one of these is a count: "00142 QS, 33 min".
-COUNT_AFTER = re.compile(
-    r"(?i)\s*(?:min|minutes?|mins|mg|mcg|ml|units?(?!\s*[:=])|%|hours?|hrs?|days?)\b"
-)
-# Uppercase words that are also modifiers: only taken after a hyphen, never after a space.
-MODIFIER_LOOKALIKE_WORDS = frozenset({"AS", "AT", "CO", "CS", "CR", "SA", "SB", "PO", "PT"})
-MODIFIER_PHRASE = re.compile(
-    r"(?i:\bmods?(?:ifiers?|\.)?)\s*[-:#]?\s*"
-    r"((?:[0-9A-Z]{2})(?:\s*(?:,|/|&|\+|(?i:and|or))\s*-?[0-9A-Z]{2})*)(?![\w])"
-)
-TRAILING_MODIFIER_PHRASE = re.compile(
-    r"\s*,?\s*(?:with\s+|w/\s*)?"
-    + MODIFIER_PHRASE.pattern
-    # "99231 with a 25", "27447 w/ 59", but not "with 25 minutes"
-    + r"|\s*,?\s*(?:with|w/)\s*(?:an?\s+)?((?:[0-9][0-9]|[A-Z]{2}))"
-    + r"(?![\w.,/:]\d|\w|\s*(?:%|mins?\b|minutes|units?|mg|ml))"
-)
-MODIFIER_IN_LIST = re.compile(r"(?<![\w])-?([0-9A-Z]{2})(?![\w])")
-MODIFIER_BEFORE_WORD = re.compile(
-    r"(?<![\w-])-?([0-9A-Z]{2})(?:\s*(?:,|/|&|(?i:and|or))\s*-?([0-9A-Z]{2}))?\s+(?i:modifiers?)\b"
-)
-# "appended -59, XS to 11102", "added JW to J0585": the modifiers, then the code they go on.
-MODIFIER_APPENDED = re.compile(
-    r"(?i:\b(?:append(?:ed|ing)?|add(?:ed|ing)?))\s+-?"
-    r"([0-9A-Z]{2}(?:\s*(?:,|/|&|\+|(?i:and))\s*-?[0-9A-Z]{2})*)(?=\s+(?i:to|on)\s)"
-)
-# "all with GP", "each with modifier 59", "both with KX": modifiers shared by a list.
-SHARED_MODIFIER = re.compile(
-    r"(?i:\b(?:all|each|both)(?:\s+of\s+them)?\s+(?:with|w/|get|take)\s*(?:(?:the|a)\s+)?"
-    r"(?:mod(?:ifier)?s?\s*)?)-?([0-9A-Z]{2})(?:\s*(?:,|/|&|and)\s*-?([0-9A-Z]{2}))?(?!\w)"
-)
-# "put 59 on 97140", "use XS on 12001", "modifier 24 on 99213 and XS on 12001": a modifier
-# put on the code it names ("XU instead of 59 on 97140" puts none).
-MODIFIER_ON_CODE = re.compile(
-    r"(?i:\b(?:put|putting|use|using|add|adding|append\w*|attach\w*|appl\w+)\s+"
-    r"(?:(?:the|a|an)\s+)?(?:mod(?:ifier)?\s+)?|(?<=[0-9A-Z]{5})\s+and\s+)"
-    r"-?([0-9A-Z]{2})(?=\s+(?:on|to)\s+(?:the\s+|code\s+)?[0-9A-Z]{5}\b)"
-)
-MODIFIER_NAMES_CODE = re.compile(
-    r"(?i)\s*(?:on|to|for|with|appended to)\s+(?:the\s+|code\s+)?([0-9A-Z]{5})\b"
-)
-UNITS_AFTER = re.compile(
-    r"(?i)^\s*(?:[,\u2013-]\s*)?\(?\s*(?:[x\u00d7*]\s*(\d{1,3})\b|"
-    r"(?:(?:@|for)\s*)?(\d{1,3})\s*(?:units?|uos)\b|"
-    r"(?:units?|uos|un|qty)\s*[:=*]?\s*(\d{1,3})\b)"
-)
-UNITS_BEFORE = re.compile(
-    r"(?i)(?:\b[x\u00d7]?(\d{1,3})\s*units?\s+(?:of\s+)?|(?<![\w.~])(\d{1,3})\s?[x\u00d7]\s+)$"
-)
-SENTENCE_BREAK = re.compile(r"[.?!;]\s|\n")
-# Column tables: a header naming a units column ("CPT Units Charge", "Proc Mod Units"),
-# a pipe-separated claim row whose last cell is the count, box 24G of the CMS-1500.
-UNITS_HEADER = re.compile(r"(?im)^.*\b(?:cpt|hcpcs|code|proc\w*)\b.*\b(?:units?|uos|qty)\b.*$")
-TABLE_UNITS = re.compile(r"^[^\n\d]*?(?<![\w.~])(\d{1,3})(?![\w.~/])")
-PIPE_ROW_UNITS = re.compile(r"\|\s*(\d{1,3})\s*$")
-COLUMN_GAP = re.compile(r"\t|  +|\|")
-BOX_24G = re.compile(r"\b24G\s+(\d{1,3})\b")
-ROW_COUNT = re.compile(r"\d{1,3}(?:\.0+)?")
-# A unit count labelled anywhere on a claim row: "UNITS 4", "5 UN", "Qty: 2".
-ROW_UNITS = re.compile(
-    r"(?i)(?:\b(?:units?|uos|qty)\s*[:=#]?\s*(\d{1,3})\b|(?<![\w.~])(\d{1,3})\s*(?:units?|un|uos)\b)"
-)
-# A street number: "20610 Ventura Blvd", "45380 County Rd 9".
-STREET_AFTER = re.compile(rf"^\s+(?:[A-Z][a-z]+\.?\s+){{1,3}}(?:{STREET_SUFFIXES})\b")
-
-# What may stand between a code and the modifier phrase that is its own: "99202 with modifier 57".
-WITH_GAP = re.compile(r"(?i)\s*(?:,\s*)?(?:with|w/|plus|and)?\s*(?:an?\s+|the\s+)?")
-MODIFIER_ATTACH_BEFORE = 80
-MODIFIER_ATTACH_AFTER = 40
-
-
-def mask(text: str, spans: Iterable[tuple[int, int]]) -> str:
-    """``text`` with each span overwritten by filler, keeping every other offset."""
-    chars = list(text)
-    for start, end in spans:
-        chars[start:end] = "~" * (end - start)
-    return "".join(chars)
 
 
 def find_ndcs(text: str) -> list[FoundCode]:
@@ -424,37 +168,6 @@ def find_ndcs(text: str) -> list[FoundCode]:
             code = formats.ndc_as_11_digits(match.group(group))
             found.append(FoundCode(NDC, code, start, end, HIGH, "NDC layout"))
     return found
-
-
-def labelled_identifier(text: str, start: int) -> bool:
-    """Whether the words just before ``start`` label an identifier ("claim #", "ZIP"),
-    directly, through a number listed with it ("ZIP 43614 and 98405") or as the next
-    segment of a labelled number ("GL 6100-45380")."""
-    before = text[max(0, start - 60) : start]
-    before = before[before.rfind("\n") + 1 :]  # a label does not reach across a line
-    windows = [before]
-    if before.rstrip().endswith(("and", "or", "&", "/")):
-        windows.append(LISTED_BEFORE.sub("", before))
-    elif before.endswith("-"):  # a segment of a labelled number: "GL 6100-45380"
-        windows.append(SEGMENT_BEFORE.sub("", before))
-    for window in windows:
-        words = window[-40:].split(" ")
-        if ID_BEFORE.search(" ".join(words[-5:])):
-            return True
-    return False
-
-
-def trap_spans(text: str) -> list[tuple[int, int]]:
-    return [m.span() for pattern in TRAP_PATTERNS for m in pattern.finditer(text)]
-
-
-def signature_span(text: str) -> list[tuple[int, int]]:
-    """The signature of an email — from a sign-off line near the end to the end — where
-    only addresses, phone numbers and NPIs live."""
-    for match in SIGN_OFF.finditer(text):
-        if match.start() > 0 and text.count("\n", match.end()) <= SIGNATURE_LINES:
-            return [(match.start(), len(text))]
-    return []
 
 
 def _window(text: str, start: int, end: int) -> tuple[str, str]:
@@ -652,28 +365,12 @@ class _Reader:
         return found
 
     def _after_identifier_label(self, start: int) -> bool:
-        """Whether the number at ``start`` is an identifier by its label: words just
-        before it ("claim #") or just after it ("(ZIP)", "- cost ctr"), the key of its
-        line ("Batch ID = 45380"), its table column ("Acct"), or a time starting its line
-        (a log's user ID: "09:14 E4051 changed ...")."""
-        if labelled_identifier(self.masked, start) or self._keyed_identifier(start):
-            return True
-        word = WORD.match(self.masked, start)
-        if word and ID_AFTER.match(self.masked, word.end()):
-            return True
-        if self._column_role(start) in NOT_CODE_COLUMNS:
-            return True
-        line_start = self.text.rfind("\n", 0, start) + 1
-        return bool(TIME_FIRST.fullmatch(self.text, line_start, start))
-
-    def _keyed_identifier(self, start: int) -> bool:
-        """A line keyed by an identifier label ("Cost Center - 59834", "Group No = 12002"),
-        with only identifiers between its key and ``start``."""
-        line_start = self.text.rfind("\n", 0, start) + 1
-        key = KEY_VALUE.match(self.text, line_start, start)
-        if key is None or CODE_KEY.search(key.group(1)) or not ID_HEADER.search(key.group(1)):
-            return False
-        return not VALUE_WORD.search(self.text, key.end(), start)
+        """Whether the number at ``start`` is an identifier by the words around it or by
+        its table column ("Acct")."""
+        return (
+            identifier_by_words(self.text, self.masked, start)
+            or self._column_role(start) in NOT_CODE_COLUMNS
+        )
 
     def _row(self, start: int) -> list[tables.Cell] | None:
         """The table row (cells with their columns' roles) holding ``start``, read once
@@ -726,7 +423,7 @@ class _Reader:
         return [self._code(CPT, token, start, end, MEDIUM, "CPT shape, in a known section")]
 
     def _has_trailing_modifier_or_units(self, end: int) -> bool:
-        return bool(self._modifiers_after(end)[0] or UNITS_AFTER.match(self.masked[end:]))
+        return bool(modifiers_after(self.masked, end)[0] or UNITS_AFTER.match(self.masked[end:]))
 
     def _hcpcs_or_icd(self, token: str, start: int, end: int, context: _Context) -> list[FoundCode]:
         """``J1100``: HCPCS, or ICD-10-CM ``J11.00`` written without its dot?
@@ -844,53 +541,22 @@ class _Reader:
 
     # --- modifiers and units -------------------------------------------------------
 
-    def _modifiers_after(self, end: int) -> tuple[list[str], int]:
-        """Modifiers written right after a code, and where they stop.
-
-        A letter modifier that is also a word ("AS", "PT") needs a hyphen; a two-digit
-        one after a space must not be a count ("QS, 33 min") or part of a number.
-        """
-        modifiers: list[str] = []
-        position = end
-        while match := MODIFIER_STEP.match(self.masked, position):
-            separator, modifier = match.group(1).strip(), match.group(3)
-            if modifier not in formats.KNOWN_MODIFIERS or "\n" in match.group(1):
-                break
-            if separator in ("", "(") and modifier in MODIFIER_LOOKALIKE_WORDS:
-                break
-            counted = COUNT_AFTER.match(self.masked, match.end())
-            if modifier.isdigit() and separator not in ("-", "\u2013") and counted:
-                break
-            if separator == "," and not modifiers:
-                break
-            modifiers.append(modifier)
-            position = match.end()
-        phrase = TRAILING_MODIFIER_PHRASE.match(self.masked, position)
-        if phrase and "\n" not in phrase.group():
-            named = MODIFIER_IN_LIST.findall(phrase.group(1) or phrase.group(2))
-            if named and all(m in formats.KNOWN_MODIFIERS for m in named):
-                modifiers.extend(m for m in named if m not in modifiers)
-                position = phrase.end()
-        return modifiers, position
-
     def _attach_trailing(self, code: FoundCode) -> int:
         """Attach the modifiers and units written after a procedure code; returns where
         they end, so that a unit count (``X100``) is not read as a code of its own."""
         if code.system not in (CPT, HCPCS):
             return code.end
-        modifiers, position = self._modifiers_after(code.end)
-        code.modifiers.extend(m for m in modifiers if m not in code.modifiers)
+        modifiers, position = modifiers_after(self.masked, code.end)
+        _add_modifiers(code, modifiers)
         if self._attach_from_row(code) or self._attach_from_block(code):
             return position
-        after = UNITS_AFTER.match(self.masked[position:])
+        after = units_written_after(self.masked, position)
         if after:
-            code.units = int(next(g for g in after.groups() if g))
-            return position + after.end()
-        before = UNITS_BEFORE.search(self.masked[max(0, code.start - 20) : code.start])
-        if before:
-            code.units = int(before.group(1) or before.group(2))
-        else:
-            code.units = self._units_in_row(position)
+            code.units, position = after
+            return position
+        code.units = units_written_before(self.masked, code.start) or units_in_row(
+            self.masked, position
+        )
         return position
 
     def _attach_from_row(self, code: FoundCode) -> bool:
@@ -904,13 +570,9 @@ class _Reader:
         for cell in cells:
             value = self.text[cell.start : cell.end].strip()
             if cell.role == tables.MODIFIER:
-                code.modifiers.extend(
-                    m
-                    for m in MODIFIER_IN_LIST.findall(value)
-                    if m in formats.KNOWN_MODIFIERS and m not in code.modifiers
-                )
-            elif cell.role == tables.UNITS and ROW_COUNT.fullmatch(value):
-                code.units = int(float(value)) or None
+                _add_modifiers(code, known_modifiers(value))
+            elif cell.role == tables.UNITS:
+                code.units = row_count(value) or code.units
         return True
 
     def _attach_from_block(self, code: FoundCode) -> bool:
@@ -933,13 +595,9 @@ class _Reader:
             if role == tables.CODE:
                 break
             if role == tables.MODIFIER:
-                code.modifiers.extend(
-                    m
-                    for m in MODIFIER_IN_LIST.findall(value)
-                    if m in formats.KNOWN_MODIFIERS and m not in code.modifiers
-                )
-            elif role == tables.UNITS and ROW_COUNT.fullmatch(value):
-                code.units = int(float(value)) or None
+                _add_modifiers(code, known_modifiers(value))
+            elif role == tables.UNITS:
+                code.units = row_count(value) or code.units
             position = line_end if line_end < len(self.text) else -1
         return True
 
@@ -947,40 +605,9 @@ class _Reader:
     def _key_role(key: re.Match[str]) -> str:
         return tables.header_role(key.group(1), identifier=ID_HEADER)
 
-    def _units_in_row(self, position: int) -> int | None:
-        """The count a claim row or table gives the code on it: box 24G, a pipe row's
-        last cell, or the first number after the code under a header naming units."""
-        line_start = self.masked.rfind("\n", 0, position) + 1
-        line_end = self.masked.find("\n", position)
-        line_end = len(self.masked) if line_end == -1 else line_end
-        rest = self.masked[position:line_end]
-        box = BOX_24G.search(rest)
-        if box:
-            return int(box.group(1))
-        if COLUMN_GAP.search(rest):
-            labelled = ROW_UNITS.search(rest)
-            if labelled:
-                return int(labelled.group(1) or labelled.group(2))
-        if self.masked.count("|", line_start, line_end) >= 3:
-            cell = PIPE_ROW_UNITS.search(rest)
-            return int(cell.group(1)) if cell else None
-        if not COLUMN_GAP.search(rest) or not self._under_units_header(line_start):
-            return None
-        cell = TABLE_UNITS.match(rest)
-        return int(cell.group(1)) if cell else None
-
-    def _under_units_header(self, line_start: int) -> bool:
-        """Whether the row starting at ``line_start`` is in a table whose header (a line
-        of columns, no blank line between) names a units column."""
-        block_start = self.masked.rfind("\n\n", 0, line_start) + 1
-        for header in UNITS_HEADER.finditer(self.masked, block_start, line_start):
-            if len(COLUMN_GAP.findall(header.group())) >= 2:
-                return True
-        return False
-
     def _attach_modifier_phrases(self) -> None:
         taken = {(code.start, code.end) for code in self.found if code.modifiers}
-        for start, end, modifiers in self._modifier_phrases():
+        for start, end, modifiers in modifier_phrases(self.masked):
             if any(s <= start < e for s, e in taken):
                 continue
             target = self._modifier_target(start, end, modifiers)
@@ -990,7 +617,7 @@ class _Reader:
                         self._code(MODIFIER, modifier, start, end, MEDIUM, "modifier named alone")
                     )
                 continue
-            target.modifiers.extend(m for m in modifiers if m not in target.modifiers)
+            _add_modifiers(target, modifiers)
         self._attach_shared_modifiers()
 
     def _attach_shared_modifiers(self) -> None:
@@ -1005,28 +632,7 @@ class _Reader:
             )
             for code in self.found:
                 if code.system in (CPT, HCPCS) and sentence_start <= code.start < match.start():
-                    code.modifiers.extend(m for m in modifiers if m not in code.modifiers)
-
-    def _modifier_phrases(self) -> list[tuple[int, int, list[str]]]:
-        phrases: list[tuple[int, int, list[str]]] = []
-        for match in MODIFIER_PHRASE.finditer(self.masked):
-            found = MODIFIER_IN_LIST.findall(match.group(1))
-            phrases.append((match.start(), match.end(), found))
-        for match in MODIFIER_APPENDED.finditer(self.masked):
-            phrases.append((match.start(), match.end(), MODIFIER_IN_LIST.findall(match.group(1))))
-        for match in MODIFIER_ON_CODE.finditer(self.masked):
-            if match.group(1) not in MODIFIER_LOOKALIKE_WORDS:
-                phrases.append((match.start(), match.end(), [match.group(1)]))
-        for match in MODIFIER_BEFORE_WORD.finditer(self.masked):
-            if any(s <= match.start() < e for s, e, _ in phrases):
-                continue
-            found = [g for g in match.groups() if g]
-            phrases.append((match.start(), match.end(), found))
-        return [
-            (s, e, [m for m in mods if m in formats.KNOWN_MODIFIERS])
-            for s, e, mods in phrases
-            if all(m in formats.KNOWN_MODIFIERS for m in mods)
-        ]
+                    _add_modifiers(code, modifiers)
 
     def _modifier_target(self, start: int, end: int, modifiers: list[str]) -> FoundCode | None:
         """The procedure code a modifier phrase speaks of.
@@ -1065,6 +671,11 @@ class _Reader:
         return False
 
 
+def _add_modifiers(code: FoundCode, modifiers: Iterable[str]) -> None:
+    """Add modifiers to a code, each once, in the order first written."""
+    code.modifiers.extend(m for m in modifiers if m not in code.modifiers)
+
+
 def extract(
     text: str,
     *,
@@ -1092,7 +703,7 @@ def merge_mentions(found: Iterable[FoundCode]) -> list[FoundCode]:
         if seen is None:
             merged[(code.system, code.code)] = code
             continue
-        seen.modifiers.extend(m for m in code.modifiers if m not in seen.modifiers)
+        _add_modifiers(seen, code.modifiers)
         if code.units and (seen.units or 0) < code.units:
             seen.units = code.units
         if not code.ambiguous and seen.ambiguous:
@@ -1129,6 +740,6 @@ def _merge_across_sources(found: list[FoundCode]) -> list[FoundCode]:
         for code in merge_mentions(codes):
             seen = merged.setdefault((code.system, code.code), code)
             if seen is not code:
-                seen.modifiers.extend(m for m in code.modifiers if m not in seen.modifiers)
+                _add_modifiers(seen, code.modifiers)
                 seen.units = max(seen.units or 0, code.units or 0) or None
     return list(merged.values())

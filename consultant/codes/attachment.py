@@ -1,0 +1,198 @@
+"""Modifiers and unit counts: which code each belongs to.
+
+A coder writes ``99213-25``, ``97110GP``, ``97110 x3``, "2 units of 97530", "modifier
+59 on 97140", "all with GP", or puts them in a claim row's own columns. The functions
+here read what is written right after a code, on its claim row, and in modifier
+phrases of a sentence; the reader decides which code a phrase speaks of.
+"""
+
+from __future__ import annotations
+
+import re
+
+from consultant.codes import formats
+
+# A modifier after a dash, slash, comma or space, or in parentheses: "-25", " GP", "(AI)".
+MODIFIER_STEP = re.compile(
+    r"(\s*[-\u2013/,|]\s*|\s+|\s*(\()\s*)([0-9A-Z]{2})(?(2)\s*\)|(?!(?![x\u00d7]\d)\w))"
+)
+# A unit count written on a code or its glued modifier: "99213x2", "J1885X4", "97110GPx3".
+GLUED_UNITS = re.compile(r"[0-9A-Z]{5}(?:[0-9A-Z]{2})?[xX]\d{1,3}")
+# A two-digit "modifier" followed by one of these is a count: "00142 QS, 33 min".
+COUNT_AFTER = re.compile(
+    r"(?i)\s*(?:min|minutes?|mins|mg|mcg|ml|units?(?!\s*[:=])|%|hours?|hrs?|days?)\b"
+)
+# Uppercase words that are also modifiers: only taken after a hyphen, never after a space.
+MODIFIER_LOOKALIKE_WORDS = frozenset({"AS", "AT", "CO", "CS", "CR", "SA", "SB", "PO", "PT"})
+MODIFIER_PHRASE = re.compile(
+    r"(?i:\bmods?(?:ifiers?|\.)?)\s*[-:#]?\s*"
+    r"((?:[0-9A-Z]{2})(?:\s*(?:,|/|&|\+|(?i:and|or))\s*-?[0-9A-Z]{2})*)(?![\w])"
+)
+TRAILING_MODIFIER_PHRASE = re.compile(
+    r"\s*,?\s*(?:with\s+|w/\s*)?"
+    + MODIFIER_PHRASE.pattern
+    # "99231 with a 25", "27447 w/ 59", but not "with 25 minutes"
+    + r"|\s*,?\s*(?:with|w/)\s*(?:an?\s+)?((?:[0-9][0-9]|[A-Z]{2}))"
+    + r"(?![\w.,/:]\d|\w|\s*(?:%|mins?\b|minutes|units?|mg|ml))"
+)
+MODIFIER_IN_LIST = re.compile(r"(?<![\w])-?([0-9A-Z]{2})(?![\w])")
+MODIFIER_BEFORE_WORD = re.compile(
+    r"(?<![\w-])-?([0-9A-Z]{2})(?:\s*(?:,|/|&|(?i:and|or))\s*-?([0-9A-Z]{2}))?\s+(?i:modifiers?)\b"
+)
+# "appended -59, XS to 11102", "added JW to J0585": the modifiers, then the code they go on.
+MODIFIER_APPENDED = re.compile(
+    r"(?i:\b(?:append(?:ed|ing)?|add(?:ed|ing)?))\s+-?"
+    r"([0-9A-Z]{2}(?:\s*(?:,|/|&|\+|(?i:and))\s*-?[0-9A-Z]{2})*)(?=\s+(?i:to|on)\s)"
+)
+# "all with GP", "each with modifier 59", "both with KX": modifiers shared by a list.
+SHARED_MODIFIER = re.compile(
+    r"(?i:\b(?:all|each|both)(?:\s+of\s+them)?\s+(?:with|w/|get|take)\s*(?:(?:the|a)\s+)?"
+    r"(?:mod(?:ifier)?s?\s*)?)-?([0-9A-Z]{2})(?:\s*(?:,|/|&|and)\s*-?([0-9A-Z]{2}))?(?!\w)"
+)
+# "put 59 on 97140", "use XS on 12001", "modifier 24 on 99213 and XS on 12001": a modifier
+# put on the code it names ("XU instead of 59 on 97140" puts none).
+MODIFIER_ON_CODE = re.compile(
+    r"(?i:\b(?:put|putting|use|using|add|adding|append\w*|attach\w*|appl\w+)\s+"
+    r"(?:(?:the|a|an)\s+)?(?:mod(?:ifier)?\s+)?|(?<=[0-9A-Z]{5})\s+and\s+)"
+    r"-?([0-9A-Z]{2})(?=\s+(?:on|to)\s+(?:the\s+|code\s+)?[0-9A-Z]{5}\b)"
+)
+MODIFIER_NAMES_CODE = re.compile(
+    r"(?i)\s*(?:on|to|for|with|appended to)\s+(?:the\s+|code\s+)?([0-9A-Z]{5})\b"
+)
+UNITS_AFTER = re.compile(
+    r"(?i)^\s*(?:[,\u2013-]\s*)?\(?\s*(?:[x\u00d7*]\s*(\d{1,3})\b|"
+    r"(?:(?:@|for)\s*)?(\d{1,3})\s*(?:units?|uos)\b|"
+    r"(?:units?|uos|un|qty)\s*[:=*]?\s*(\d{1,3})\b)"
+)
+UNITS_BEFORE = re.compile(
+    r"(?i)(?:\b[x\u00d7]?(\d{1,3})\s*units?\s+(?:of\s+)?|(?<![\w.~])(\d{1,3})\s?[x\u00d7]\s+)$"
+)
+SENTENCE_BREAK = re.compile(r"[.?!;]\s|\n")
+# Column tables: a header naming a units column ("CPT Units Charge", "Proc Mod Units"),
+# a pipe-separated claim row whose last cell is the count, box 24G of the CMS-1500.
+UNITS_HEADER = re.compile(r"(?im)^.*\b(?:cpt|hcpcs|code|proc\w*)\b.*\b(?:units?|uos|qty)\b.*$")
+TABLE_UNITS = re.compile(r"^[^\n\d]*?(?<![\w.~])(\d{1,3})(?![\w.~/])")
+PIPE_ROW_UNITS = re.compile(r"\|\s*(\d{1,3})\s*$")
+COLUMN_GAP = re.compile(r"\t|  +|\|")
+BOX_24G = re.compile(r"\b24G\s+(\d{1,3})\b")
+ROW_COUNT = re.compile(r"\d{1,3}(?:\.0+)?")
+# A unit count labelled anywhere on a claim row: "UNITS 4", "5 UN", "Qty: 2".
+ROW_UNITS = re.compile(
+    r"(?i)(?:\b(?:units?|uos|qty)\s*[:=#]?\s*(\d{1,3})\b|(?<![\w.~])(\d{1,3})\s*(?:units?|un|uos)\b)"
+)
+# What may stand between a code and the modifier phrase that is its own: "99202 with modifier 57".
+WITH_GAP = re.compile(r"(?i)\s*(?:,\s*)?(?:with|w/|plus|and)?\s*(?:an?\s+|the\s+)?")
+MODIFIER_ATTACH_BEFORE = 80
+MODIFIER_ATTACH_AFTER = 40
+
+
+def known_modifiers(value: str) -> list[str]:
+    """The modifiers a list such as "25, 59" or "-GP/KX" names, when each is one."""
+    return [m for m in MODIFIER_IN_LIST.findall(value) if m in formats.KNOWN_MODIFIERS]
+
+
+def row_count(value: str) -> int | None:
+    """A units cell's count ("4", "2.00"); None for an empty, zero or other cell."""
+    if not ROW_COUNT.fullmatch(value):
+        return None
+    return int(float(value)) or None
+
+
+def modifiers_after(masked: str, end: int) -> tuple[list[str], int]:
+    """Modifiers written right after a code ending at ``end``, and where they stop.
+
+    A letter modifier that is also a word ("AS", "PT") needs a hyphen; a two-digit
+    one after a space must not be a count ("QS, 33 min") or part of a number.
+    """
+    modifiers: list[str] = []
+    position = end
+    while match := MODIFIER_STEP.match(masked, position):
+        separator, modifier = match.group(1).strip(), match.group(3)
+        if modifier not in formats.KNOWN_MODIFIERS or "\n" in match.group(1):
+            break
+        if separator in ("", "(") and modifier in MODIFIER_LOOKALIKE_WORDS:
+            break
+        counted = COUNT_AFTER.match(masked, match.end())
+        if modifier.isdigit() and separator not in ("-", "\u2013") and counted:
+            break
+        if separator == "," and not modifiers:
+            break
+        modifiers.append(modifier)
+        position = match.end()
+    phrase = TRAILING_MODIFIER_PHRASE.match(masked, position)
+    if phrase and "\n" not in phrase.group():
+        named = MODIFIER_IN_LIST.findall(phrase.group(1) or phrase.group(2))
+        if named and all(m in formats.KNOWN_MODIFIERS for m in named):
+            modifiers.extend(m for m in named if m not in modifiers)
+            position = phrase.end()
+    return modifiers, position
+
+
+def units_written_after(masked: str, position: int) -> tuple[int, int] | None:
+    """A count written right after a code and its modifiers ("x3", "(2 units)",
+    "units: 4"): the count and where it ends."""
+    after = UNITS_AFTER.match(masked[position:])
+    if after is None:
+        return None
+    return int(next(g for g in after.groups() if g)), position + after.end()
+
+
+def units_written_before(masked: str, start: int) -> int | None:
+    """A count written right before a code: "2 units of 97530", "6x 97110"."""
+    before = UNITS_BEFORE.search(masked[max(0, start - 20) : start])
+    return int(before.group(1) or before.group(2)) if before else None
+
+
+def units_in_row(masked: str, position: int) -> int | None:
+    """The count a claim row or table gives the code on it: box 24G, a pipe row's
+    last cell, or the first number after the code under a header naming units."""
+    line_start = masked.rfind("\n", 0, position) + 1
+    line_end = masked.find("\n", position)
+    line_end = len(masked) if line_end == -1 else line_end
+    rest = masked[position:line_end]
+    box = BOX_24G.search(rest)
+    if box:
+        return int(box.group(1))
+    if COLUMN_GAP.search(rest):
+        labelled = ROW_UNITS.search(rest)
+        if labelled:
+            return int(labelled.group(1) or labelled.group(2))
+    if masked.count("|", line_start, line_end) >= 3:
+        cell = PIPE_ROW_UNITS.search(rest)
+        return int(cell.group(1)) if cell else None
+    if not COLUMN_GAP.search(rest) or not _under_units_header(masked, line_start):
+        return None
+    cell = TABLE_UNITS.match(rest)
+    return int(cell.group(1)) if cell else None
+
+
+def _under_units_header(masked: str, line_start: int) -> bool:
+    """Whether the row starting at ``line_start`` is in a table whose header (a line
+    of columns, no blank line between) names a units column."""
+    block_start = masked.rfind("\n\n", 0, line_start) + 1
+    for header in UNITS_HEADER.finditer(masked, block_start, line_start):
+        if len(COLUMN_GAP.findall(header.group())) >= 2:
+            return True
+    return False
+
+
+def modifier_phrases(masked: str) -> list[tuple[int, int, list[str]]]:
+    """Every phrase naming modifiers apart from a code ("modifier 59", "appended XS to",
+    "put 59 on 97140", "25 modifier"): its span and the modifiers, all known ones."""
+    phrases: list[tuple[int, int, list[str]]] = []
+    for match in MODIFIER_PHRASE.finditer(masked):
+        phrases.append((match.start(), match.end(), MODIFIER_IN_LIST.findall(match.group(1))))
+    for match in MODIFIER_APPENDED.finditer(masked):
+        phrases.append((match.start(), match.end(), MODIFIER_IN_LIST.findall(match.group(1))))
+    for match in MODIFIER_ON_CODE.finditer(masked):
+        if match.group(1) not in MODIFIER_LOOKALIKE_WORDS:
+            phrases.append((match.start(), match.end(), [match.group(1)]))
+    for match in MODIFIER_BEFORE_WORD.finditer(masked):
+        if any(s <= match.start() < e for s, e, _ in phrases):
+            continue
+        phrases.append((match.start(), match.end(), [g for g in match.groups() if g]))
+    return [
+        (start, end, modifiers)
+        for start, end, modifiers in phrases
+        if all(m in formats.KNOWN_MODIFIERS for m in modifiers)
+    ]
