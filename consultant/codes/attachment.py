@@ -80,6 +80,15 @@ ROW_COUNT = re.compile(r"\d{1,3}(?:\.0+)?")
 ROW_UNITS = re.compile(
     r"(?i)(?:\b(?:units?|uos|qty)\s*[:=#]?\s*(\d{1,3})\b|(?<![\w.~])(\d{1,3})\s*(?:units?|un|uos)\b)"
 )
+# Words that say a modifier is not on a code: "billed without modifier 25", "dropped the
+# 59 modifier", "XU instead of 59".
+NEGATED = re.compile(
+    r"(?i)\b(?:without|w/o|no|not|never|missing|minus|drop(?:ped|ping|s)?|remov(?:e|ed|es|ing)|"
+    r"delet(?:e|ed|es|ing)|strip(?:ped|s)?|instead\s+of|rather\s+than|in\s+place\s+of)"
+    r"\s+(?:(?:the|a|an|any)\s+)?$"
+)
+# A count of units stated anywhere in a sentence.
+SENTENCE_UNITS = re.compile(r"(?i)(?<!per )(?<![\w.~/])(\d{1,3})\s*(?:units?|uos)\b")
 # What may stand between a code and the modifier phrase that is its own: "99202 with modifier 57".
 WITH_GAP = re.compile(r"(?i)\s*(?:,\s*)?(?:with|w/|plus|and)?\s*(?:an?\s+|the\s+)?")
 MODIFIER_ATTACH_BEFORE = 80
@@ -166,6 +175,12 @@ def units_in_row(masked: str, position: int) -> int | None:
     return int(cell.group(1)) if cell else None
 
 
+def units_in_sentence(masked: str, start: int, end: int) -> list[int]:
+    """The counts of units a sentence states anywhere ("— 4 units, right?"), not a dose
+    per unit ("per 2 units")."""
+    return [int(m.group(1)) for m in SENTENCE_UNITS.finditer(masked, start, end)]
+
+
 def _under_units_header(masked: str, line_start: int) -> bool:
     """Whether the row starting at ``line_start`` is in a table whose header (a line
     of columns, no blank line between) names a units column."""
@@ -178,7 +193,8 @@ def _under_units_header(masked: str, line_start: int) -> bool:
 
 def modifier_phrases(masked: str) -> list[tuple[int, int, list[str]]]:
     """Every phrase naming modifiers apart from a code ("modifier 59", "appended XS to",
-    "put 59 on 97140", "25 modifier"): its span and the modifiers, all known ones."""
+    "put 59 on 97140", "25 modifier"): its span and the modifiers, all known ones. A
+    phrase that says the modifiers are not there ("without modifier 25") puts none."""
     phrases: list[tuple[int, int, list[str]]] = []
     for match in MODIFIER_PHRASE.finditer(masked):
         phrases.append((match.start(), match.end(), MODIFIER_IN_LIST.findall(match.group(1))))
@@ -195,4 +211,5 @@ def modifier_phrases(masked: str) -> list[tuple[int, int, list[str]]]:
         (start, end, modifiers)
         for start, end, modifiers in phrases
         if all(m in formats.KNOWN_MODIFIERS for m in modifiers)
+        and not NEGATED.search(masked, max(0, start - 30), start)
     ]

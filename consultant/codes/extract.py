@@ -40,6 +40,7 @@ from consultant.codes.attachment import (
     modifiers_after,
     row_count,
     units_in_row,
+    units_in_sentence,
     units_written_after,
     units_written_before,
 )
@@ -181,13 +182,16 @@ def _window(text: str, start: int, end: int) -> tuple[str, str]:
     return before, after[: cut.start()] if cut else after
 
 
-def _sentence(text: str, breaks: list[tuple[int, int]], start: int, end: int) -> str:
-    """The sentence (or line) around a token, given the text's sentence breaks."""
+def _sentence_span(
+    breaks: list[tuple[int, int]], length: int, start: int, end: int
+) -> tuple[int, int]:
+    """Where the sentence (or line) around a token starts and ends, given the text's
+    sentence breaks and length."""
     index = bisect.bisect_left(breaks, (start, start))
     first = breaks[index - 1][1] if index else 0
     after = bisect.bisect_left(breaks, (end, end))
-    last = breaks[after][0] if after < len(breaks) else len(text)
-    return text[first:last]
+    last = breaks[after][0] if after < len(breaks) else length
+    return first, last
 
 
 @dataclass(slots=True)
@@ -245,6 +249,7 @@ class _Reader:
                 self.found.append(code)
                 self.read_up_to = max(self.read_up_to, self._attach_trailing(code))
         self._attach_modifier_phrases()
+        self._attach_sentence_units()
         return self.ndcs + self.claim + self.found
 
     def _diagnosis_lists(self, tokens: list[re.Match[str]]) -> set[int]:
@@ -304,7 +309,8 @@ class _Reader:
             gap_start = max(self.found[-1].end, min(self.read_up_to, start))
             if not self.found[-1].ambiguous and LIST_GAP.match(self.masked[gap_start:start]):
                 inherited = self.found[-1].system
-        sentence = _sentence(self.masked, self.sentence_breaks, start, end)
+        first, last = self._sentence_span(start, end)
+        sentence = self.masked[first:last]
         return _Context(before, after, inherited, sentence)
 
     def _classify(self, token: str, start: int, end: int) -> list[FoundCode]:
@@ -498,7 +504,8 @@ class _Reader:
         self, token: str, start: int, end: int, context: _Context, *, written_lower: bool
     ) -> list[FoundCode]:
         """A dotless ICD-10-CM code needs a catalog hit and a diagnosis word nearby —
-        except a six- or seven-character one in capitals, which nothing else resembles."""
+        except a six- or seven-character one in capitals, which nothing else resembles,
+        or one in capitals in a sentence with a procedure code ("billed 99439 with I10")."""
         if not formats.is_icd10cm(token):
             return []
         icd = formats.dotted_icd10cm(token)
@@ -515,6 +522,9 @@ class _Reader:
             return [self._dotless_reading(icd, start, end)]
         if len(token) >= 6 and not written_lower:
             reason = "dotless ICD-10-CM of six or seven characters with a catalog hit"
+            return [self._code(ICD10CM, icd, start, end, MEDIUM, reason)]
+        if not written_lower and CPT_IN_TEXT.search(context.sentence):
+            reason = "dotless ICD-10-CM with a catalog hit beside a procedure code"
             return [self._code(ICD10CM, icd, start, end, MEDIUM, reason)]
         return []
 
@@ -604,6 +614,23 @@ class _Reader:
     @staticmethod
     def _key_role(key: re.Match[str]) -> str:
         return tables.header_role(key.group(1), identifier=ID_HEADER)
+
+    def _attach_sentence_units(self) -> None:
+        """ "J1885 is per 15 mg and the MD gave 60 mg — 4 units": a count of units the
+        sentence gives, when the sentence names one procedure code and one count."""
+        procedures = [c for c in self.found if c.system in (CPT, HCPCS)]
+        for code in procedures:
+            if code.units is not None:
+                continue
+            sentence = self._sentence_span(code.start, code.end)
+            if sum(1 for c in procedures if sentence[0] <= c.start < sentence[1]) != 1:
+                continue
+            counts = units_in_sentence(self.masked, *sentence)
+            if len(counts) == 1:
+                code.units = counts[0]
+
+    def _sentence_span(self, start: int, end: int) -> tuple[int, int]:
+        return _sentence_span(self.sentence_breaks, len(self.masked), start, end)
 
     def _attach_modifier_phrases(self) -> None:
         taken = {(code.start, code.end) for code in self.found if code.modifiers}

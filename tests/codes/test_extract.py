@@ -89,6 +89,29 @@ def test_dotless_icd_needs_context_and_catalog(icd_catalog: Catalog) -> None:
     assert keys("Room E119 on the third floor", icd_catalog) == []
 
 
+def test_a_dotless_code_beside_a_procedure_code_is_a_diagnosis(icd_catalog: Catalog) -> None:
+    assert keys("OK to bill 99439 with I10?", icd_catalog) == ["cpt:99439", "icd10cm:I10"]
+    assert keys("Doc did 11102 and also managed I10.", icd_catalog) == [
+        "cpt:11102",
+        "icd10cm:I10",
+    ]
+    # no procedure code in the sentence: a road, not a diagnosis
+    assert keys("Took I10 to the clinic. Billed 99213.", icd_catalog) == ["cpt:99213"]
+
+
+def test_a_modifier_the_text_says_is_absent_goes_on_no_code() -> None:
+    text = "99213 was billed on the same date as 11042 without modifier 25, so it is bundled."
+    assert keys(text) == ["cpt:99213", "cpt:11042"]
+    assert keys("We dropped the 59 modifier from 97140 after review.") == ["cpt:97140"]
+
+
+def test_a_count_of_units_anywhere_in_the_sentence_of_one_code() -> None:
+    text = "J1885 is per 15 mg and the MD gave 60 mg — 4 units, right?"
+    assert keys(text) == ["hcpcs:J1885 x4"]
+    # two procedure codes: the count could be either one's
+    assert keys("J1885 and J1100 were given — 4 units, right?") == ["hcpcs:J1885", "hcpcs:J1100"]
+
+
 @pytest.mark.parametrize("code", ["QA0.0101", "QA00101", "QA0.8", "E11.9", "E119", "S72001A"])
 def test_codes_with_a_letter_or_a_digit_second_are_icd10cm_shaped(code: str) -> None:
     assert formats.is_icd10cm(code)
