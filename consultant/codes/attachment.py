@@ -49,6 +49,13 @@ SHARED_MODIFIER = re.compile(
     r"(?i:\b(?:all|each|both)(?:\s+of\s+them)?\s+(?:with|w/|get|take)\s*(?:(?:the|a)\s+)?"
     r"(?:mod(?:ifier)?s?\s*)?)-?([0-9A-Z]{2})(?:\s*(?:,|/|&|and)\s*-?([0-9A-Z]{2}))?(?!\w)"
 )
+# "GP on both", "59 and XU on each": the same, with the modifiers first. Words that are
+# also modifiers ("PT on all") need a hyphen.
+SHARED_BY_ALL = re.compile(
+    r"(?<![\w-])(?:-([0-9A-Z]{2})|(?!(?:AS|AT|CO|CS|CR|SA|SB|PO|PT)\b)([0-9A-Z]{2}))"
+    r"(?:\s*(?:,|/|&|and)\s*-?([0-9A-Z]{2}))?\s+(?:(?i:modifiers?)\s+)?"
+    r"(?i:on|for)\s+(?i:both|all|each|every\s+(?:line|code|one))\b"
+)
 # "put 59 on 97140", "use XS on 12001", "modifier 24 on 99213 and XS on 12001": a modifier
 # put on the code it names ("XU instead of 59 on 97140" puts none).
 MODIFIER_ON_CODE = re.compile(
@@ -60,8 +67,8 @@ MODIFIER_NAMES_CODE = re.compile(
     r"(?i)\s*(?:on|to|for|with|appended to)\s+(?:the\s+|code\s+)?([0-9A-Z]{5})\b"
 )
 UNITS_AFTER = re.compile(
-    r"(?i)^\s*(?:[,\u2013-]\s*)?\(?\s*(?:[x\u00d7*]\s*(\d{1,3})\b|"
-    r"(?:(?:@|for)\s*)?(\d{1,3})\s*(?:units?|uos)\b|"
+    r"(?i)^\s*(?:[,\u2013-]\s*)?\(?\s*(?:[x\u00d7*]\s*(\d{1,3})\b(?:\s*units?\b)?|"
+    r"(?:(?:@|for)\s*)?(\d{1,3})\s*(?:units?|uos|u(?=\)))\b|"
     r"(?:units?|uos|un|qty)\s*[:=*]?\s*(\d{1,3})\b)"
 )
 UNITS_BEFORE = re.compile(

@@ -32,6 +32,7 @@ from consultant.codes.attachment import (
     MODIFIER_ATTACH_BEFORE,
     MODIFIER_NAMES_CODE,
     SENTENCE_BREAK,
+    SHARED_BY_ALL,
     SHARED_MODIFIER,
     UNITS_AFTER,
     WITH_GAP,
@@ -237,6 +238,8 @@ class _Reader:
         self.read_up_to = 0  # where the last code's modifiers and units end
         self.diagnosis_lists: set[int] = set()
         self.rows: dict[int, list[tables.Cell] | None] = {}
+        # modifier cells and lines a row or block gave its code: no phrase of its own
+        self.attached: list[tuple[int, int]] = []
 
     def read(self) -> list[FoundCode]:
         tokens = list(TOKEN.finditer(self.masked))
@@ -558,15 +561,16 @@ class _Reader:
             return code.end
         modifiers, position = modifiers_after(self.masked, code.end)
         _add_modifiers(code, modifiers)
-        if self._attach_from_row(code) or self._attach_from_block(code):
-            return position
+        in_table = self._attach_from_row(code) or self._attach_from_block(code)
         after = units_written_after(self.masked, position)
-        if after:
+        if after and not (in_table and code.units):
             code.units, position = after
-            return position
-        code.units = units_written_before(self.masked, code.start) or units_in_row(
-            self.masked, position
-        )
+            modifiers, position = modifiers_after(self.masked, position)  # "97110 x4 GP"
+            _add_modifiers(code, modifiers)
+        elif not in_table:
+            code.units = units_written_before(self.masked, code.start) or units_in_row(
+                self.masked, position
+            )
         return position
 
     def _attach_from_row(self, code: FoundCode) -> bool:
@@ -581,6 +585,7 @@ class _Reader:
             value = self.text[cell.start : cell.end].strip()
             if cell.role == tables.MODIFIER:
                 _add_modifiers(code, known_modifiers(value))
+                self.attached.append((cell.start, cell.end))
             elif cell.role == tables.UNITS:
                 code.units = row_count(value) or code.units
         return True
@@ -606,6 +611,7 @@ class _Reader:
                 break
             if role == tables.MODIFIER:
                 _add_modifiers(code, known_modifiers(value))
+                self.attached.append((position + 1, line_end))
             elif role == tables.UNITS:
                 code.units = row_count(value) or code.units
             position = line_end if line_end < len(self.text) else -1
@@ -633,7 +639,8 @@ class _Reader:
         return _sentence_span(self.sentence_breaks, len(self.masked), start, end)
 
     def _attach_modifier_phrases(self) -> None:
-        taken = {(code.start, code.end) for code in self.found if code.modifiers}
+        taken = [(code.start, code.end) for code in self.found if code.modifiers]
+        taken += self.attached
         for start, end, modifiers in modifier_phrases(self.masked):
             if any(s <= start < e for s, e in taken):
                 continue
@@ -648,9 +655,10 @@ class _Reader:
         self._attach_shared_modifiers()
 
     def _attach_shared_modifiers(self) -> None:
-        """ "97110 x2, 97112 x3, all with GP": a modifier said of every code listed before
-        it in the sentence goes on each of them."""
-        for match in SHARED_MODIFIER.finditer(self.masked):
+        """ "97110 x2, 97112 x3, all with GP", "(GP on both)": a modifier said of every
+        code listed before it in the sentence goes on each of them."""
+        shared = [*SHARED_MODIFIER.finditer(self.masked), *SHARED_BY_ALL.finditer(self.masked)]
+        for match in shared:
             modifiers = [m for m in match.groups() if m]
             if not all(m in formats.KNOWN_MODIFIERS for m in modifiers):
                 continue

@@ -105,6 +105,30 @@ def test_a_modifier_the_text_says_is_absent_goes_on_no_code() -> None:
     assert keys("We dropped the 59 modifier from 97140 after review.") == ["cpt:97140"]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Can you check 97110 x4 units GP, 97140 x1 59 GP and G0283 x1?",
+            ["cpt:97110-GP x4", "cpt:97140-59-GP x1", "hcpcs:G0283 x1"],
+        ),
+        (
+            "Billing 2 units 97530 + 1 unit 97116 today (GP on both).",
+            ["cpt:97530-GP x2", "cpt:97116-GP x1"],
+        ),
+        (
+            "We billed 97110 (2u), 97112 (1u), and 97140-59 (1u) all with GP.",
+            ["cpt:97110-GP x2", "cpt:97112-GP x1", "cpt:97140-59-GP x1"],
+        ),
+        ("Procedures: 17000, 17003 x 13", ["cpt:17000", "cpt:17003 x13"]),
+        # the block's own modifier line is the code's, not a modifier named alone
+        ("Proc Code: 64483\nMod: RT, 50\nQty: 2", ["cpt:64483-RT-50 x2"]),
+    ],
+)
+def test_modifiers_and_units_in_the_order_people_write_them(text: str, expected: list[str]) -> None:
+    assert keys(text) == expected
+
+
 def test_a_count_of_units_anywhere_in_the_sentence_of_one_code() -> None:
     text = "J1885 is per 15 mg and the MD gave 60 mg — 4 units, right?"
     assert keys(text) == ["hcpcs:J1885 x4"]
