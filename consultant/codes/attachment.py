@@ -96,6 +96,11 @@ NEGATED = re.compile(
 )
 # A count of units stated anywhere in a sentence.
 SENTENCE_UNITS = re.compile(r"(?i)(?<!per )(?<![\w.~/])(\d{1,3})\s*(?:units?|uos)\b")
+# ... and the same said after the modifier: "modifier GP missing", "25 was not appended".
+NEGATED_AFTER = re.compile(
+    r"(?i)\s*(?:(?:is|was|were)\s+)?(?:missing|absent|omitted|left\s+off|removed|dropped|"
+    r"not\s+(?:appended|present|reported|billed|attached|on))\b"
+)
 # What may stand between a code and the modifier phrase that is its own: "99202 with modifier 57".
 WITH_GAP = re.compile(r"(?i)\s*(?:,\s*)?(?:with|w/|plus|and)?\s*(?:an?\s+|the\s+)?")
 MODIFIER_ATTACH_BEFORE = 80
@@ -136,7 +141,7 @@ def modifiers_after(masked: str, end: int) -> tuple[list[str], int]:
         modifiers.append(modifier)
         position = match.end()
     phrase = TRAILING_MODIFIER_PHRASE.match(masked, position)
-    if phrase and "\n" not in phrase.group():
+    if phrase and "\n" not in phrase.group() and not NEGATED_AFTER.match(masked, phrase.end()):
         named = MODIFIER_IN_LIST.findall(phrase.group(1) or phrase.group(2))
         if named and all(m in formats.KNOWN_MODIFIERS for m in named):
             modifiers.extend(m for m in named if m not in modifiers)
@@ -201,7 +206,8 @@ def _under_units_header(masked: str, line_start: int) -> bool:
 def modifier_phrases(masked: str) -> list[tuple[int, int, list[str]]]:
     """Every phrase naming modifiers apart from a code ("modifier 59", "appended XS to",
     "put 59 on 97140", "25 modifier"): its span and the modifiers, all known ones. A
-    phrase that says the modifiers are not there ("without modifier 25") puts none."""
+    phrase that says the modifiers are not there ("without modifier 25", "modifier GP
+    missing") puts none."""
     phrases: list[tuple[int, int, list[str]]] = []
     for match in MODIFIER_PHRASE.finditer(masked):
         phrases.append((match.start(), match.end(), MODIFIER_IN_LIST.findall(match.group(1))))
@@ -219,4 +225,5 @@ def modifier_phrases(masked: str) -> list[tuple[int, int, list[str]]]:
         for start, end, modifiers in phrases
         if all(m in formats.KNOWN_MODIFIERS for m in modifiers)
         and not NEGATED.search(masked, max(0, start - 30), start)
+        and not NEGATED_AFTER.match(masked, end)
     ]

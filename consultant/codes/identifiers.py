@@ -37,7 +37,7 @@ NUMBER_WORD = r"(?:#|no\.?|num\.?|nbr\.?|number|id|ids|code)"
 STRICT_NUMBER_WORD = r"(?:#|no\.?|num\.?|nbr\.?|number)"
 # "Change Request (CR) 13706", "Accession #: 45380", "claim number is 88213"
 LABEL_TAIL = (
-    r"\s*(?:\([A-Za-z]{1,6}\))?\s*(?:there\s+)?"
+    r"\s*(?:\([A-Za-z]{1,6}\))?\s*(?:there\s+|on\s+(?:file|record)\s+)?"
     r"(?:is|was|of|ends? in|ending in|starts? with|starting with)?"
     r"\s*(?:[:#=]{0,2}|[-\u2013](?=\s))\s*"
 )
@@ -105,6 +105,11 @@ NOT_CODE_AROUND = (
     (re.compile(rf"\b{CITY}\s+$"), re.compile(rf"\s+{PLACE_NOUNS}\b")),
     # "seen at our Toledo office (43614)": a number in parentheses after a place noun
     (re.compile(rf"(?i)\b{PLACE_NOUNS}\s*\(\s*$"), re.compile(r"\s*\)")),
+    # "the patient moved to 60614": where someone lives or moved is a place
+    (
+        re.compile(r"(?i)\b(?:moved|moving|relocated|lives|living|resides)\s+(?:to|in)\s+$"),
+        re.compile(r"(?!\w|-\w)"),
+    ),
     (
         re.compile(r"(?i)\b(?:check|chk|cheque)\s+$"),
         re.compile(

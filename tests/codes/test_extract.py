@@ -29,6 +29,7 @@ def keys(text: str, catalog: Catalog | None = None) -> list[str]:
         "Change Request (CR) 97014, Accession #: 96374, GL 99232-572, badge K6286.",
         "Check 45378 issued to payee; chart number there is 99309-B; Submitter 45380.",
         "Authorization 11043-2026-03 is on file. Report totals - Accepted: 45378",
+        "Zip on file was 60611 but the patient moved to 60614.",
         "Charges post to GL 6100-45380 this month.",
         "Claim Number   Patient Acct   DOS\n202603120771   20931          03/02/26",
     ],
@@ -103,6 +104,8 @@ def test_a_modifier_the_text_says_is_absent_goes_on_no_code() -> None:
     text = "99213 was billed on the same date as 11042 without modifier 25, so it is bundled."
     assert keys(text) == ["cpt:99213", "cpt:11042"]
     assert keys("We dropped the 59 modifier from 97140 after review.") == ["cpt:97140"]
+    assert keys("Line 3: procedure 97530 denied, modifier GP missing.") == ["cpt:97530"]
+    assert keys("Line 3: 97530 modifier GP missing.") == ["cpt:97530"]
 
 
 @pytest.mark.parametrize(
