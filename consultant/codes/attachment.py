@@ -56,6 +56,11 @@ SHARED_BY_ALL = re.compile(
     r"(?:\s*(?:,|/|&|and)\s*-?([0-9A-Z]{2}))?\s+(?:(?i:modifiers?)\s+)?"
     r"(?i:on|for)\s+(?i:both|all|each|every\s+(?:line|code|one))\b"
 )
+# "97110x2, 97112x1 (all GP)"
+SHARED_IN_PARENTHESES = re.compile(
+    r"\(\s*(?i:all|each|both)\s+(?:(?i:mod(?:ifier)?s?)\s*)?-?([0-9A-Z]{2})"
+    r"(?:\s*(?:,|/|&|and)\s*-?([0-9A-Z]{2}))?\s*\)"
+)
 # "put 59 on 97140", "use XS on 12001", "modifier 24 on 99213 and XS on 12001": a modifier
 # put on the code it names ("XU instead of 59 on 97140" puts none).
 MODIFIER_ON_CODE = re.compile(
@@ -95,7 +100,10 @@ NEGATED = re.compile(
     r"\s+(?:(?:the|a|an|any)\s+)?$"
 )
 # A count of units stated anywhere in a sentence.
-SENTENCE_UNITS = re.compile(r"(?i)(?<!per )(?<![\w.~/])(\d{1,3})\s*(?:units?|uos)\b")
+SENTENCE_UNITS = re.compile(
+    r"(?i)\b(?:units?|uos|qty|quantity)\s*[:=#]?\s*(\d{1,3})\b(?!\s*(?:mg|mcg|ml|%))"
+    r"|(?<!per )(?<![\w.~/])(\d{1,3})\s*(?:units?|uos)\b"
+)
 # ... and the same said after the modifier: "modifier GP missing", "25 was not appended".
 NEGATED_AFTER = re.compile(
     r"(?i)\s*(?:(?:is|was|were)\s+)?(?:missing|absent|omitted|left\s+off|removed|dropped|"
@@ -188,9 +196,9 @@ def units_in_row(masked: str, position: int) -> int | None:
 
 
 def units_in_sentence(masked: str, start: int, end: int) -> list[int]:
-    """The counts of units a sentence states anywhere ("— 4 units, right?"), not a dose
-    per unit ("per 2 units")."""
-    return [int(m.group(1)) for m in SENTENCE_UNITS.finditer(masked, start, end)]
+    """The counts of units a sentence states anywhere ("— 4 units, right?", "QTY 3 -
+    97110"), not a dose per unit ("per 2 units")."""
+    return [int(m.group(1) or m.group(2)) for m in SENTENCE_UNITS.finditer(masked, start, end)]
 
 
 def _under_units_header(masked: str, line_start: int) -> bool:

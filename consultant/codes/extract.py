@@ -33,6 +33,7 @@ from consultant.codes.attachment import (
     MODIFIER_NAMES_CODE,
     SENTENCE_BREAK,
     SHARED_BY_ALL,
+    SHARED_IN_PARENTHESES,
     SHARED_MODIFIER,
     UNITS_AFTER,
     WITH_GAP,
@@ -657,7 +658,11 @@ class _Reader:
     def _attach_shared_modifiers(self) -> None:
         """ "97110 x2, 97112 x3, all with GP", "(GP on both)": a modifier said of every
         code listed before it in the sentence goes on each of them."""
-        shared = [*SHARED_MODIFIER.finditer(self.masked), *SHARED_BY_ALL.finditer(self.masked)]
+        shared = [
+            match
+            for pattern in (SHARED_MODIFIER, SHARED_BY_ALL, SHARED_IN_PARENTHESES)
+            for match in pattern.finditer(self.masked)
+        ]
         for match in shared:
             modifiers = [m for m in match.groups() if m]
             if not all(m in formats.KNOWN_MODIFIERS for m in modifiers):

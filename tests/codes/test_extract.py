@@ -124,6 +124,14 @@ def test_a_modifier_the_text_says_is_absent_goes_on_no_code() -> None:
             ["cpt:97110-GP x2", "cpt:97112-GP x1", "cpt:97140-59-GP x1"],
         ),
         ("Procedures: 17000, 17003 x 13", ["cpt:17000", "cpt:17003 x13"]),
+        (
+            "tx: 97110x2, 97112x1, 97530x1 (all GP); next visit 11/12",
+            ["cpt:97110-GP x2", "cpt:97112-GP x1", "cpt:97530-GP x1"],
+        ),
+        (
+            "QTY 3 - 97110 - GP - $165.00\nQTY 1 - 97140 - GP/59 - $60.00",
+            ["cpt:97110-GP x3", "cpt:97140-GP-59 x1"],
+        ),
         # the block's own modifier line is the code's, not a modifier named alone
         ("Proc Code: 64483\nMod: RT, 50\nQty: 2", ["cpt:64483-RT-50 x2"]),
     ],
