@@ -9,8 +9,11 @@ phrases of a sentence; the reader decides which code a phrase speaks of.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-from consultant.codes import formats
+# Whether a two-character string is a modifier: those of CPT and HCPCS the desk knows by
+# heart, and every modifier of a loaded HCPCS release.
+IsModifier = Callable[[str], bool]
 
 # A modifier after a dash, slash, comma or space, or in parentheses: "-25", " GP", "(AI)".
 MODIFIER_STEP = re.compile(
@@ -23,7 +26,11 @@ COUNT_AFTER = re.compile(
     r"(?i)\s*(?:min|minutes?|mins|mg|mcg|ml|units?(?!\s*[:=])|%|hours?|hrs?|days?)\b"
 )
 # Uppercase words that are also modifiers: only taken after a hyphen, never after a space.
-MODIFIER_LOOKALIKE_WORDS = frozenset({"AS", "AT", "CO", "CS", "CR", "SA", "SB", "PO", "PT"})
+MODIFIER_LOOKALIKE_WORDS = frozenset(
+    {"AD", "AM", "AS", "AT", "CA", "CO", "CR", "CS", "ED", "EX", "HE", "HI", "MA", "MD"}
+    | {"ME", "PA", "PM", "PO", "PT", "SA", "SB", "ST", "UP", "US"}
+)
+LOOKALIKE = "|".join(sorted(MODIFIER_LOOKALIKE_WORDS))
 MODIFIER_PHRASE = re.compile(
     r"(?i:\bmods?(?:ifiers?|\.)?)\s*[-:#]?\s*"
     r"((?:[0-9A-Z]{2})(?:\s*(?:,|/|&|\+|(?i:and|or))\s*-?[0-9A-Z]{2})*)(?![\w])"
@@ -52,7 +59,7 @@ SHARED_MODIFIER = re.compile(
 # "GP on both", "59 and XU on each": the same, with the modifiers first. Words that are
 # also modifiers ("PT on all") need a hyphen.
 SHARED_BY_ALL = re.compile(
-    r"(?<![\w-])(?:-([0-9A-Z]{2})|(?!(?:AS|AT|CO|CS|CR|SA|SB|PO|PT)\b)([0-9A-Z]{2}))"
+    rf"(?<![\w-])(?:-([0-9A-Z]{{2}})|(?!(?:{LOOKALIKE})\b)([0-9A-Z]{{2}}))"
     r"(?:\s*(?:,|/|&|and)\s*-?([0-9A-Z]{2}))?\s+(?:(?i:modifiers?)\s+)?"
     r"(?i:on|for)\s+(?i:both|all|each|every\s+(?:line|code|one))\b"
 )
@@ -115,9 +122,9 @@ MODIFIER_ATTACH_BEFORE = 80
 MODIFIER_ATTACH_AFTER = 40
 
 
-def known_modifiers(value: str) -> list[str]:
+def known_modifiers(value: str, is_modifier: IsModifier) -> list[str]:
     """The modifiers a list such as "25, 59" or "-GP/KX" names, when each is one."""
-    return [m for m in MODIFIER_IN_LIST.findall(value) if m in formats.KNOWN_MODIFIERS]
+    return [m for m in MODIFIER_IN_LIST.findall(value) if is_modifier(m)]
 
 
 def row_count(value: str) -> int | None:
@@ -127,7 +134,7 @@ def row_count(value: str) -> int | None:
     return int(float(value)) or None
 
 
-def modifiers_after(masked: str, end: int) -> tuple[list[str], int]:
+def modifiers_after(masked: str, end: int, is_modifier: IsModifier) -> tuple[list[str], int]:
     """Modifiers written right after a code ending at ``end``, and where they stop.
 
     A letter modifier that is also a word ("AS", "PT") needs a hyphen; a two-digit
@@ -137,7 +144,7 @@ def modifiers_after(masked: str, end: int) -> tuple[list[str], int]:
     position = end
     while match := MODIFIER_STEP.match(masked, position):
         separator, modifier = match.group(1).strip(), match.group(3)
-        if modifier not in formats.KNOWN_MODIFIERS or "\n" in match.group(1):
+        if not is_modifier(modifier) or "\n" in match.group(1):
             break
         if separator in ("", "(") and modifier in MODIFIER_LOOKALIKE_WORDS:
             break
@@ -151,7 +158,7 @@ def modifiers_after(masked: str, end: int) -> tuple[list[str], int]:
     phrase = TRAILING_MODIFIER_PHRASE.match(masked, position)
     if phrase and "\n" not in phrase.group() and not NEGATED_AFTER.match(masked, phrase.end()):
         named = MODIFIER_IN_LIST.findall(phrase.group(1) or phrase.group(2))
-        if named and all(m in formats.KNOWN_MODIFIERS for m in named):
+        if named and all(is_modifier(m) for m in named):
             modifiers.extend(m for m in named if m not in modifiers)
             position = phrase.end()
     return modifiers, position
@@ -211,7 +218,7 @@ def _under_units_header(masked: str, line_start: int) -> bool:
     return False
 
 
-def modifier_phrases(masked: str) -> list[tuple[int, int, list[str]]]:
+def modifier_phrases(masked: str, is_modifier: IsModifier) -> list[tuple[int, int, list[str]]]:
     """Every phrase naming modifiers apart from a code ("modifier 59", "appended XS to",
     "put 59 on 97140", "25 modifier"): its span and the modifiers, all known ones. A
     phrase that says the modifiers are not there ("without modifier 25", "modifier GP
@@ -231,7 +238,7 @@ def modifier_phrases(masked: str) -> list[tuple[int, int, list[str]]]:
     return [
         (start, end, modifiers)
         for start, end, modifiers in phrases
-        if all(m in formats.KNOWN_MODIFIERS for m in modifiers)
+        if all(is_modifier(m) for m in modifiers)
         and not NEGATED.search(masked, max(0, start - 30), start)
         and not NEGATED_AFTER.match(masked, end)
     ]

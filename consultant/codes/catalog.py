@@ -122,6 +122,8 @@ class Catalog:
         return system in self.releases
 
     def has(self, system: str, code: str) -> bool:
+        if system == MODIFIER:
+            return code in self.modifiers
         return code in self.codes.get(system, {})
 
     def header_info(self, code: str) -> HeaderInfo | None:

@@ -110,6 +110,8 @@ class FoundCode:
         }
 
 
+# HCPCS modifiers that read as unit counts in a case ("96127 X1", 837's "UN*4").
+UNIT_LIKE_MODIFIERS = frozenset({"UN", "X1", "X2", "X3", "X4", "X5"})
 NOT_CODE_COLUMNS = frozenset({tables.ID, tables.UNITS, tables.MODIFIER, tables.OTHER})
 
 
@@ -360,7 +362,7 @@ class _Reader:
             return None
         code, tail = token[:5], token[5:]
         modifiers = [tail[i : i + 2] for i in range(0, len(tail), 2)]
-        if any(m.isdigit() or m not in formats.KNOWN_MODIFIERS for m in modifiers):
+        if any(m.isdigit() or not self._is_modifier(m) for m in modifiers):
             return None
         if formats.is_cpt(code) and (not code.isdigit() or formats.cpt_range(code)):
             system = CPT
@@ -433,7 +435,10 @@ class _Reader:
         return [self._code(CPT, token, start, end, MEDIUM, "CPT shape, in a known section")]
 
     def _has_trailing_modifier_or_units(self, end: int) -> bool:
-        return bool(modifiers_after(self.masked, end)[0] or UNITS_AFTER.match(self.masked[end:]))
+        return bool(
+            modifiers_after(self.masked, end, self._is_modifier)[0]
+            or UNITS_AFTER.match(self.masked[end:])
+        )
 
     def _hcpcs_or_icd(self, token: str, start: int, end: int, context: _Context) -> list[FoundCode]:
         """``J1100``: HCPCS, or ICD-10-CM ``J11.00`` written without its dot?
@@ -553,6 +558,13 @@ class _Reader:
     def _known(self, system: str, code: str) -> bool:
         return self.known is not None and self.known(system, code)
 
+    def _is_modifier(self, text: str) -> bool:
+        """A modifier the desk knows by heart, or one of a loaded HCPCS release (``HO``,
+        ``Q8``, ``P3``), except those written like a unit count."""
+        if text in UNIT_LIKE_MODIFIERS:
+            return False
+        return text in formats.KNOWN_MODIFIERS or self._known(MODIFIER, text)
+
     # --- modifiers and units -------------------------------------------------------
 
     def _attach_trailing(self, code: FoundCode) -> int:
@@ -560,13 +572,15 @@ class _Reader:
         they end, so that a unit count (``X100``) is not read as a code of its own."""
         if code.system not in (CPT, HCPCS):
             return code.end
-        modifiers, position = modifiers_after(self.masked, code.end)
+        modifiers, position = modifiers_after(self.masked, code.end, self._is_modifier)
         _add_modifiers(code, modifiers)
         in_table = self._attach_from_row(code) or self._attach_from_block(code)
         after = units_written_after(self.masked, position)
         if after and not (in_table and code.units):
             code.units, position = after
-            modifiers, position = modifiers_after(self.masked, position)  # "97110 x4 GP"
+            modifiers, position = modifiers_after(
+                self.masked, position, self._is_modifier
+            )  # "97110 x4 GP"
             _add_modifiers(code, modifiers)
         elif not in_table:
             code.units = units_written_before(self.masked, code.start) or units_in_row(
@@ -585,7 +599,7 @@ class _Reader:
         for cell in cells:
             value = self.text[cell.start : cell.end].strip()
             if cell.role == tables.MODIFIER:
-                _add_modifiers(code, known_modifiers(value))
+                _add_modifiers(code, known_modifiers(value, self._is_modifier))
                 self.attached.append((cell.start, cell.end))
             elif cell.role == tables.UNITS:
                 code.units = row_count(value) or code.units
@@ -611,7 +625,7 @@ class _Reader:
             if role == tables.CODE:
                 break
             if role == tables.MODIFIER:
-                _add_modifiers(code, known_modifiers(value))
+                _add_modifiers(code, known_modifiers(value, self._is_modifier))
                 self.attached.append((position + 1, line_end))
             elif role == tables.UNITS:
                 code.units = row_count(value) or code.units
@@ -642,7 +656,7 @@ class _Reader:
     def _attach_modifier_phrases(self) -> None:
         taken = [(code.start, code.end) for code in self.found if code.modifiers]
         taken += self.attached
-        for start, end, modifiers in modifier_phrases(self.masked):
+        for start, end, modifiers in modifier_phrases(self.masked, self._is_modifier):
             if any(s <= start < e for s, e in taken):
                 continue
             target = self._modifier_target(start, end, modifiers)
@@ -665,7 +679,7 @@ class _Reader:
         ]
         for match in shared:
             modifiers = [m for m in match.groups() if m]
-            if not all(m in formats.KNOWN_MODIFIERS for m in modifiers):
+            if not all(self._is_modifier(m) for m in modifiers):
                 continue
             sentence_start = max(
                 (e for s, e in self.sentence_breaks if e <= match.start()), default=0
