@@ -289,7 +289,10 @@ class _Reader:
 
     def _segment_code(self, item: edi.SegmentCode) -> FoundCode | None:
         """A code a claim file's segment holds: its place says what it is."""
-        if item.diagnosis:
+        if item.kind == edi.DRUG:
+            reason = "NDC in a claim file's drug segment"
+            return self._code(NDC, item.code, item.start, item.end, HIGH, reason)
+        if item.kind == edi.DIAGNOSIS:
             if not formats.is_icd10cm(item.code):
                 return None
             icd = formats.dotted_icd10cm(item.code)

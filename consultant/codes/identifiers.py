@@ -15,7 +15,7 @@ from consultant.codes.masks import CITY, PLACE_NOUNS, STREET_SUFFIXES
 
 # A number right after one of these words is an identifier, an address or a count.
 ID_LABELS = (
-    r"zip|postal|claims?(?!\s+(?:was|is)\s)|acct|accounts?|members?|subscriber|policy|group|grp|invoice|inv|mrn|"
+    r"zip|postal|claims?(?!\s+(?:was|is)\s)|acct|acnt|accounts?|members?|subscriber|policy|group|grp|invoice|inv|mrn|"
     r"id|npi|tin|ein|tax|ref|reference|orders?|auth|authorization|prior auth|case|ticket|"
     r"suite|ste|room|rm|box|lockbox|route|rte|ext\.?|extension|dept|department|fax|phone|tel|icn|dcn|tcn|tracking|serial|lot|"
     r"confirmation|pin|lcd|ncd|article|drg|apc|rev|revenue|contract|street|st|ave|avenue|"
@@ -72,6 +72,7 @@ CODE_KEY = re.compile(
 # A number joined to a labelled one shares its label: "ZIP 43614 and 98405". Not after a
 # comma: in "claim #88213, 99213 and 99214" the codes follow the claim number.
 SEGMENT_BEFORE = re.compile(r"[0-9A-Za-z]+-$")
+GROUP_BEFORE = re.compile(r"(?<![\w.~])\d{1,4} $")
 LISTED_BEFORE = re.compile(r"(?:[~0-9A-Z]*[~0-9][~0-9A-Z]*\s*(?:/|&|\band\b|\bor\b)\s*)+$")
 ID_BEFORE = re.compile(
     rf"(?i)(?:\b(?:{ID_LABELS}|(?:on|by|via|paper|under) check)\.?\s*{NUMBER_WORD}?{LABEL_TAIL}"
@@ -134,6 +135,8 @@ def labelled_identifier(text: str, start: int) -> bool:
         windows.append(LISTED_BEFORE.sub("", before))
     elif before.endswith("-"):  # a segment of a labelled number: "GL 6100-45380"
         windows.append(SEGMENT_BEFORE.sub("", before))
+    elif GROUP_BEFORE.search(before):  # a group of a spaced number: "ICN 7716 11590 617"
+        windows.append(GROUP_BEFORE.sub("", before))
     for window in windows:
         words = window[-40:].split(" ")
         if ID_BEFORE.search(" ".join(words[-5:])):

@@ -22,7 +22,7 @@ UNITS = "units"
 DIAGNOSIS = "diagnosis"
 OTHER = "other"  # dates, amounts, names: never a code
 
-DELIMITERS = ("|", "\t", ",")
+DELIMITERS = ("|", "\t", ",", "/")
 ALIGNED_GAP = re.compile(r" {2,}|\t")
 ALIGNED_CELL = re.compile(r"[^\s|]+(?: [^\s|]+)*")
 NUMBER_CELL = re.compile(r"\d{3,}|\d[/.-]\d")
@@ -30,15 +30,18 @@ CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 HEADER_REACH = 30
 MIN_CELLS = 3
 
-CODE_HEADER = re.compile(r"(?i)\b(?:cpt|hcpcs|proc\w*|codes?|service|svc|px)\b")
-MODIFIER_HEADER = re.compile(r"(?i)^(?:mods?\s*\d?|modifiers?\s*\d?|mod\s*(?:1|2|3|4)?)$")
+CODE_HEADER = re.compile(r"(?i)\b(?:cpt|hcpcs|proc\w*|codes?|service|svc|px|24d)\b")
+MODIFIER_HEADER = re.compile(r"(?i)^(?:mods?\s*\d?|modifiers?\s*\d?|m\s*[1-4])$")
 UNITS_HEADER = re.compile(r"(?i)\b(?:units?|uos|qty|quantity|un|days\s*/\s*units|svc\s*units)\b")
+# ... and words for a count that give way to a code word in the same cell ("POS NOS PROC")
+COUNT_HEADER = re.compile(r"(?i)\b(?:nos|how\s+many|count|times|24g)\b")
 DIAGNOSIS_HEADER = re.compile(r"(?i)\b(?:dx\d?|diag\w*|icd(?:[\s-]*10)?(?:[\s-]*cm)?)\b")
 DATE_HEADER = re.compile(r"(?i)\b(?:dos|dates?|from|thru)\b")
 OTHER_HEADER = re.compile(
     r"(?i)\b(?:dos|dates?|from|thru|to|billed|charges?|chg|amt|amount|allowed|paid|pay|"
     r"adj\w*|deduct\w*|coins\w*|copay|balance|bal|carc|rarc|remarks?|rmk|reason|grp|"
-    r"group\s*/\s*rc|status|names?|patient|pt|pos|npi|tin|rev(?:enue)?)\b"
+    r"group\s*/\s*rc|status|names?|patient|pt|pos|npi|tin|rev(?:enue)?|24[abcefhij]|ptr|"
+    r"pointer)\b"
 )
 
 
@@ -65,6 +68,8 @@ def header_role(header: str, *, identifier: re.Pattern[str]) -> str:
         return OTHER
     if CODE_HEADER.search(words) and not re.search(r"(?i)\b(?:adj\w*|reason|remark|rev)", words):
         return CODE
+    if COUNT_HEADER.search(words):
+        return UNITS
     if identifier.search(words + " "):
         return ID
     if OTHER_HEADER.search(words):
@@ -79,7 +84,7 @@ def row_cells(text: str, position: int, *, identifier: re.Pattern[str]) -> list[
     line_end = text.find("\n", position)
     line_end = len(text) if line_end < 0 else line_end
     line = text[line_start:line_end]
-    delimiter = next((d for d in DELIMITERS if line.count(d) >= 2), None)
+    delimiter = _delimiter(line)
     header = _header_above(text, line_start, delimiter)
     if header is None:
         return None
@@ -100,6 +105,18 @@ def row_cells(text: str, position: int, *, identifier: re.Pattern[str]) -> list[
         column = max((i for i, s in enumerate(starts) if s <= match.start() + 1), default=0)
         cells.append(Cell(line_start + match.start(), line_start + match.end(), roles[column]))
     return cells
+
+
+def _delimiter(line: str) -> str | None:
+    """The character a row's cells are split by: a pipe, tab or comma used twice, or a
+    slash between cells with no space ("90715/SL/1/53.52"; "03/03/26 41100" is a date)."""
+    for delimiter in DELIMITERS:
+        if line.count(delimiter) < 2:
+            continue
+        if delimiter == "/" and (line.count("/") < MIN_CELLS - 1 or " " in line.strip()):
+            continue
+        return delimiter
+    return None
 
 
 def _header_above(
@@ -127,7 +144,9 @@ def _header_cells(line: str, delimiter: str | None) -> list[tuple[str, int]] | N
             return None
         found = [(line[s:e].strip(), s) for s, e in _delimited(line, delimiter)]
     else:
-        if not ALIGNED_GAP.search(line):
+        # a tab- or pipe-separated header's rows have tabs or pipes: a line without them
+        # is not its row
+        if not ALIGNED_GAP.search(line) or "\t" in line or line.count("|") >= 2:
             return None
         found = [(m.group(), m.start()) for m in ALIGNED_CELL.finditer(line)]
     named = [name for name, _ in found if name]
