@@ -19,11 +19,13 @@ IsModifier = Callable[[str], bool]
 MODIFIER_STEP = re.compile(
     r"(\s*[-\u2013/,|]\s*|\s+|\s*(\()\s*)([0-9A-Z]{2})(?(2)\s*\)|(?!(?![x\u00d7]\d)\w))"
 )
+# A gap wide enough to part two table columns.
+COLUMN_BREAK = re.compile(r"\t| {3,}")
 # A unit count written on a code or its glued modifier: "99213x2", "J1885X4", "97110GPx3".
 GLUED_UNITS = re.compile(r"[0-9A-Z]{5}(?:[0-9A-Z]{2})?[xX]\d{1,3}")
 # A two-digit "modifier" followed by one of these is a count: "00142 QS, 33 min".
 COUNT_AFTER = re.compile(
-    r"(?i)\s*(?:min|minutes?|mins|mg|mcg|ml|units?(?!\s*[:=])|%|hours?|hrs?|days?)\b"
+    r"(?i)[ \t]*(?:min|minutes?|mins|mg|mcg|ml|units?(?![ \t]*[:=]?[ \t]*\d)|%|hours?|hrs?|days?)\b"
 )
 # Uppercase words that are also modifiers: only taken after a hyphen, never after a space.
 MODIFIER_LOOKALIKE_WORDS = frozenset(
@@ -80,8 +82,12 @@ MODIFIER_NAMES_CODE = re.compile(
 )
 UNITS_AFTER = re.compile(
     r"(?i)^\s*(?:[,\u2013-]\s*)?\(?\s*(?:[x\u00d7*]\s*(\d{1,3})\b(?:\s*units?\b)?|"
-    r"(?:(?:@|for)\s*)?(\d{1,3})\s*(?:units?|uos|u(?=\)))\b|"
+    r"(?:(?:@|for)\s*)?(\d{1,3})[ \t]*(?:units?|uos|u(?=\)))\b(?![ \t]*[:=]?[ \t]*\d)|"
     r"(?:units?|uos|un|qty)\s*[:=*]?\s*(\d{1,3})\b)"
+)
+# Modifiers in parentheses after a code: "49505 (RT, 51)", "90834 (GT, HO)".
+MODIFIER_LIST_IN_PARENTHESES = re.compile(
+    r"[ \t]*\([ \t]*([0-9A-Z]{2}(?:[ \t]*[,/&][ \t]*[0-9A-Z]{2}){1,3})[ \t]*\)"
 )
 UNITS_BEFORE = re.compile(
     r"(?i)(?:\b[x\u00d7]?(\d{1,3})\s*units?\s+(?:of\s+)?|(?<![\w.~])(\d{1,3})\s?[x\u00d7]\s+)$"
@@ -134,12 +140,22 @@ def row_count(value: str) -> int | None:
     return int(float(value)) or None
 
 
-def modifiers_after(masked: str, end: int, is_modifier: IsModifier) -> tuple[list[str], int]:
+def modifiers_after(
+    masked: str,
+    end: int,
+    is_modifier: IsModifier,
+    *,
+    other_column: Callable[[int], bool] = lambda start: False,
+) -> tuple[list[str], int]:
     """Modifiers written right after a code ending at ``end``, and where they stop.
 
     A letter modifier that is also a word ("AS", "PT") needs a hyphen; a two-digit
-    one after a space must not be a count ("QS, 33 min") or part of a number.
+    one after a space must not be a count ("QS, 33 min") or part of a number, nor sit
+    past a column gap in a table column of its own (``other_column``: under "Units").
     """
+    listed = MODIFIER_LIST_IN_PARENTHESES.match(masked, end)
+    if listed and all(is_modifier(m) for m in MODIFIER_IN_LIST.findall(listed.group(1))):
+        return MODIFIER_IN_LIST.findall(listed.group(1)), listed.end()
     modifiers: list[str] = []
     position = end
     while match := MODIFIER_STEP.match(masked, position):
@@ -152,6 +168,8 @@ def modifiers_after(masked: str, end: int, is_modifier: IsModifier) -> tuple[lis
         if modifier.isdigit() and separator not in ("-", "\u2013") and counted:
             break
         if separator == "," and not modifiers:
+            break
+        if COLUMN_BREAK.search(match.group(1)) and other_column(match.start(3)):
             break
         modifiers.append(modifier)
         position = match.end()

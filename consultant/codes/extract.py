@@ -396,6 +396,11 @@ class _Reader:
             self.rows[line_start] = tables.row_cells(self.text, start, identifier=ID_HEADER)
         return self.rows[line_start]
 
+    def _in_other_column(self, start: int) -> bool:
+        """Whether ``start`` sits in a table column that holds neither codes nor
+        modifiers: "50" under "Units" is a count, not modifier 50."""
+        return self._column_role(start) in (tables.UNITS, tables.OTHER, tables.ID)
+
     def _column_role(self, start: int) -> str | None:
         """The role of the table column ``start`` sits in, if it is in a table."""
         cells = self._row(start)
@@ -575,7 +580,9 @@ class _Reader:
         they end, so that a unit count (``X100``) is not read as a code of its own."""
         if code.system not in (CPT, HCPCS):
             return code.end
-        modifiers, position = modifiers_after(self.masked, code.end, self._is_modifier)
+        modifiers, position = modifiers_after(
+            self.masked, code.end, self._is_modifier, other_column=self._in_other_column
+        )
         _add_modifiers(code, modifiers)
         in_table = self._attach_from_row(code) or self._attach_from_block(code)
         after = units_written_after(self.masked, position)
