@@ -17,7 +17,8 @@ IsModifier = Callable[[str], bool]
 
 # A modifier after a dash, slash, comma or space, or in parentheses: "-25", " GP", "(AI)".
 MODIFIER_STEP = re.compile(
-    r"(\s*[-\u2013/,|]\s*|\s+|\s*(\()\s*)([0-9A-Z]{2})(?(2)\s*\)|(?!(?![x\u00d7]\d)\w))"
+    # not a claim status code ("A3:21")
+    r"(\s*[-\u2013/,|]\s*|\s+|\s*(\()\s*)([0-9A-Z]{2})(?(2)\s*\)|(?!(?![x\u00d7]\d)\w|:\d))"
 )
 # A gap wide enough to part two table columns.
 COLUMN_BREAK = re.compile(r"\t| {3,}")

@@ -154,10 +154,14 @@ CONTEXT_AFTER = 16
 
 TOKEN = re.compile(
     r"(?<![\w.@$#~])(?<![A-Za-z]-)(?<![A-Za-z]/)(?<!\d{6}-)"
+    # not a later group of a hyphenated number ("UR-26-20553", "9552-43360"); a range of
+    # codes ("99202-99205") is two codes
+    r"(?<!\b\d-)(?<!\b\d\d-)(?<!\b\d{3}-)(?<!\b\d{4}-)"
     r"(?=[A-Za-z]{0,3}\d)"  # every code has a digit among its first four characters
     # up to eleven characters: a code with modifiers or units glued on ("97110GPKX", "97110GPx10")
     r"([0-9A-Za-z][0-9A-Za-z]{2,10}(?:\.[0-9A-Za-z]{1,4})?)"
-    r"(?![\w@~]|\.\d|,\d{3}(?!\d)|-[A-Za-z]{2}(?![xX]\d)[A-Za-z]|-[A-Za-z]\b)"  # not "99309-B"
+    # not "99309-B", nor the first group of "96372-322"
+    r"(?![\w@~]|\.\d|,\d{3}(?!\d)|-[A-Za-z]{2}(?![xX]\d)[A-Za-z]|-[A-Za-z]\b|-\d{3,4}(?!\d))"
 )
 
 

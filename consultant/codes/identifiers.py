@@ -15,7 +15,10 @@ from consultant.codes.masks import CITY, PLACE_NOUNS, STREET_SUFFIXES
 
 # A number right after one of these words is an identifier, an address or a count.
 ID_LABELS = (
-    r"zip|postal|claims?(?!\s+(?:was|is)\s)|acct|acnt|accounts?|members?|subscriber|policy|group|grp|invoice|inv|mrn|"
+    r"zip|postal|claims?(?!\s+(?:was|is)\s)|acct|acnt|accounts?|pid|rej|rule|"
+    # an edit's number, not the verb ("will edit 96365") nor a pair edit ("NCCI edit 97140")
+    r"(?<!ncci )(?<!ptp )(?<!mue )(?<!cci )(?<!will )(?<!to )(?<!would )(?<!may )edit|"
+    r"members?|subscriber|policy|group|grp|invoice|inv|mrn|"
     r"id|npi|tin|ein|tax|ref|reference|orders?|auth|authorization|prior auth|case|ticket|"
     r"suite|ste|room|rm|box|lockbox|route|rte|ext\.?|extension|dept|department|fax|phone|tel|icn|dcn|tcn|tracking|serial|lot|"
     r"confirmation|pin|lcd|ncd|article|drg|apc|rev|revenue|contract|street|st|ave|avenue|"
@@ -72,7 +75,7 @@ CODE_KEY = re.compile(
 # A number joined to a labelled one shares its label: "ZIP 43614 and 98405". Not after a
 # comma: in "claim #88213, 99213 and 99214" the codes follow the claim number.
 SEGMENT_BEFORE = re.compile(r"[0-9A-Za-z]+-$")
-GROUP_BEFORE = re.compile(r"(?<![\w.~])\d{1,4} $")
+GROUP_BEFORE = re.compile(r"(?:(?<![\w.~])\d{1,4} )+$")
 LISTED_BEFORE = re.compile(r"(?:[~0-9A-Z]*[~0-9][~0-9A-Z]*\s*(?:/|&|\band\b|\bor\b)\s*)+$")
 ID_BEFORE = re.compile(
     rf"(?i)(?:\b(?:{ID_LABELS}|(?:on|by|via|paper|under) check)\.?\s*{NUMBER_WORD}?{LABEL_TAIL}"
@@ -106,6 +109,11 @@ NOT_CODE_AROUND = (
     (re.compile(rf"\b{CITY}\s+$"), re.compile(rf"\s+{PLACE_NOUNS}\b")),
     # "seen at our Toledo office (43614)": a number in parentheses after a place noun
     (re.compile(rf"(?i)\b{PLACE_NOUNS}\s*\(\s*$"), re.compile(r"\s*\)")),
+    # "Payer: GEHA (44054)": a payer's ID in parentheses after its name
+    (
+        re.compile(r"(?i)\b(?:payer|carrier|insurer|plan)\s*:\s*[A-Z][\w&.' -]{1,40}\(\s*$"),
+        re.compile(r"\s*\)"),
+    ),
     # "the patient moved to 60614": where someone lives or moved is a place
     (
         re.compile(r"(?i)\b(?:moved|moving|relocated|lives|living|resides)\s+(?:to|in)\s+$"),

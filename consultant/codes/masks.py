@@ -80,7 +80,8 @@ TRAP_PATTERNS = (
     re.compile(
         r"(?:\$|\b(?i:usd|us\$))\s?\d[\d,]*(?:\.\d+)?"
     ),  # money: $1,250.00, $99213, USD 16000
-    re.compile(r",\s*[A-Z]{2}\.?\s+\d{5}(?:-\d{4})?\b"),  # ZIP after a state: ", IL 62704"
+    # ZIP after a state: ", IL 62704", ", CA, 92014"
+    re.compile(r",\s*[A-Z]{2}\.?,?\s+\d{5}(?:-\d{4})?\b"),
     ADDRESS,
     # ZIP after a city and a state without a comma: "Omaha NE 68198", "Dayton, Ohio 45380"
     re.compile(rf"\b[A-Z][A-Za-z]+\s+(?:{CITY_STATES})\.?\s+\d{{5}}(?:-\d{{4}})?\b"),
