@@ -49,7 +49,6 @@ from consultant.codes.attachment import (
 from consultant.codes.formats import CPT, HCPCS, ICD10CM, ICD10PCS, MODIFIER, NDC
 from consultant.codes.identifiers import (
     ID_HEADER,
-    KEY_VALUE,
     NOT_CODE_AROUND,
     QUANTITY_AFTER,
     STREET_AFTER,
@@ -588,7 +587,7 @@ class _Reader:
             self.masked, code.end, self._is_modifier, other_column=self._in_other_column
         )
         _add_modifiers(code, modifiers)
-        in_table = self._attach_from_row(code) or self._attach_from_block(code)
+        in_table = self._attach_from_row(code) or self._attach_from_record(code)
         after = units_written_after(self.masked, position)
         if after and not (in_table and code.units):
             code.units, position = after
@@ -611,7 +610,7 @@ class _Reader:
         ):
             return False
         for cell in cells:
-            value = self.text[cell.start : cell.end].strip()
+            value = self.text[cell.start : cell.end].strip().strip('"')
             if cell.role == tables.MODIFIER:
                 _add_modifiers(code, known_modifiers(value, self._is_modifier))
                 self.attached.append((cell.start, cell.end))
@@ -619,36 +618,21 @@ class _Reader:
                 code.units = row_count(value) or code.units
         return True
 
-    def _attach_from_block(self, code: FoundCode) -> bool:
-        """A code that is the value of a "Procedure:" line takes the modifiers and units
-        of the "Modifier(s):" and "Units:" lines of its block (up to a blank line or the
-        next code line); returns whether it is such a value."""
-        line_start = self.text.rfind("\n", 0, code.start) + 1
-        key = KEY_VALUE.match(self.text, line_start, code.start)
-        if key is None or self._key_role(key) != tables.CODE:
+    def _attach_from_record(self, code: FoundCode) -> bool:
+        """A code that is the value of a "Procedure:" key takes the values of its
+        record's "Modifier(s):" and "Units:" keys, on its line or the lines below
+        ("Units Billed: 5   Units Paid: 0" gives the larger); returns whether it is one."""
+        values = tables.record_values(self.text, code.start, identifier=ID_HEADER)
+        if values is None:
             return False
-        position = self.text.find("\n", code.end)
-        while position >= 0:
-            line_end = self.text.find("\n", position + 1)
-            line_end = len(self.text) if line_end < 0 else line_end
-            sibling = KEY_VALUE.match(self.text, position + 1, line_end)
-            if sibling is None or not self.text[position + 1 : line_end].strip():
-                break
-            role = self._key_role(sibling)
-            value = self.text[sibling.end() : line_end].strip()
-            if role == tables.CODE:
-                break
-            if role == tables.MODIFIER:
+        for cell in values:
+            value = self.text[cell.start : cell.end].strip()
+            if cell.role == tables.MODIFIER:
                 _add_modifiers(code, known_modifiers(value, self._is_modifier))
-                self.attached.append((position + 1, line_end))
-            elif role == tables.UNITS:
-                code.units = row_count(value) or code.units
-            position = line_end if line_end < len(self.text) else -1
+                self.attached.append((cell.start, cell.end))
+            elif cell.role == tables.UNITS:
+                code.units = max(code.units or 0, row_count(value) or 0) or None
         return True
-
-    @staticmethod
-    def _key_role(key: re.Match[str]) -> str:
-        return tables.header_role(key.group(1), identifier=ID_HEADER)
 
     def _attach_sentence_units(self) -> None:
         """ "J1885 is per 15 mg and the MD gave 60 mg — 4 units": a count of units the

@@ -45,6 +45,17 @@ OTHER_HEADER = re.compile(
 )
 
 
+# "Key: value" pairs, several to a line when parted by a wide gap ("Date: 02-Jul-2026
+# Procedure: HC:92250   Modifiers: TC"); a key is a few words, its value runs to the next
+# key or the end of the line.
+KEY = r"[A-Za-z][A-Za-z0-9 .#/()&'_-]{0,30}?"
+PAIR = re.compile(
+    rf"(?:^|(?<=[ \t]{{2}})|(?<=\t))[ \t]*({KEY})[ \t]*:[ \t]*"
+    rf"(.*?)(?=[ \t]{{2,}}{KEY}[ \t]*:|[ \t]*$)"
+)
+RECORD_REACH = 6
+
+
 @dataclass(frozen=True, slots=True)
 class Cell:
     """One cell of a table row: its span in the text and its column's role."""
@@ -164,3 +175,46 @@ def _delimited(line: str, delimiter: str) -> list[tuple[int, int]]:
         spans.append((start, start + len(part)))
         start += len(part) + 1
     return spans
+
+
+def key_values(
+    text: str, line_start: int, line_end: int, *, identifier: re.Pattern[str]
+) -> list[Cell]:
+    """The values of a line's "Key: value" pairs, each with its key's role."""
+    return [
+        Cell(
+            line_start + m.start(2),
+            line_start + m.end(2),
+            header_role(m.group(1), identifier=identifier),
+        )
+        for m in PAIR.finditer(text[line_start:line_end])
+    ]
+
+
+def record_values(text: str, position: int, *, identifier: re.Pattern[str]) -> list[Cell] | None:
+    """When ``position`` is in the value of a code key ("Procedure: HC:92250"), the
+    other values of its record: the pairs of its line and of the lines below, up to a
+    blank line, the next code key or six lines. None when it is not such a value."""
+    line_start = text.rfind("\n", 0, position) + 1
+    line_end = _line_end(text, position)
+    pairs = key_values(text, line_start, line_end, identifier=identifier)
+    own = next((c for c in pairs if c.start <= position < c.end), None)
+    if own is None or own.role != CODE:
+        return None
+    values = [c for c in pairs if c is not own]
+    for _ in range(RECORD_REACH):
+        if line_end >= len(text):
+            break
+        line_start, line_end = line_end + 1, _line_end(text, line_end + 1)
+        if not text[line_start:line_end].strip():
+            break
+        pairs = key_values(text, line_start, line_end, identifier=identifier)
+        if any(c.role == CODE for c in pairs):
+            break
+        values.extend(pairs)
+    return values
+
+
+def _line_end(text: str, position: int) -> int:
+    end = text.find("\n", position)
+    return len(text) if end < 0 else end
