@@ -655,7 +655,7 @@ class _Reader:
         taken = [(code.start, code.end) for code in self.found if code.modifiers]
         taken += self.attached
         for start, end, modifiers in modifier_phrases(self.masked, self._is_modifier):
-            if any(s <= start < e for s, e in taken):
+            if any(s < end and start < e for s, e in taken):
                 continue
             target = self._modifier_target(start, end, modifiers)
             if target is None:

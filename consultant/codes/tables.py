@@ -48,7 +48,7 @@ OTHER_HEADER = re.compile(
 # "Key: value" pairs, several to a line when parted by a wide gap ("Date: 02-Jul-2026
 # Procedure: HC:92250   Modifiers: TC"); a key is a few words, its value runs to the next
 # key or the end of the line.
-KEY = r"[A-Za-z][A-Za-z0-9 .#/()&'_-]{0,30}?"
+KEY = r"[A-Za-z0-9][A-Za-z0-9 .#/()&'_-]{0,30}?"  # box 24's "24D:" too
 PAIR = re.compile(
     rf"(?:^|(?<=[ \t]{{2}})|(?<=\t))[ \t]*({KEY})[ \t]*:[ \t]*"
     rf"(.*?)(?=[ \t]{{2,}}{KEY}[ \t]*:|[ \t]*$)"

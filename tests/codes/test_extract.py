@@ -245,6 +245,71 @@ def test_look_alike_numbers_are_not_codes(icd_catalog: Catalog, text: str) -> No
     assert [k for k in keys(text, icd_catalog) if k != "cpt:64495"] == []
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Edit 33101: Rendering provider NPI not on file. REJ 10492: pointer invalid.",
+        "Payer: GEHA (44054)\nRule 2211F (local edit) applies.",
+        "Case # UR-26-20553; your request (45380-139) was denied.",
+        "Claim 22 42 955 79484 6  DOS 3/7/26",
+        "Mail to PO BOX 20610, Del Mar, CA, 92014.",
+        "Acknowledgement summary - (PID 87726)",
+    ],
+)
+def test_look_alikes_of_payer_paperwork_are_not_codes(icd_catalog: Catalog, text: str) -> None:
+    assert keys(text, icd_catalog) == []
+
+
+def test_contractors_will_edit_names_codes() -> None:
+    text = "MLN Matters: effective 01/01/2026 contractors will edit 96365 with 99282."
+    assert keys(text) == ["cpt:96365", "cpt:99282"]
+    # a range of codes is two codes, not a hyphenated number
+    assert keys("E/M 99202-99205 for new patients") == ["cpt:99202", "cpt:99205"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # an 835 line paid as another code, and one whose paid units are zero
+        (
+            "SVC*HC:99214:25*265*118.4**1*HC:99215:25~\nSVC*HC:20610:RT*215*0**0**1~",
+            ["cpt:99214-25 x1", "cpt:99215-25", "cpt:20610-RT x1"],
+        ),
+        (
+            "SV1*HC:J9267*310*UN*260***1~\nLIN**N4*00703476701~",
+            ["hcpcs:J9267 x260", "ndc:00703476701"],
+        ),
+        (
+            "code / mod / units / charge\n96110/59/1/13.29\nG0008//1/28.26",
+            ["cpt:96110-59 x1", "hcpcs:G0008 x1"],
+        ),
+        (
+            "Line\tCPT\tM1\tM2\tUnits\n1\t20550\tF7\t59\t1",
+            ["cpt:20550-F7-59 x1"],
+        ),
+        (
+            "Service Line 1\n  Date: 02-Jul-2026   Procedure: HC:66984   Modifiers: LT 79\n"
+            "  Units Billed: 1   Units Paid: 0\n  Charge 2013.80  Paid 0.00",
+            ["cpt:66984-LT-79 x1"],
+        ),
+        ("24D: 96127 / 59   24G: 2   24F: 19 13   24E: A", ["cpt:96127-59 x2"]),
+        ('Line,Procedure,Mod1,Units\n"1","99232","GC","1.00"', ["cpt:99232-GC x1"]),
+        ("Line 2  02/05/26  99204 57  units 1  billed $245.67", ["cpt:99204-57 x1"]),
+        ("LS-88120  2  49505 (RT, 51)  1  380.00", ["cpt:49505-RT-51"]),
+    ],
+)
+def test_remittance_and_claim_layouts(icd_catalog: Catalog, text: str, expected: list[str]) -> None:
+    assert keys(text, icd_catalog) == expected
+
+
+def test_a_modifier_of_the_loaded_hcpcs_release_is_read(icd_catalog: Catalog) -> None:
+    # ZZ is a modifier only in the test's made-up release
+    assert keys("Billed 99213-ZZ today", icd_catalog) == ["cpt:99213-ZZ"]
+    assert keys("Billed 99213-ZZ today") == ["cpt:99213"]
+    # written like a count, a release's X1 or UN modifier is not read as one
+    assert keys("96127 X1 and 90471 UN 1", icd_catalog) == ["cpt:96127 x1", "cpt:90471 x1"]
+
+
 def test_context_decides_ambiguous_token(icd_catalog: Catalog) -> None:
     assert keys("Injection J1100 x 4 units", icd_catalog) == ["hcpcs:J1100 x4"]
     assert keys("Primary dx J1100 for the flu", icd_catalog) == ["icd10cm:J11.00"]
