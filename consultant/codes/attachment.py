@@ -18,7 +18,7 @@ IsModifier = Callable[[str], bool]
 # A modifier after a dash, slash, comma or space, or in parentheses: "-25", " GP", "(AI)".
 MODIFIER_STEP = re.compile(
     # not a claim status code ("A3:21")
-    r"(\s*[-\u2013/,|]\s*|\s+|\s*(\()\s*)([0-9A-Z]{2})(?(2)\s*\)|(?!(?![x\u00d7]\d)\w|:\d))"
+    r"(\s*[-\u2013/,|+]\s*|\s+|\s*(\()\s*)([0-9A-Z]{2})(?(2)\s*\)|(?!(?![x\u00d7]\d)\w|:\d))"
 )
 # A gap wide enough to part two table columns.
 COLUMN_BREAK = re.compile(r"\t| {3,}")
@@ -35,15 +35,18 @@ MODIFIER_LOOKALIKE_WORDS = frozenset(
 )
 LOOKALIKE = "|".join(sorted(MODIFIER_LOOKALIKE_WORDS))
 MODIFIER_PHRASE = re.compile(
-    r"(?i:\bmods?(?:ifiers?|\.)?)\s*[-:#]?\s*"
+    # "mod", "mods", "mod.", "modifier(s)" and its usual typos ("modifer", "modfier")
+    r"(?i:\bmod(?:s|\.|i?f(?:i?e)?rs?)?)\s*[-:#]?\s*"
     r"((?:[0-9A-Z]{2})(?:\s*(?:,|/|&|\+|(?i:and|or))\s*-?[0-9A-Z]{2})*)(?![\w])"
 )
 TRAILING_MODIFIER_PHRASE = re.compile(
     r"\s*,?\s*(?:with\s+|w/\s*)?"
     + MODIFIER_PHRASE.pattern
     # "99231 with a 25", "27447 w/ 59", but not "with 25 minutes"
-    + r"|\s*,?\s*(?:with|w/)\s*(?:an?\s+)?((?:[0-9][0-9]|[A-Z]{2}))"
-    + r"(?![\w.,/:]\d|\w|\s*(?:%|mins?\b|minutes|units?|mg|ml))"
+    + r"|\s*,?\s*(?:with|w/)\s*(?:an?\s+)?"
+    + r"((?:[0-9][0-9](?![\w.,/:]\d|\w|\s*(?:%|mins?\b|minutes|units?|mg|ml))|[A-Z][0-9A-Z](?!\w))"
+    # "w/ 50 & 59"
+    + r"(?:\s*(?:&|and|,|/)\s*-?[0-9A-Z]{2}(?!\w))*)"
 )
 MODIFIER_IN_LIST = re.compile(r"(?<![\w])-?([0-9A-Z]{2})(?![\w])")
 MODIFIER_BEFORE_WORD = re.compile(
@@ -78,13 +81,27 @@ MODIFIER_ON_CODE = re.compile(
     r"(?:(?:the|a|an)\s+)?(?:mod(?:ifier)?\s+)?|(?<=[0-9A-Z]{5})\s+and\s+)"
     r"-?([0-9A-Z]{2})(?=\s+(?:on|to)\s+(?:the\s+|code\s+)?[0-9A-Z]{5}\b)"
 )
+# "the 25 goes on the E/M 99213", "XU on 97530 is fine": a modifier said to go on a code
+MODIFIER_WORD = r"(?:\s+(?i:mod(?:ifier)?))?"
+GOES = r"(?i:goes|go|belongs|should\s+go)\s+"
+ON_CODE = r"(?i:on)\s+(?:the\s+)?(?:(?i:e/m|code)\s+)?[0-9A-Z]{5}\b"
+MODIFIER_GOES_ON = re.compile(
+    rf"(?i:\bthe)\s+-?([0-9A-Z]{{2}})(?={MODIFIER_WORD}\s+{GOES}{ON_CODE})"
+    rf"|(?<![\w-])([A-Z][0-9A-Z])(?={MODIFIER_WORD}\s+(?:{GOES})?{ON_CODE})"
+)
+# "97535 gets the KX": a code said to take a modifier
+MODIFIER_TAKEN = re.compile(
+    r"(?<=[0-9A-Z]{5} )(?i:gets|takes|carries|needs)\s+(?:(?i:the|a|an)\s+)?"
+    r"(?:(?i:mod(?:ifier)?)\s+)?-?([0-9A-Z]{2})(?!\w)"
+)
 MODIFIER_NAMES_CODE = re.compile(
-    r"(?i)\s*(?:on|to|for|with|appended to)\s+(?:the\s+|code\s+)?([0-9A-Z]{5})\b"
+    r"(?i)\s*(?:(?:goes|go|belongs|should\s+go|is\s+going)\s+)?(?:on|to|for|with|appended to)"
+    r"\s+(?:the\s+|code\s+|e/m\s+)?([0-9A-Z]{5})\b"
 )
 UNITS_AFTER = re.compile(
     r"(?i)^\s*(?:[,\u2013-]\s*)?\(?\s*(?:[x\u00d7*]\s*(\d{1,3})\b(?:\s*units?\b)?|"
-    r"(?:(?:@|for)\s*)?(\d{1,3})[ \t]*(?:units?|uos|u(?=\)))\b(?![ \t]*[:=]?[ \t]*\d)|"
-    r"(?:units?|uos|un|qty)\s*[:=*]?\s*(\d{1,3})\b)"
+    r"(?:(?:@|for)\s*)?(\d{1,3})(?:[ \t]*(?:units?|uos)|u)\b(?![ \t]*[:=]?[ \t]*\d)|"
+    r"(?:units?|uos|un|qty)\s*[:=*]?\s*(\d{1,3})\b)(?:[ \t]*\))?"
 )
 # Modifiers in parentheses after a code: "49505 (RT, 51)", "90834 (GT, HO)".
 MODIFIER_LIST_IN_PARENTHESES = re.compile(
@@ -124,7 +141,9 @@ NEGATED_AFTER = re.compile(
     r"not\s+(?:appended|present|reported|billed|attached|on))\b"
 )
 # What may stand between a code and the modifier phrase that is its own: "99202 with modifier 57".
-WITH_GAP = re.compile(r"(?i)\s*(?:,\s*)?(?:with|w/|plus|and)?\s*(?:an?\s+|the\s+)?")
+WITH_GAP = re.compile(
+    r"(?i)\s*(?:,\s*)?(?:with|w/|plus|and|gets|takes|carries|needs)?\s*(?:an?\s+|the\s+)?"
+)
 MODIFIER_ATTACH_BEFORE = 80
 MODIFIER_ATTACH_AFTER = 40
 
@@ -250,6 +269,11 @@ def modifier_phrases(masked: str, is_modifier: IsModifier) -> list[tuple[int, in
     for match in MODIFIER_ON_CODE.finditer(masked):
         if match.group(1) not in MODIFIER_LOOKALIKE_WORDS:
             phrases.append((match.start(), match.end(), [match.group(1)]))
+    for match in [*MODIFIER_GOES_ON.finditer(masked), *MODIFIER_TAKEN.finditer(masked)]:
+        modifier = next(g for g in match.groups() if g)
+        taken = any(s <= match.start() < e for s, e, _ in phrases)
+        if modifier not in MODIFIER_LOOKALIKE_WORDS and not taken:
+            phrases.append((match.start(), match.end(), [modifier]))
     for match in MODIFIER_BEFORE_WORD.finditer(masked):
         if any(s <= match.start() < e for s, e, _ in phrases):
             continue

@@ -52,6 +52,7 @@ from consultant.codes.identifiers import (
     NOT_CODE_AROUND,
     QUANTITY_AFTER,
     STREET_AFTER,
+    counted,
     identifier_by_words,
     labelled_identifier,
 )
@@ -146,13 +147,13 @@ ICD9_WORDS = re.compile(
     r"(?i)\b(?:icd-?9(?:-?cm)?|legacy|old|former|crosswalk\w*|gems?|equivalent)\b"
 )
 PCS_WORDS = re.compile(r"(?i)\b(?:pcs|icd-?10-?pcs|inpatient procedure codes?)\b")
-LIST_GAP = re.compile(r"(?i)^\s*(?:,|;|/|&|\+|and|or|,\s*and|,\s*or|\(|\))?\s*$")
+LIST_GAP = re.compile(r"(?i)^\s*(?:,|;|/|&|\+|and|or|,\s*and|,\s*or|vs\.?|versus|\(|\))?\s*$")
 
 CONTEXT_BEFORE = 36
 CONTEXT_AFTER = 16
 
 TOKEN = re.compile(
-    r"(?<![\w.@$#~])(?<![A-Za-z]-)(?<![A-Za-z]/)(?<!\d{6}-)"
+    r"(?<![\w.@$#~])(?<![A-Za-z]-)(?<!\b[A-Za-z]/)(?<!\d{6}-)"
     # not a later group of a hyphenated number ("UR-26-20553", "9552-43360"); a range of
     # codes ("99202-99205") is two codes
     r"(?<!\b\d-)(?<!\b\d\d-)(?<!\b\d{3}-)(?<!\b\d{4}-)"
@@ -431,6 +432,8 @@ class _Reader:
         if formats.cpt_range(token) is None:
             return []
         if self._after_identifier_label(start):
+            return []
+        if counted(self.masked, start, end):
             return []
         if QUANTITY_AFTER.match(self.masked[end : end + 20]) or STREET_AFTER.match(
             self.masked[end : end + 40]

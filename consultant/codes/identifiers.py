@@ -15,7 +15,7 @@ from consultant.codes.masks import CITY, PLACE_NOUNS, STREET_SUFFIXES
 
 # A number right after one of these words is an identifier, an address or a count.
 ID_LABELS = (
-    r"zip|postal|claims?(?!\s+(?:was|is)\s)|acct|acnt|accounts?|pid|rej|rule|"
+    r"zip|postal|claims?(?!\s+(?:was|is)\s)|acct|acnt|accounts?|pid|rej|rule|inquiry|"
     # an edit's number, not the verb ("will edit 96365") nor a pair edit ("NCCI edit 97140")
     r"(?<!ncci )(?<!ptp )(?<!mue )(?<!cci )(?<!will )(?<!to )(?<!would )(?<!may )edit|"
     r"members?|subscriber|policy|group|grp|invoice|inv|mrn|"
@@ -96,11 +96,23 @@ VALUE_WORD = re.compile(r"[a-z]{3,}|[|\t;]")
 # A number right before one of these words is a quantity, not a code.
 QUANTITY_AFTER = re.compile(
     r"(?i)^\s*(?:mg|mcg|ml|cc|iu|units?\b(?!\s+of|\s*[:=]?\s*\d)|miles?|mi\b|km|steps|feet|ft\b|lbs?|kg|"
-    r"dollars|usd|patients|visits|claims|members|people|employees|beds|calls|emails|tests|"
-    r"times|days|hours|minutes|mins?\b|seconds|cases|tickets|words|pages|rpm|mmhg|"
+    r"dollars|usd|people|employees|beds|calls|emails|tests|"
+    r"times|days|hours|minutes|mins?\b|seconds|tickets|words|pages|rpm|mmhg|"
     r"main st|street|ave|avenue|blvd|road|rd\b|lane|ln\b|drive|dr\b|way\b|court|ct\b|"
     r"zip\b|zip code|postal)"
 )
+# "15000 claims" is a count, but "the 99213 claims" and "if 99213 visits count" name a code.
+COUNTED_AFTER = re.compile(r"(?i)\s*(?:patients|visits|claims|members|cases)\b")
+DETERMINER_BEFORE = re.compile(r"(?i)\b(?:the|our|their|your|if|these|those|which|what|any)\s+$")
+
+
+def counted(text: str, start: int, end: int) -> bool:
+    """Whether the number at ``start:end`` counts something ("15000 claims")."""
+    if not COUNTED_AFTER.match(text, end):
+        return False
+    return not DETERMINER_BEFORE.search(text, max(0, start - 12), start)
+
+
 # Five digits that are a ZIP after a city named as a place ("our office in Versailles
 # 45380", "moved to Versailles (45380)", "the Dayton 45402 location"), or a check by its
 # number ("Check 45378 issued", "check 20553 for $2,055.30"): (before, after) patterns.

@@ -77,6 +77,8 @@ TRAP_PATTERNS = (
     # not after a word and a hyphen: in "99213-GP-25-59-26" the digits are modifiers
     re.compile(r"\d(?<!\w\d)(?<!\w-\d)(?:" + "|".join(NUMBER_TRAP_TAILS) + ")"),
     re.compile(r"\(\d{3}\)\s?\d{3}[-. ]\d{4}\b"),  # phone: (555) 123-4567
+    # clock times in a day's list: "0930A", "1215P" (CPT's own "A" codes start 00 or 01)
+    re.compile(r"(?<![\w-])(?:0[2-9]|1[0-2])[0-5]\d[AaPp]\b"),
     re.compile(
         r"(?:\$|\b(?i:usd|us\$))\s?\d[\d,]*(?:\.\d+)?"
     ),  # money: $1,250.00, $99213, USD 16000

@@ -140,6 +140,35 @@ def test_modifiers_and_units_in_the_order_people_write_them(text: str, expected:
     assert keys(text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("bill 99215 w/ modfier 25 and the 17110", ["cpt:99215-25", "cpt:17110"]),
+        (
+            "the 25 goes on the E/M 99213, not on 11102. Also 11103 x2.",
+            ["cpt:99213-25", "cpt:11102", "cpt:11103 x2"],
+        ),
+        ("yeah XU on 97530 is fine", ["cpt:97530-XU"]),
+        ("So 97535 gets the KX and 97012 gets nothing, right?", ["cpt:97535-KX", "cpt:97012"]),
+        ("97140 (1u) -GP and 97750 CQ 4u", ["cpt:97140-GP x1", "cpt:97750-CQ x4"]),
+        ("12001 w/XS units 1", ["cpt:12001-XS x1"]),
+        ("99214 + 25 \u00d71", ["cpt:99214-25 x1"]),
+        ("pt Quist: 64484 w/ 50 & 59 | 20553", ["cpt:64484-50-59", "cpt:20553"]),
+        ("chart says A1c done, 3078F/3074F for the BP", ["cpt:3078F", "cpt:3074F"]),
+        ("Please update before the 99213 claims go out.", ["cpt:99213"]),
+        # a question about a modifier is not a modifier on the code
+        ("Does 96365 need the 25 on 90853? No.", ["cpt:96365", "cpt:90853"]),
+    ],
+)
+def test_modifiers_and_units_as_people_write_them_in_prose(text: str, expected: list[str]) -> None:
+    assert keys(text) == expected
+
+
+def test_clock_times_in_a_day_list_are_not_codes() -> None:
+    text = "0850A Kowalczyk (93000)\n1030A Lund (20611 with modifier 59)"
+    assert keys(text) == ["cpt:93000", "cpt:20611-59"]
+
+
 def test_a_count_of_units_anywhere_in_the_sentence_of_one_code() -> None:
     text = "J1885 is per 15 mg and the MD gave 60 mg — 4 units, right?"
     assert keys(text) == ["hcpcs:J1885 x4"]
