@@ -245,7 +245,8 @@ class _Reader:
         self.read_up_to = 0  # where the last code's modifiers and units end
         self.diagnosis_lists: set[int] = set()
         self.rows: dict[int, list[tables.Cell] | None] = {}
-        # modifier cells and lines a row or block gave its code: no phrase of its own
+        # what a code took as its own (what follows it, its row's or record's modifier
+        # cells): no modifier phrase there is read again
         self.attached: list[tuple[int, int]] = []
 
     def read(self) -> list[FoundCode]:
@@ -602,6 +603,7 @@ class _Reader:
             code.units = units_written_before(self.masked, code.start) or units_in_row(
                 self.masked, position
             )
+        self.attached.append((code.end, position))
         return position
 
     def _attach_from_row(self, code: FoundCode) -> bool:
