@@ -118,6 +118,12 @@ TABLE_UNITS = re.compile(r"^[^\n\d]*?(?<![\w.~])(\d{1,3})(?![\w.~/])")
 PIPE_ROW_UNITS = re.compile(r"\|\s*(\d{1,3})\s*$")
 COLUMN_GAP = re.compile(r"\t|  +|\|")
 BOX_24G = re.compile(r"\b24G\s+(\d{1,3})\b")
+# A CMS-1500 box 24 line as typed or scanned, after the code and its modifiers: the
+# pointer letters (24E), the charge (24F, dollars and cents apart) and the units (24G).
+BOX_24_TAIL = re.compile(
+    r"(?:[ \t|]+[0-9A-Z]{2}(?!\w))*?[ \t|]+[A-L]{1,4}[ \t|]+\$?\d{1,6}(?:[ .]\d{2})?[ \t|]+"
+    r"(\d{1,3})(?![\w.])"
+)
 ROW_COUNT = re.compile(r"\d{1,3}(?:\.0+)?")
 # A unit count labelled anywhere on a claim row: "UNITS 4", "5 UN", "Qty: 2".
 ROW_UNITS = re.compile(
@@ -224,7 +230,7 @@ def units_in_row(masked: str, position: int) -> int | None:
     line_end = masked.find("\n", position)
     line_end = len(masked) if line_end == -1 else line_end
     rest = masked[position:line_end]
-    box = BOX_24G.search(rest)
+    box = BOX_24G.search(rest) or BOX_24_TAIL.match(rest)
     if box:
         return int(box.group(1))
     if COLUMN_GAP.search(rest):

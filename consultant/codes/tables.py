@@ -33,8 +33,12 @@ MIN_CELLS = 3
 CODE_HEADER = re.compile(r"(?i)\b(?:cpt|hcpcs|proc\w*|codes?|service|svc|px|24d)\b")
 MODIFIER_HEADER = re.compile(r"(?i)^(?:mods?\s*\d?|modifiers?\s*\d?|m\s*[1-4])$")
 UNITS_HEADER = re.compile(r"(?i)\b(?:units?|uos|qty|quantity|un|days\s*/\s*units|svc\s*units)\b")
+# A code word in these names something else: "Adj Code", "Reason Code", "Rev Code"; but
+# "Proc/Rev" is a procedure's column.
+NOT_CODE_HEADER = re.compile(r"(?i)\b(?:adj\w*|reason|remark|rev)\b")
+PROCEDURE_HEADER = re.compile(r"(?i)\b(?:proc\w*|cpt|hcpcs)\b")
 # ... and words for a count that give way to a code word in the same cell ("POS NOS PROC")
-COUNT_HEADER = re.compile(r"(?i)\b(?:nos|how\s+many|count|times|24g)\b")
+COUNT_HEADER = re.compile(r"(?i)\b(?:nos|how\s+many|count|times|24g|svcs)\b")
 DIAGNOSIS_HEADER = re.compile(r"(?i)\b(?:dx\d?|diag\w*|icd(?:[\s-]*10)?(?:[\s-]*cm)?)\b")
 DATE_HEADER = re.compile(r"(?i)\b(?:dos|dates?|from|thru)\b")
 OTHER_HEADER = re.compile(
@@ -77,7 +81,9 @@ def header_role(header: str, *, identifier: re.Pattern[str]) -> str:
         return DIAGNOSIS
     if DATE_HEADER.search(words):
         return OTHER
-    if CODE_HEADER.search(words) and not re.search(r"(?i)\b(?:adj\w*|reason|remark|rev)", words):
+    if CODE_HEADER.search(words) and (
+        PROCEDURE_HEADER.search(words) or not NOT_CODE_HEADER.search(words)
+    ):
         return CODE
     if COUNT_HEADER.search(words):
         return UNITS
@@ -144,9 +150,32 @@ def _header_above(
             return None
         cells = _header_cells(line, delimiter)
         if cells is not None:
-            return cells
+            return _with_header_above(text, begin, cells) if delimiter is None else cells
         end = begin - 1
     return None
+
+
+def _with_header_above(
+    text: str, begin: int, cells: list[tuple[str, int]]
+) -> list[tuple[str, int]]:
+    """A header written on two lines ("PROC/" over "REV", "NO." over "SVCS"): each cell
+    takes the words of the cell above it."""
+    if begin == 0:
+        return cells
+    above_begin = text.rfind("\n", 0, begin - 1) + 1
+    above = _header_cells(text[above_begin : begin - 1], None)
+    if above is None:
+        return cells
+    merged = []
+    for name, offset in cells:
+        over = [n for n, o in above if o <= offset + len(name) and offset <= o + len(n)]
+        merged.append((" ".join([*over, name]), offset))
+    alone = [
+        (n, o)
+        for n, o in above
+        if not any(o <= offset + len(name) and offset <= o + len(n) for name, offset in cells)
+    ]
+    return sorted(merged + alone, key=lambda cell: cell[1])
 
 
 def _header_cells(line: str, delimiter: str | None) -> list[tuple[str, int]] | None:

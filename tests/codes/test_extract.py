@@ -325,6 +325,18 @@ def test_contractors_will_edit_names_codes() -> None:
         ('Line,Procedure,Mod1,Units\n"1","99232","GC","1.00"', ["cpt:99232-GC x1"]),
         ("Line 2  02/05/26  99204 57  units 1  billed $245.67", ["cpt:99204-57 x1"]),
         ("LS-88120  2  49505 (RT, 51)  1  380.00", ["cpt:49505-RT-51"]),
+        # box 24 as scanned: pointers, the charge's dollars and cents, then the units
+        (
+            "1  10 14 26  10 14 26  11   90686             A    28 00   1   1603915572\n"
+            "3  10 14 26  10 14 26  11   99392  25         A   185 00   1   1603915572",
+            ["cpt:90686 x1", "cpt:99392-25 x1"],
+        ),
+        # a header on two lines: "PROC/" over "REV" is the procedure's column
+        (
+            "SERVICE  PROC/  MOD  NO.   BILLED\nDATE     REV         SVCS  AMT\n"
+            "08JAN26  76856  26   1     292.39",
+            ["cpt:76856-26 x1"],
+        ),
     ],
 )
 def test_remittance_and_claim_layouts(icd_catalog: Catalog, text: str, expected: list[str]) -> None:
