@@ -21,7 +21,10 @@ MODIFIER_STEP = re.compile(
     r"(\s*[-\u2013/,|+]\s*|\s+|\s*(\()\s*)([0-9A-Z]{2})(?(2)\s*\)|(?!(?![x\u00d7]\d)\w|:\d))"
 )
 # A gap wide enough to part two table columns.
-COLUMN_BREAK = re.compile(r"\t| {3,}")
+COLUMN_BREAK = re.compile(r"\t| {3,}|\|")
+# Where a cell of a claim row ends: a column gap, a pipe, the line's end or another
+# modifier. A word that is also a modifier ("98941 AT   1") counts as one there.
+ROW_CELL_END = re.compile(r"[ \t]{2,}|\t|[ \t]*\||[ \t]*$|[ \t]+[0-9A-Z]{2}(?!\w)", re.MULTILINE)
 # A unit count written on a code or its glued modifier: "99213x2", "J1885X4", "97110GPx3".
 GLUED_UNITS = re.compile(r"[0-9A-Z]{5}(?:[0-9A-Z]{2})?[xX]\d{1,3}")
 # A two-digit "modifier" followed by one of these is a count: "00142 QS, 33 min".
@@ -118,6 +121,8 @@ TABLE_UNITS = re.compile(r"^[^\n\d]*?(?<![\w.~])(\d{1,3})(?![\w.~/])")
 PIPE_ROW_UNITS = re.compile(r"\|\s*(\d{1,3})\s*$")
 COLUMN_GAP = re.compile(r"\t|  +|\|")
 BOX_24G = re.compile(r"\b24G\s+(\d{1,3})\b")
+# A claim row's count in its own cell right before the charge: "00790 AA  11  1096.31".
+COUNT_BEFORE_CHARGE = re.compile(r"[ \t]{2,}(\d{1,3})[ \t]{2,}\$?\d[\d,]*\.\d{2}(?![\w.])")
 # A CMS-1500 box 24 line as typed or scanned, after the code and its modifiers: the
 # pointer letters (24E), the charge (24F, dollars and cents apart) and the units (24G).
 BOX_24_TAIL = re.compile(
@@ -188,7 +193,11 @@ def modifiers_after(
         separator, modifier = match.group(1).strip(), match.group(3)
         if not is_modifier(modifier) or "\n" in match.group(1):
             break
-        if separator in ("", "(") and modifier in MODIFIER_LOOKALIKE_WORDS:
+        if (
+            separator in ("", "(")
+            and modifier in MODIFIER_LOOKALIKE_WORDS
+            and not ROW_CELL_END.match(masked, match.end())
+        ):
             break
         counted = COUNT_AFTER.match(masked, match.end())
         if modifier.isdigit() and separator not in ("-", "\u2013") and counted:
@@ -223,14 +232,19 @@ def units_written_before(masked: str, start: int) -> int | None:
     return int(before.group(1) or before.group(2)) if before else None
 
 
-def units_in_row(masked: str, position: int) -> int | None:
-    """The count a claim row or table gives the code on it: box 24G, a pipe row's
-    last cell, or the first number after the code under a header naming units."""
+def units_in_row(text: str, masked: str, position: int) -> int | None:
+    """The count a claim row or table gives the code on it: box 24G, a count right
+    before the charge, a pipe row's last cell, or the first number after the code under
+    a header naming units. ``masked`` is ``text`` with its look-alikes masked."""
     line_start = masked.rfind("\n", 0, position) + 1
     line_end = masked.find("\n", position)
     line_end = len(masked) if line_end == -1 else line_end
     rest = masked[position:line_end]
-    box = BOX_24G.search(rest) or BOX_24_TAIL.match(rest)
+    box = (
+        BOX_24G.search(rest)
+        or BOX_24_TAIL.match(rest)
+        or COUNT_BEFORE_CHARGE.match(text, position, line_end)
+    )
     if box:
         return int(box.group(1))
     if COLUMN_GAP.search(rest):

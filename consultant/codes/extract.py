@@ -601,7 +601,7 @@ class _Reader:
             _add_modifiers(code, modifiers)
         elif not in_table:
             code.units = units_written_before(self.masked, code.start) or units_in_row(
-                self.masked, position
+                self.text, self.masked, position
             )
         self.attached.append((code.end, position))
         return position

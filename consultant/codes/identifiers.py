@@ -135,6 +135,7 @@ NOT_CODE_AROUND = (
         re.compile(r"(?i)\b(?:check|chk|cheque)\s+$"),
         re.compile(
             r"(?i)\s+(?:issued|dated|cleared|mailed|voided|cashed|for\s+\$|in\s+the\s+amount)"
+            r"|[ \t]{2,}|\t|[ \t]*$"
         ),
     ),
 )

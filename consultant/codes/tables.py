@@ -108,8 +108,8 @@ def row_cells(text: str, position: int, *, identifier: re.Pattern[str]) -> list[
     roles = [header_role(name, identifier=identifier) for name, _ in header]
     if delimiter is not None:
         spans = _delimited(line, delimiter)
-        if len(spans) < MIN_CELLS:
-            return None
+        if len(spans) < MIN_CELLS or len(spans) > len(roles) + 1:
+            return None  # a row of many more cells than its header is read by their words
         return [
             Cell(line_start + s, line_start + e, roles[i] if i < len(roles) else "")
             for i, (s, e) in enumerate(spans)
@@ -125,13 +125,16 @@ def row_cells(text: str, position: int, *, identifier: re.Pattern[str]) -> list[
 
 
 def _delimiter(line: str) -> str | None:
-    """The character a row's cells are split by: a pipe, tab or comma used twice, or a
-    slash between cells with no space ("90715/SL/1/53.52"; "03/03/26 41100" is a date)."""
+    """The character a row's cells are split by: a pipe or tab used twice, a comma in a
+    line without aligned columns, or a slash between cells with no space
+    ("90715/SL/1/53.52"; "03/03/26 41100" is a date)."""
     for delimiter in DELIMITERS:
         if line.count(delimiter) < 2:
             continue
         if delimiter == "/" and (line.count("/") < MIN_CELLS - 1 or " " in line.strip()):
             continue
+        if delimiter == "," and ALIGNED_GAP.search(line):
+            continue  # "LT,NU,KX" in a row of aligned columns
         return delimiter
     return None
 

@@ -283,6 +283,7 @@ def test_look_alike_numbers_are_not_codes(icd_catalog: Catalog, text: str) -> No
         "Claim 22 42 955 79484 6  DOS 3/7/26",
         "Mail to PO BOX 20610, Del Mar, CA, 92014.",
         "Acknowledgement summary - (PID 87726)",
+        "NPI 1740029315   TIN 91-4720183   Check 30418   Date 04/02/2026",
     ],
 )
 def test_look_alikes_of_payer_paperwork_are_not_codes(icd_catalog: Catalog, text: str) -> None:
@@ -324,12 +325,22 @@ def test_contractors_will_edit_names_codes() -> None:
         ("24D: 96127 / 59   24G: 2   24F: 19 13   24E: A", ["cpt:96127-59 x2"]),
         ('Line,Procedure,Mod1,Units\n"1","99232","GC","1.00"', ["cpt:99232-GC x1"]),
         ("Line 2  02/05/26  99204 57  units 1  billed $245.67", ["cpt:99204-57 x1"]),
-        ("LS-88120  2  49505 (RT, 51)  1  380.00", ["cpt:49505-RT-51"]),
+        ("LS-88120  2  49505 (RT, 51)  1  380.00", ["cpt:49505-RT-51 x1"]),
         # box 24 as scanned: pointers, the charge's dollars and cents, then the units
         (
             "1  10 14 26  10 14 26  11   90686             A    28 00   1   1603915572\n"
             "3  10 14 26  10 14 26  11   99392  25         A   185 00   1   1603915572",
             ["cpt:90686 x1", "cpt:99392-25 x1"],
+        ),
+        ("  05-31-2026  00790 AA  11  1096.31  769.06  CO-45", ["cpt:00790-AA x11"]),
+        ("Ln  Proc         Units\n1   98941 AT     1", ["cpt:98941-AT x1"]),
+        (
+            "Date |  Procedure |  Mod |  Units |  Billed\n06JAN26 |  J9035 |  JW |  80 |  $69.49",
+            ["hcpcs:J9035-JW x80"],
+        ),
+        (
+            "FROM         PROC    MODS       UN   CHG\n15-Jun-2026  L3908   LT,NU,KX   1    62.59",
+            ["hcpcs:L3908-LT-NU-KX x1"],
         ),
         # a header on two lines: "PROC/" over "REV" is the procedure's column
         (
