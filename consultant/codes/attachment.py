@@ -18,7 +18,7 @@ IsModifier = Callable[[str], bool]
 # A modifier after a dash, slash, comma or space, or in parentheses: "-25", " GP", "(AI)".
 MODIFIER_STEP = re.compile(
     # not a claim status code ("A3:21")
-    r"(\s*[-\u2013/,|+]\s*|\s+|\s*(\()\s*)([0-9A-Z]{2})(?(2)\s*\)|(?!(?![x\u00d7]\d)\w|:\d))"
+    r"(\s*[-\u2013/,|+]\s*|:(?=[0-9A-Z]{2}\b)|\s+|\s*(\()\s*)([0-9A-Z]{2})(?(2)\s*\)|(?!(?![x\u00d7]\d)\w|:\d))"
 )
 # A gap wide enough to part two table columns.
 COLUMN_BREAK = re.compile(r"\t| {3,}|\|")

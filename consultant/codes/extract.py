@@ -146,6 +146,10 @@ DOTTED_ICD_IN_TEXT = re.compile(r"(?<![\w.])[A-Z]\d[0-9A-Z]\.[0-9A-Z]{1,4}(?![\w
 ICD9_WORDS = re.compile(
     r"(?i)\b(?:icd-?9(?:-?cm)?|legacy|old|former|crosswalk\w*|gems?|equivalent)\b"
 )
+# Words right before a token that say a code follows: "codes such as Z131", "e.g. E113291".
+CODE_WORDS_BEFORE = re.compile(
+    r"(?i)(?:\bcodes?(?:\s+(?:such\s+as|like))?|\be\.g\.|\bfor\s+example|\bsuch\s+as)[\s,:]*$"
+)
 PCS_WORDS = re.compile(r"(?i)\b(?:pcs|icd-?10-?pcs|inpatient procedure codes?)\b")
 LIST_GAP = re.compile(r"(?i)^\s*(?:,|;|/|&|\+|and|or|,\s*and|,\s*or|vs\.?|versus|\(|\))?\s*$")
 
@@ -529,7 +533,9 @@ class _Reader:
     ) -> list[FoundCode]:
         """A dotless ICD-10-CM code needs a catalog hit and a diagnosis word nearby —
         except a six- or seven-character one in capitals, which nothing else resembles,
-        or one in capitals in a sentence with a procedure code ("billed 99439 with I10")."""
+        or one in capitals in a sentence with a procedure code ("billed 99439 with I10"),
+        after words that name codes ("codes such as Z131"), or in a sentence about
+        diagnoses ("the diagnosis pointer on this line points to Z7984")."""
         if not formats.is_icd10cm(token):
             return []
         icd = formats.dotted_icd10cm(token)
@@ -547,8 +553,13 @@ class _Reader:
         if len(token) >= 6 and not written_lower:
             reason = "dotless ICD-10-CM of six or seven characters with a catalog hit"
             return [self._code(ICD10CM, icd, start, end, MEDIUM, reason)]
-        if not written_lower and CPT_IN_TEXT.search(context.sentence):
-            reason = "dotless ICD-10-CM with a catalog hit beside a procedure code"
+        if written_lower:
+            return []
+        if CPT_IN_TEXT.search(context.sentence) or CODE_WORDS_BEFORE.search(context.before):
+            reason = "dotless ICD-10-CM with a catalog hit beside a procedure code or code word"
+            return [self._code(ICD10CM, icd, start, end, MEDIUM, reason)]
+        if len(token) >= 4 and DIAGNOSIS_WORDS.search(context.sentence):
+            reason = "dotless ICD-10-CM with a catalog hit in a sentence about diagnoses"
             return [self._code(ICD10CM, icd, start, end, MEDIUM, reason)]
         return []
 
@@ -659,12 +670,14 @@ class _Reader:
     def _attach_modifier_phrases(self) -> None:
         taken = [(code.start, code.end) for code in self.found if code.modifiers]
         taken += self.attached
+        # a modifier named apart from every code matters in a text that names none
+        procedures = any(c.system in (CPT, HCPCS) for c in [*self.claim, *self.found])
         for start, end, modifiers in modifier_phrases(self.masked, self._is_modifier):
             if any(s < end and start < e for s, e in taken):
                 continue
             target = self._modifier_target(start, end, modifiers)
             if target is None:
-                for modifier in modifiers:
+                for modifier in [] if procedures else modifiers:
                     self.found.append(
                         self._code(MODIFIER, modifier, start, end, MEDIUM, "modifier named alone")
                     )

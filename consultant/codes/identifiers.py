@@ -68,6 +68,11 @@ ID_AFTER = re.compile(
 KEY_VALUE = re.compile(
     r"(?m)^[ \t]*([A-Za-z][A-Za-z .#/()&'_-]{0,30}?)[ \t]*(?::|=|\t| [-\u2013] )[ \t]*"
 )
+# A key that ends in one of these words is about a claim, not its number.
+NOT_IDENTIFIER_KEY = re.compile(
+    r"(?i)\b(?:check|review|status|edit|message|notes?|reason|result|details?|summary|"
+    r"lines?|denial|decision|response|update|question)\s*$"
+)
 CODE_KEY = re.compile(
     r"(?i)\b(?:cpt|hcpcs|codes?|proc\w*|dx|diag\w*|icd\w*|mods?|modifiers?|services?|"
     r"lines?|re|subject|billed|denied|paid)\b"
@@ -172,6 +177,8 @@ def keyed_identifier(text: str, start: int) -> bool:
     key = KEY_VALUE.match(text, line_start, start)
     if key is None or CODE_KEY.search(key.group(1)) or not ID_HEADER.search(key.group(1)):
         return False
+    if NOT_IDENTIFIER_KEY.search(key.group(1)):
+        return False  # "Duplicate claim check: E0114 NU", "Claim status: 99213 denied"
     return not VALUE_WORD.search(text, key.end(), start)
 
 

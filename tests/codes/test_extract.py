@@ -90,6 +90,34 @@ def test_dotless_icd_needs_context_and_catalog(icd_catalog: Catalog) -> None:
     assert keys("Room E119 on the third floor", icd_catalog) == []
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Screening codes such as Z131 do not apply here.", ["icd10cm:Z13.1"]),
+        (
+            "report the specific code, e.g. E113291 or E113553",
+            ["icd10cm:E11.3291", "icd10cm:E11.3553"],
+        ),
+        (
+            "The diagnosis pointer on this line points to Z7984 only.",
+            ["icd10cm:Z79.84"],
+        ),
+        ("Duplicate claim check: E0114 NU on 06/03/26 matches.", ["hcpcs:E0114-NU"]),
+    ],
+)
+def test_dotless_diagnoses_and_codes_named_in_payer_letters(
+    icd_catalog: Catalog, text: str, expected: list[str]
+) -> None:
+    found = extract(text, known=icd_catalog.has)
+    assert [f.key for f in found] == expected
+
+
+def test_a_modifier_named_apart_from_codes_in_a_text_with_codes_is_not_reported() -> None:
+    text = "Line 1: 99214 denied. The E/M on the same day as the injection needs modifier 25."
+    assert keys(text) == ["cpt:99214"]
+    assert keys("Do we need modifier 25 here?") == ["modifier:25"]
+
+
 def test_a_dotless_code_beside_a_procedure_code_is_a_diagnosis(icd_catalog: Catalog) -> None:
     assert keys("OK to bill 99439 with I10?", icd_catalog) == ["cpt:99439", "icd10cm:I10"]
     assert keys("Doc did 11102 and also managed I10.", icd_catalog) == [
