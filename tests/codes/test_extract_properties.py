@@ -26,7 +26,10 @@ PROSE = [
 ]
 BEFORE = [" ", ": ", " (", "\n", ", ", " - "]
 AFTER = [" ", ". ", ", ", ")\n", "; ", "? ", "\n"]
-UNIT_SPELLINGS = ["x{n}", " x{n}", " x {n}", " X{n}", " \u00d7{n}", " {n} units", " units: {n}"]
+UNIT_SPELLINGS = [
+    *("x{n}", " x{n}", " x {n}", " X{n}", " \u00d7{n}", " {n} units", " units: {n}"),
+    *(" ({n}u)", " {n}u", " (x{n})", " ({n} units)"),
+]
 LABELS = [
     "ZIP",
     "zip code",
@@ -217,3 +220,66 @@ def keyed_identifier_line(draw: st.DrawFn) -> str:
 @given(text=keyed_identifier_line())
 def test_a_line_keyed_by_an_identifier_holds_no_code(text: str) -> None:
     assert [f.key for f in extract(text)] == []
+
+
+@st.composite
+def scanned_box_24_line(draw: st.DrawFn) -> tuple[str, str]:
+    """A CMS-1500 box 24 line as OCR gives it: dates, place of service, the code and its
+    modifiers, pointer letters, the charge with its dollars and cents apart, the units
+    and the rendering NPI."""
+    system = draw(st.sampled_from(sorted(PROCEDURES)))
+    code = draw(st.sampled_from(PROCEDURES[system]))
+    modifiers = draw(
+        st.lists(st.sampled_from(LETTER_MODIFIERS + DIGIT_MODIFIERS), max_size=3, unique=True)
+    )
+    pointers = draw(st.sampled_from(["A", "AB", "B", "ABC", "D"]))
+    dollars, cents = draw(st.integers(1, 9999)), draw(st.integers(0, 99))
+    units = draw(st.integers(1, 99))
+    gap = draw(st.sampled_from(["  ", "   ", "     "]))
+    line = gap.join(
+        [
+            "24  03 02 26  03 02 26  11",
+            " ".join([code, *modifiers]),
+            pointers,
+            f"{dollars} {cents:02d}",
+            str(units),
+            "1295037741",
+        ]
+    )
+    key = f"{system}:{code}" + "".join(f"-{m}" for m in modifiers)
+    return line, f"{key} x{units}"
+
+
+@given(scanned_box_24_line())
+def test_a_scanned_box_24_line_gives_its_code_modifiers_and_units(
+    line: tuple[str, str],
+) -> None:
+    text, key = line
+    assert [found.key for found in extract(text)] == [key]
+
+
+@st.composite
+def modifier_said_absent(draw: st.DrawFn) -> tuple[str, str]:
+    """A sentence that says a modifier is not on a code, in the ways payers say it."""
+    system = draw(st.sampled_from(sorted(PROCEDURES)))
+    code = draw(st.sampled_from(PROCEDURES[system]))
+    modifier = draw(st.sampled_from(LETTER_MODIFIERS + DIGIT_MODIFIERS))
+    form = draw(
+        st.sampled_from(
+            [
+                "{code} was billed without modifier {m}",
+                "{code} denied, modifier {m} missing",
+                "we dropped the {m} modifier from {code}",
+                "{code} went out w/o modifier {m}",
+                "removed modifier {m} from {code}",
+            ]
+        )
+    )
+    before = prose(draw(st.lists(st.sampled_from(PROSE), max_size=6)))
+    return f"{before} {form.format(code=code, m=modifier)}.".strip(), f"{system}:{code}"
+
+
+@given(modifier_said_absent())
+def test_a_modifier_said_to_be_absent_is_on_no_code(case: tuple[str, str]) -> None:
+    text, key = case
+    assert [found.key for found in extract(text)] == [key]
