@@ -122,7 +122,15 @@ PIPE_ROW_UNITS = re.compile(r"\|\s*(\d{1,3})\s*$")
 COLUMN_GAP = re.compile(r"\t|  +|\|")
 BOX_24G = re.compile(r"\b24G\s+(\d{1,3})\b")
 # A claim row's count in its own cell right before the charge: "00790 AA  11  1096.31".
-COUNT_BEFORE_CHARGE = re.compile(r"[ \t]{2,}(\d{1,3})[ \t]{2,}\$?\d[\d,]*\.\d{2}(?![\w.])")
+COUNT_BEFORE_CHARGE = re.compile(
+    r"(?:[ \t]{2,}[A-L]{1,4})?[ \t]{2,}(\d{1,3})[ \t]{2,}\$?[ \t]?\d[\d,]*\.\d{2}(?![\w.])"
+)
+# ... or the last cell of a row, right after the charge: "29515  RT   112.00  1".
+COUNT_AFTER_CHARGE = re.compile(r"[ \t]{2,}\$?[ \t]?\d[\d,]*\.\d{2}[ \t]{2,}(\d{1,3})[ \t]*$")
+# Box 24 keyed by its letters: "D 99214 25   E ABCD  F 165 00  G 1  J 1982736450".
+BOX_24_LETTERS = re.compile(
+    r"[ \t]E[ \t]+[A-L]{1,4}[ \t]+F[ \t]+\$?[\d ,.]+?[ \t]+G[ \t]+(\d{1,3})\b"
+)
 # A CMS-1500 box 24 line as typed or scanned, after the code and its modifiers: the
 # pointer letters (24E), the charge (24F, dollars and cents apart) and the units (24G).
 BOX_24_TAIL = re.compile(
@@ -242,8 +250,10 @@ def units_in_row(text: str, masked: str, position: int) -> int | None:
     rest = masked[position:line_end]
     box = (
         BOX_24G.search(rest)
+        or BOX_24_LETTERS.search(rest)
         or BOX_24_TAIL.match(rest)
         or COUNT_BEFORE_CHARGE.match(text, position, line_end)
+        or COUNT_AFTER_CHARGE.match(text, position, line_end)
     )
     if box:
         return int(box.group(1))

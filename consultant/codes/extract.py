@@ -119,7 +119,9 @@ NOT_CODE_COLUMNS = frozenset({tables.ID, tables.UNITS, tables.MODIFIER, tables.O
 
 DIAGNOSIS_WORDS = re.compile(
     r"(?i)\b(?:icd(?:-?10)?(?:-?cm)?|dx\d{0,2}|diagnos\w*|diag|dxs|primary|secondary|"
-    r"principal|reason for visit|z-?codes?|decimals?)\b"
+    r"principal|reason for visit|z-?codes?|decimals?|"
+    # conditions written as their usual abbreviations: "HTN I10", "DM2 E119"
+    r"htn|dm2?|copd|chf|ckd|cad|afib|gerd|uti|hld)\b"
 )
 # A diagnosis label right before a code decides its reading, whatever else is near:
 # "Dx M5450", "DX1: C61", "diagnosis code E116", "ICD-10 M1711".
@@ -128,7 +130,7 @@ DIAGNOSIS_LABEL = re.compile(
     r"(?:\s+(?:was|is|were|are|of))?\s*[:#=]?\s*$"
 )
 # Box 21's letters ("A. M7541   B. M5450"), read as diagnoses under a box 21 or "Dx" label.
-POINTER_LETTER = re.compile(r"(?<![\w.])[A-L][.)]\s{1,3}$")
+POINTER_LETTER = re.compile(r"(?<![\w.])[A-L][.):]?\s{1,3}$")
 BOX_21 = re.compile(r"(?i)(?:\b21\b|\bdx\b|diagnos)")
 POINTER_REACH = 160
 PROCEDURE_WORDS = re.compile(
@@ -148,7 +150,8 @@ ICD9_WORDS = re.compile(
 )
 # Words right before a token that say a code follows: "codes such as Z131", "e.g. E113291".
 CODE_WORDS_BEFORE = re.compile(
-    r"(?i)(?:\bcodes?(?:\s+(?:such\s+as|like))?|\be\.g\.|\bfor\s+example|\bsuch\s+as)[\s,:]*$"
+    r"(?i)(?:\bcodes?(?:\s+(?:such\s+as|like))?|\be\.g\.|\bfor\s+example|\bsuch\s+as|"
+    r"\b(?:add|use|report|submit|code)(?:\s+(?:a|an|the))?)[\s,:]*$"
 )
 PCS_WORDS = re.compile(r"(?i)\b(?:pcs|icd-?10-?pcs|inpatient procedure codes?)\b")
 LIST_GAP = re.compile(r"(?i)^\s*(?:,|;|/|&|\+|and|or|,\s*and|,\s*or|vs\.?|versus|\(|\))?\s*$")
@@ -165,7 +168,7 @@ TOKEN = re.compile(
     # up to eleven characters: a code with modifiers or units glued on ("97110GPKX", "97110GPx10")
     r"([0-9A-Za-z][0-9A-Za-z]{2,10}(?:\.[0-9A-Za-z]{1,4})?)"
     # not "99309-B", nor the first group of "96372-322"
-    r"(?![\w@~]|\.\d|,\d{3}(?!\d)|-[A-Za-z]{2}(?![xX]\d)[A-Za-z]|-[A-Za-z]\b|-\d{3,4}(?!\d))"
+    r"(?![\w@~]|\.\d|,\d{3}(?!\d)|-[A-Za-z]{2}(?![xX]\d)[A-Za-z]|-[A-Za-z]\b|-(?!\d{5}(?!\d))\d{3})"
 )
 
 
@@ -374,7 +377,8 @@ class _Reader:
             return None
         code, tail = token[:5], token[5:]
         modifiers = [tail[i : i + 2] for i in range(0, len(tail), 2)]
-        if any(m.isdigit() or not self._is_modifier(m) for m in modifiers):
+        # the first glued on has a letter ("97140GP59"): "9921325" is no code
+        if modifiers[0].isdigit() or not all(self._is_modifier(m) for m in modifiers):
             return None
         if formats.is_cpt(code) and (not code.isdigit() or formats.cpt_range(code)):
             system = CPT
@@ -438,8 +442,8 @@ class _Reader:
             return []
         if self._after_identifier_label(start):
             return []
-        if counted(self.masked, start, end):
-            return []
+        if counted(self.masked, start, end) and context.inherited is None:
+            return []  # "15000 claims", but "the 59510 and 58300 cases" name two codes
         if QUANTITY_AFTER.match(self.masked[end : end + 20]) or STREET_AFTER.match(
             self.masked[end : end + 40]
         ):
@@ -652,7 +656,8 @@ class _Reader:
 
     def _attach_sentence_units(self) -> None:
         """ "J1885 is per 15 mg and the MD gave 60 mg — 4 units": a count of units the
-        sentence gives, when the sentence names one procedure code and one count."""
+        sentence gives, when the sentence names one procedure code; the largest of
+        several ("billed 6 units, allowed 2 units"), as for a code written twice."""
         procedures = [c for c in self.found if c.system in (CPT, HCPCS)]
         for code in procedures:
             if code.units is not None:
@@ -660,9 +665,7 @@ class _Reader:
             sentence = self._sentence_span(code.start, code.end)
             if sum(1 for c in procedures if sentence[0] <= c.start < sentence[1]) != 1:
                 continue
-            counts = units_in_sentence(self.masked, *sentence)
-            if len(counts) == 1:
-                code.units = counts[0]
+            code.units = max(units_in_sentence(self.masked, *sentence), default=None)
 
     def _sentence_span(self, start: int, end: int) -> tuple[int, int]:
         return _sentence_span(self.sentence_breaks, len(self.masked), start, end)

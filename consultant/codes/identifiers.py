@@ -128,8 +128,8 @@ NOT_CODE_AROUND = (
     (re.compile(rf"(?i)\b{PLACE_NOUNS}\s*\(\s*$"), re.compile(r"\s*\)")),
     # "Payer: GEHA (44054)": a payer's ID in parentheses after its name
     (
-        re.compile(r"(?i)\b(?:payer|carrier|insurer|plan)\s*:\s*[A-Z][\w&.' -]{1,40}\(\s*$"),
-        re.compile(r"\s*\)"),
+        re.compile(r"(?i)\b(?:payer|carrier|insurer|plan)\s*:\s*[A-Z][\w&.' -]{1,40}[ (]\s*$"),
+        re.compile(r"\s*\)|[ \t]*$|[ \t]{2,}", re.MULTILINE),
     ),
     # "the patient moved to 60614": where someone lives or moved is a place
     (
@@ -145,7 +145,10 @@ NOT_CODE_AROUND = (
     ),
 )
 # A street number: "20610 Ventura Blvd", "45380 County Rd 9".
-STREET_AFTER = re.compile(rf"^\s+(?:[A-Z][a-z]+\.?\s+){{1,3}}(?:{STREET_SUFFIXES})\b")
+STREET_AFTER = re.compile(
+    rf"^\s+(?:(?:[NSEW]|NE|NW|SE|SW)\.?\s+)?(?:[A-Z][a-z]+(?:-[A-Z][a-z]+)?\.?\s+){{1,3}}"
+    rf"(?:{STREET_SUFFIXES})\b"
+)
 # A time at the start of a line: what follows it in a log is a user, not a code.
 TIME_FIRST = re.compile(r"(?m)^[ \t]*\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AP]M)?[ \t]+$")
 

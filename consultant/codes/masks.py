@@ -67,7 +67,7 @@ NOT_PLACES = (
     r"(?:Medicare|Medicaid|Tricare|Part|Box|Room|Suite|Line|Tier|Level|Group|Code|Codes|Category|"
     r"Procedure|Service|Modifier|Visit|Units?|Claim|Item|Row|Step|Page)"
 )
-PLACE_NOUNS = r"(?:office|location|clinic|campus|site|branch|area|facility|lockbox)"
+PLACE_NOUNS = r"(?:office|location|clinic|campus|site|branch|area|facility|lockbox|address)"
 CITY = rf"(?!{NOT_PLACES}\b)[A-Z][a-z]+(?:\s[A-Z][a-z]+)?"
 MONTH = r"(?:0?[1-9]|1[0-2])"
 DAY = r"(?:0?[1-9]|[12]\d|3[01])"

@@ -103,6 +103,11 @@ def test_dotless_icd_needs_context_and_catalog(icd_catalog: Catalog) -> None:
             ["icd10cm:Z79.84"],
         ),
         ("Duplicate claim check: E0114 NU on 06/03/26 matches.", ["hcpcs:E0114-NU"]),
+        (
+            "Wt mgmt: HTN I10. Want me to add Z713 for the counseling?",
+            ["icd10cm:I10", "icd10cm:Z71.3"],
+        ),
+        ("21.  A I2510    B I480", ["icd10cm:I25.10", "icd10cm:I48.0"]),
     ],
 )
 def test_dotless_diagnoses_and_codes_named_in_payer_letters(
@@ -184,6 +189,10 @@ def test_modifiers_and_units_in_the_order_people_write_them(text: str, expected:
         ("pt Quist: 64484 w/ 50 & 59 | 20553", ["cpt:64484-50-59", "cpt:20553"]),
         ("chart says A1c done, 3078F/3074F for the BP", ["cpt:3078F", "cpt:3074F"]),
         ("Please update before the 99213 claims go out.", ["cpt:99213"]),
+        ("use this location on the upcoming 59510 and 58300 cases", ["cpt:59510", "cpt:58300"]),
+        ("Line 2 (J1030): billed 6 units, allowed 2 units.", ["hcpcs:J1030 x6"]),
+        # a modifier the payer calls invalid was on the code all the same
+        ("SV101-2 99215 modifier 95 not valid with place of service 11", ["cpt:99215-95"]),
         # a question about a modifier is not a modifier on the code
         ("Does 96365 need the 25 on 90853? No.", ["cpt:96365", "cpt:90853"]),
     ],
@@ -312,6 +321,8 @@ def test_look_alike_numbers_are_not_codes(icd_catalog: Catalog, text: str) -> No
         "Mail to PO BOX 20610, Del Mar, CA, 92014.",
         "Acknowledgement summary - (PID 87726)",
         "NPI 1740029315   TIN 91-4720183   Check 30418   Date 04/02/2026",
+        "Rejection Detail - Payer: BCBSTX 84980\nours is 15800 SW Tualatin-Sherwood Rd",
+        "Could the payer still have her at the old Houston address (77030)?",
     ],
 )
 def test_look_alikes_of_payer_paperwork_are_not_codes(icd_catalog: Catalog, text: str) -> None:
@@ -369,6 +380,16 @@ def test_contractors_will_edit_names_codes() -> None:
         (
             "FROM         PROC    MODS       UN   CHG\n15-Jun-2026  L3908   LT,NU,KX   1    62.59",
             ["hcpcs:L3908-LT-NU-KX x1"],
+        ),
+        ("Ln1  96365        A   1  $210.00", ["cpt:96365 x1"]),
+        ("29515  RT           112.00  1", ["cpt:29515-RT x1"]),
+        (
+            "24A 03 17 26  03 17 26  B 11  D 99214 25   E ABCD  F 165 00  G 1  J 1982736450",
+            ["cpt:99214-25 x1"],
+        ),
+        (
+            "we sent 97110GP, 97140GP59 and 97530GP",
+            ["cpt:97110-GP", "cpt:97140-GP-59", "cpt:97530-GP"],
         ),
         # a header on two lines: "PROC/" over "REV" is the procedure's column
         (
