@@ -40,7 +40,8 @@ LOOKALIKE = "|".join(sorted(MODIFIER_LOOKALIKE_WORDS))
 MODIFIER_PHRASE = re.compile(
     # "mod", "mods", "mod.", "modifier(s)" and its usual typos ("modifer", "modfier")
     r"(?i:\bmod(?:s|\.|i?f(?:i?e)?rs?)?)\s*[-:#]?\s*"
-    r"((?:[0-9A-Z]{2})(?:\s*(?:,|/|&|\+|(?i:and|or))\s*-?[0-9A-Z]{2})*)(?![\w])"
+    # "mod GO 59", "mods: 25, 59", "modifiers 59 and XU"
+    r"((?:[0-9A-Z]{2})(?:(?:\s*(?:,|/|&|\+|(?i:and|or))\s*|[ \t]+)-?[0-9A-Z]{2}(?![\w]))*)(?![\w])"
 )
 TRAILING_MODIFIER_PHRASE = re.compile(
     r"\s*,?\s*(?:with\s+|w/\s*)?"
@@ -153,6 +154,7 @@ NEGATED = re.compile(
 SENTENCE_UNITS = re.compile(
     r"(?i)\b(?:units?|uos|qty|quantity)\s*[:=#]?\s*(\d{1,3})\b(?!\s*(?:mg|mcg|ml|%))"
     r"|(?<!per )(?<![\w.~/])(\d{1,3})\s*(?:units?|uos)\b"
+    r"|(?<![\w.~])[x\u00d7](\d{1,3})\b"
 )
 # ... and the same said after the modifier: "modifier GP missing", "25 was not appended".
 NEGATED_AFTER = re.compile(
@@ -273,7 +275,9 @@ def units_in_row(text: str, masked: str, position: int) -> int | None:
 def units_in_sentence(masked: str, start: int, end: int) -> list[int]:
     """The counts of units a sentence states anywhere ("— 4 units, right?", "QTY 3 -
     97110"), not a dose per unit ("per 2 units")."""
-    return [int(m.group(1) or m.group(2)) for m in SENTENCE_UNITS.finditer(masked, start, end)]
+    return [
+        int(next(g for g in m.groups() if g)) for m in SENTENCE_UNITS.finditer(masked, start, end)
+    ]
 
 
 def _under_units_header(masked: str, line_start: int) -> bool:

@@ -468,9 +468,10 @@ class _Reader:
 
         A diagnosis label right before the token decides; so does a catalog that holds
         only one reading. Then words right next to the token (a dx word; units, a
-        modifier, "injection"), then hints from the rest of the sentence (a dotted
-        diagnosis or a CPT code nearby). When nothing decides, the code is reported once,
-        as HCPCS with the ICD-10-CM reading beside it, for the coder to pick.
+        modifier, "injection"), then a dotted diagnosis in the sentence. A CPT code
+        nearby does not decide: a list of codes mixes both. When nothing decides, the
+        code is reported once, as HCPCS with the ICD-10-CM reading beside it, for the
+        coder to pick.
         """
         if self._after_identifier_label(start):
             return []
@@ -491,15 +492,8 @@ class _Reader:
                 if near_dx
                 else self._hcpcs(token, start, end, context)
             ]
-        if not near_dx:
-            hint_dx = bool(DOTTED_ICD_IN_TEXT.search(context.sentence))
-            hint_hcpcs = bool(CPT_IN_TEXT.search(context.sentence))
-            if hint_dx != hint_hcpcs:
-                return [
-                    self._dotless_reading(icd, start, end)
-                    if hint_dx
-                    else self._hcpcs(token, start, end, context)
-                ]
+        if not near_dx and DOTTED_ICD_IN_TEXT.search(context.sentence):
+            return [self._dotless_reading(icd, start, end)]
         reason = f"both HCPCS {token} and ICD-10-CM {icd}: the coder picks"
         found = self._code(HCPCS, token, start, end, AMBIGUOUS, reason)
         found.alternatives.append(f"{ICD10CM}:{icd}")

@@ -238,6 +238,15 @@ def test_ambiguous_token_is_reported_once_with_both_readings(icd_catalog: Catalo
     assert found.as_dict()["ambiguous"] is True
 
 
+def test_a_cpt_code_nearby_does_not_decide_an_ambiguous_token(icd_catalog: Catalog) -> None:
+    [found, cpt] = extract("Audit sample list: J1100, 99204", known=icd_catalog.has)
+    assert (found.key, found.alternatives, cpt.key) == (
+        "hcpcs:J1100",
+        ["icd10cm:J11.00"],
+        "cpt:99204",
+    )
+
+
 def test_a_mention_that_decides_settles_the_undecided_one(icd_catalog: Catalog) -> None:
     assert keys("Is J1100 right? Dx J1100 on the claim.", icd_catalog) == ["icd10cm:J11.00"]
 
@@ -382,6 +391,7 @@ def test_contractors_will_edit_names_codes() -> None:
             ["hcpcs:L3908-LT-NU-KX x1"],
         ),
         ("Ln1  96365        A   1  $210.00", ["cpt:96365 x1"]),
+        ("(X) 97535  home skills training mod GO 59    x2", ["cpt:97535-GO-59 x2"]),
         ("29515  RT           112.00  1", ["cpt:29515-RT x1"]),
         (
             "24A 03 17 26  03 17 26  B 11  D 99214 25   E ABCD  F 165 00  G 1  J 1982736450",
