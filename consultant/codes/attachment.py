@@ -104,7 +104,8 @@ MODIFIER_NAMES_CODE = re.compile(
 )
 UNITS_AFTER = re.compile(
     r"(?i)^\s*(?:[,\u2013-]\s*)?\(?\s*(?:[x\u00d7*]\s*(\d{1,3})\b(?:\s*units?\b)?|"
-    r"(?:(?:@|for)\s*)?(\d{1,3})(?:[ \t]*(?:units?|uos)|u)\b(?![ \t]*[:=]?[ \t]*\d)|"
+    # not the count of the next code: "96372, 1 units of J2550"
+    r"(?:(?:@|for)\s*)?(\d{1,3})(?:[ \t]*(?:units?|uos)|u)\b(?![ \t]*[:=]?[ \t]*\d|\s+of\b)|"
     r"(?:units?|uos|un|qty)\s*[:=*]?\s*(\d{1,3})\b)(?:[ \t]*\))?"
 )
 # Modifiers in parentheses after a code: "49505 (RT, 51)", "90834 (GT, HO)".

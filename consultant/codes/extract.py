@@ -127,7 +127,7 @@ DIAGNOSIS_WORDS = re.compile(
 # "Dx M5450", "DX1: C61", "diagnosis code E116", "ICD-10 M1711".
 DIAGNOSIS_LABEL = re.compile(
     r"(?i)\b(?:icd(?:-?10)?(?:-?cm)?|dx\d{0,2}|diagnos[ie]s|diag|21[a-l])(?:\s+codes?(?:\(s\))?)?"
-    r"(?:\s+(?:was|is|were|are|of))?\s*[:#=]?\s*$"
+    r"(?:\s+(?:was|is|were|are|of))?\s*[:#=;]?\s*$"
 )
 # Box 21's letters ("A. M7541   B. M5450"), read as diagnoses under a box 21 or "Dx" label.
 POINTER_LETTER = re.compile(r"(?<![\w.])[A-L][.):]?\s{1,3}$")

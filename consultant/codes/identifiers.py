@@ -100,7 +100,8 @@ WORD = re.compile(r"[0-9A-Za-z]+")
 VALUE_WORD = re.compile(r"[a-z]{3,}|[|\t;]")
 # A number right before one of these words is a quantity, not a code.
 QUANTITY_AFTER = re.compile(
-    r"(?i)^\s*(?:mg|mcg|ml|cc|iu|units?\b(?!\s+of|\s*[:=]?\s*\d)|miles?|mi\b|km|steps|feet|ft\b|lbs?|kg|"
+    r"(?i)^[ \t]*(?:mg|mcg|ml|cc|iu|units?\b(?!\s+of|\s*[:=]?\s*\d)|"
+    r"miles?|mi\b|km|steps|feet|ft\b|lbs?|kg|"
     r"dollars|usd|people|employees|beds|calls|emails|tests|"
     r"times|days|hours|minutes|mins?\b|seconds|tickets|words|pages|rpm|mmhg|"
     r"main st|street|ave|avenue|blvd|road|rd\b|lane|ln\b|drive|dr\b|way\b|court|ct\b|"

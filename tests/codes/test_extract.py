@@ -191,6 +191,14 @@ def test_modifiers_and_units_in_the_order_people_write_them(text: str, expected:
         ("Please update before the 99213 claims go out.", ["cpt:99213"]),
         ("use this location on the upcoming 59510 and 58300 cases", ["cpt:59510", "cpt:58300"]),
         ("Line 2 (J1030): billed 6 units, allowed 2 units.", ["hcpcs:J1030 x6"]),
+        (
+            "Units: 93000 \u00d71, 2x 96372, 1 units of J2550",
+            ["cpt:93000 x1", "cpt:96372 x2", "hcpcs:J2550 x1"],
+        ),
+        (
+            "G0008-GA X1 + 1 unit of 99215\n\nUnits look right?",
+            ["hcpcs:G0008-GA x1", "cpt:99215 x1"],
+        ),
         # a modifier the payer calls invalid was on the code all the same
         ("SV101-2 99215 modifier 95 not valid with place of service 11", ["cpt:99215-95"]),
         # a question about a modifier is not a modifier on the code
