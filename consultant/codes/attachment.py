@@ -22,9 +22,15 @@ MODIFIER_STEP = re.compile(
 )
 # A gap wide enough to part two table columns.
 COLUMN_BREAK = re.compile(r"\t| {3,}|\|")
-# Where a cell of a claim row ends: a column gap, a pipe, the line's end or another
-# modifier. A word that is also a modifier ("98941 AT   1") counts as one there.
-ROW_CELL_END = re.compile(r"[ \t]{2,}|\t|[ \t]*\||[ \t]*$|[ \t]+[0-9A-Z]{2}(?!\w)", re.MULTILINE)
+# Where a cell of a claim row ends: a column gap, a pipe, the line's end, another
+# modifier or the next code. A word that is also a modifier ("98941 AT   1") counts as
+# one there.
+ROW_CELL_END = re.compile(
+    r"[ \t]{2,}|\t|[ \t]*\||[ \t]*$|[ \t]+[0-9A-Z]{2}(?!\w)"
+    # ... or before the next code: "98941 AT and 97140 59", "98941 AT, 97140"
+    r"|[ \t]*(?:,|and)[ \t]*[0-9A-Z]{5}(?!\w)",
+    re.MULTILINE,
+)
 # A unit count written on a code or its glued modifier: "99213x2", "J1885X4", "97110GPx3".
 GLUED_UNITS = re.compile(r"[0-9A-Z]{5}(?:[0-9A-Z]{2})?[xX]\d{1,3}")
 # A two-digit "modifier" followed by one of these is a count: "00142 QS, 33 min".

@@ -182,6 +182,7 @@ def test_modifiers_and_units_in_the_order_people_write_them(text: str, expected:
             ["cpt:99213-25", "cpt:11102", "cpt:11103 x2"],
         ),
         ("yeah XU on 97530 is fine", ["cpt:97530-XU"]),
+        ("fixed it, 98941 AT and 97140 59 on the chiro claim", ["cpt:98941-AT", "cpt:97140-59"]),
         ("So 97535 gets the KX and 97012 gets nothing, right?", ["cpt:97535-KX", "cpt:97012"]),
         ("97140 (1u) -GP and 97750 CQ 4u", ["cpt:97140-GP x1", "cpt:97750-CQ x4"]),
         ("12001 w/XS units 1", ["cpt:12001-XS x1"]),
