@@ -18,7 +18,7 @@ IsModifier = Callable[[str], bool]
 # A modifier after a dash, slash, comma or space, or in parentheses: "-25", " GP", "(AI)".
 MODIFIER_STEP = re.compile(
     # not a claim status code ("A3:21")
-    r"(\s*[-\u2013/,|+]\s*|:(?=[0-9A-Z]{2}\b)|\s+|\s*(\()\s*)([0-9A-Z]{2})(?(2)\s*\)|(?!(?![x\u00d7]\d)\w|:\d))"
+    r"(\s*[-\u2013/,|+]\s*|:(?=[0-9A-Z]{2}\b)|\s+|\s*(\()\s*)([0-9A-Z]{2})(?(2)\s*\)|(?!(?![x\u00d7]\d)\w|:\w))"
 )
 # A gap wide enough to part two table columns.
 COLUMN_BREAK = re.compile(r"\t| {3,}|\|")
@@ -128,7 +128,8 @@ UNITS_HEADER = re.compile(r"(?im)^.*\b(?:cpt|hcpcs|code|proc\w*)\b.*\b(?:units?|
 TABLE_UNITS = re.compile(r"^[^\n\d]*?(?<![\w.~])(\d{1,3})(?![\w.~/])")
 PIPE_ROW_UNITS = re.compile(r"\|\s*(\d{1,3})\s*$")
 COLUMN_GAP = re.compile(r"\t|  +|\|")
-BOX_24G = re.compile(r"\b24G\s+(\d{1,3})\b")
+# Box 24G of the CMS-1500, or form locator 46 of the UB-04: the units.
+BOX_24G = re.compile(r"\b(?:24G|FL\s?46)\s+(\d{1,3})\b")
 # A claim row's count in its own cell right before the charge: "00790 AA  11  1096.31".
 COUNT_BEFORE_CHARGE = re.compile(
     r"(?:[ \t]{2,}[A-L]{1,4})?[ \t]{2,}(\d{1,3})[ \t]{2,}\$?[ \t]?\d[\d,]*\.\d{2}(?![\w.])"

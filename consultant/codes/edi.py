@@ -35,7 +35,7 @@ NDC_QUALIFIER = "N4"
 DIAGNOSIS = "diagnosis"
 PROCEDURE = "procedure"
 DRUG = "ndc"
-COMPONENT_SEPARATOR = re.compile(r"[:>^]")
+COMPONENT_SEPARATOR = re.compile(r"[:>^|]")
 UNIT_COUNT = re.compile(r"\d{1,4}(?:\.0+)?")
 MAX_MODIFIERS = 4
 
@@ -89,7 +89,7 @@ def _elements(body: str, start: int) -> list[tuple[str, int]]:
 
 def _components(element: str, start: int) -> list[tuple[str, int]]:
     """The components of a composite element, split by whichever separator the file
-    uses: ``:`` most often, ``>`` or ``^`` in many clearinghouses' files."""
+    uses: ``:`` most often, ``>``, ``^`` or ``|`` in many clearinghouses' files."""
     components = []
     for part in COMPONENT_SEPARATOR.split(element):
         components.append((part, start))

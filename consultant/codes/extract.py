@@ -126,7 +126,8 @@ DIAGNOSIS_WORDS = re.compile(
 # A diagnosis label right before a code decides its reading, whatever else is near:
 # "Dx M5450", "DX1: C61", "diagnosis code E116", "ICD-10 M1711".
 DIAGNOSIS_LABEL = re.compile(
-    r"(?i)\b(?:icd(?:-?10)?(?:-?cm)?|dx\d{0,2}|diagnos[ie]s|diag|21[a-l])(?:\s+codes?(?:\(s\))?)?"
+    r"(?i)\b(?:icd(?:-?10)?(?:-?cm)?|dx\d{0,2}|diagnos[ie]s|diag|21[a-l]|fl\s?67[a-q]?)"
+    r"(?:\s+codes?(?:\(s\))?)?"
     r"(?:\s+(?:was|is|were|are|of))?\s*[:#=;]?\s*$"
 )
 # Box 21's letters ("A. M7541   B. M5450"), read as diagnoses under a box 21 or "Dx" label.
@@ -144,6 +145,13 @@ HCPCS_WORDS = re.compile(
 )
 CPT_IN_TEXT = re.compile(r"(?<![\w.~])\d{4}[0-9FTU](?![\w.~])")
 DOTTED_ICD_IN_TEXT = re.compile(r"(?<![\w.])[A-Z]\d[0-9A-Z]\.[0-9A-Z]{1,4}(?![\w.])")
+# Words that make a dotted number a part of a document: "Section B10.2", "manual G15.7".
+DOCUMENT_PART_BEFORE = re.compile(
+    r"(?i)\b(?:section|sect\.|chapter|ch\.|manual|criteria|criterion|article|page|version|"
+    r"ver\.|rule|item|paragraph|para\.)\s*(?:no\.?|#)?\s*$"
+)
+# ICD-9-CM's V and E codes, whose short dotted form ICD-10-CM uses only for headings.
+ICD9_SUPPLEMENTARY = re.compile(r"[VE]\d{2}\.\d{1,2}")
 # Words that put a dotted code in the old ICD-9-CM set ("legacy chart shows V45.81").
 ICD9_WORDS = re.compile(
     r"(?i)\b(?:icd-?9(?:-?cm)?|legacy|old|former|crosswalk\w*|gems?|equivalent)\b"
@@ -364,8 +372,12 @@ class _Reader:
         """A dotted ICD-10-CM shape — unless the catalog lacks it and the sentence speaks
         of the old ICD-9-CM set, whose codes share the shape (``V45.81``), or its second
         character is a letter and neither the catalog nor a diagnosis word vouches for it."""
-        if ICD9_WORDS.search(context.sentence) and self.known and not self._known(ICD10CM, code):
-            return []
+        if ICD9_WORDS.search(context.sentence) and (
+            (self.known and not self._known(ICD10CM, code)) or ICD9_SUPPLEMENTARY.fullmatch(code)
+        ):
+            return []  # "legacy dx V22.0": ICD-10-CM's V22.0 is a heading, never written alone
+        if DOCUMENT_PART_BEFORE.search(self.masked, max(0, start - 30), start):
+            return []  # "Section B10.2", "manual G15.7": a part of a document
         if code[1].isalpha() and not (self._known(ICD10CM, code) or context.diagnosis()):
             return []  # "QA0.0101" is rare; "CR1.2" and "MS4.1" are not codes
         return [self._code(ICD10CM, code, start, end, HIGH, "dotted ICD-10-CM shape")]

@@ -28,7 +28,8 @@ ID_LABELS = (
     r"rep|representative|agent|analyst|submitter|receiver|sender|payee|"
     r"clm|mbr|ctrl|chk|bulletin|memo|notice|job|vendor|location|loc|seq|sequence|remit|"
     r"voucher|trans\.|transm\.|change req\.?|(?:keyed|added|posted|worked|reviewed) by|"
-    r"bldg|building|apt|apartment|fl|pcn|deposit|appeal|correspondence|letter|document|doc|"
+    r"bldg|building|apt|apartment|fl|pcn|deposit(?:\s+slip)?|appeal|correspondence|letter|"
+    r"document|doc|"
     r"prov|facility|worklist owner|assigned to"
 )
 # ... and these only when a number word follows them ("visit #", "check number").
@@ -122,6 +123,11 @@ def counted(text: str, start: int, end: int) -> bool:
 # Five digits that are a ZIP after a city named as a place ("our office in Versailles
 # 45380", "moved to Versailles (45380)", "the Dayton 45402 location"), or a check by its
 # number ("Check 45378 issued", "check 20553 for $2,055.30"): (before, after) patterns.
+# Payers whose ID clearinghouses print after their name.
+PAYER_NAMES = (
+    "aetna|cigna|uhc|united\\s?health\\s?care|humana|bcbs\\w*|anthem|molina|centene|wellcare|"
+    "kaiser|ambetter|oscar|highmark|regence|premera|optum|geha|umr|tricare|triwest"
+)
 NOT_CODE_AROUND = (
     (re.compile(rf"\b(?:in|at|near|from|to)\s+{CITY}\s+\(?$"), re.compile(r"(?!\w|-\w)")),
     (re.compile(rf"\b{CITY}\s+$"), re.compile(rf"\s+{PLACE_NOUNS}\b")),
@@ -131,6 +137,11 @@ NOT_CODE_AROUND = (
     (
         re.compile(r"(?i)\b(?:payer|carrier|insurer|plan)\s*:\s*[A-Z][\w&.' -]{1,40}[ (]\s*$"),
         re.compile(r"\s*\)|[ \t]*$|[ \t]{2,}", re.MULTILINE),
+    ),
+    # "Cigna 62308: no change", "UHC 87726<tab>...": a payer's ID after its name
+    (
+        re.compile(rf"(?i)\b(?:{PAYER_NAMES})\s+\(?$"),
+        re.compile(r"[ \t]*(?:[:;)|\t]|$|[ ]{2,})", re.MULTILINE),
     ),
     # "the patient moved to 60614": where someone lives or moved is a place
     (
@@ -147,8 +158,8 @@ NOT_CODE_AROUND = (
 )
 # A street number: "20610 Ventura Blvd", "45380 County Rd 9".
 STREET_AFTER = re.compile(
-    rf"^\s+(?:(?:[NSEW]|NE|NW|SE|SW)\.?\s+)?(?:[A-Z][a-z]+(?:-[A-Z][a-z]+)?\.?\s+){{1,3}}"
-    rf"(?:{STREET_SUFFIXES})\b"
+    rf"^\s+(?:(?:[NSEW]|NE|NW|SE|SW)\.?\s+)?(?:[A-Z][A-Za-z]+(?:-[A-Z][A-Za-z]+)?\.?\s+){{1,3}}"
+    rf"(?i:{STREET_SUFFIXES})\b"
 )
 # A time at the start of a line: what follows it in a log is a user, not a code.
 TIME_FIRST = re.compile(r"(?m)^[ \t]*\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AP]M)?[ \t]+$")

@@ -22,6 +22,10 @@ US_STATES = (
 CITY_STATES = "|".join(
     state for state in US_STATES.split("|") if state not in {"MA", "MD", "PA", "CT"}
 )
+LOWER_CASE_STATES = (
+    "wa|ca|tx|fl|ny|nj|nc|sc|ga|az|nv|ut|nm|ks|ia|mn|wi|mi|il|ky|tn|ms|ar|wv|va|vt|nh|ri|"
+    "ct|md|dc|ak|wy|mt|sd"
+)
 STATE_NAMES = (
     "Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|"
     "Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|"
@@ -87,6 +91,8 @@ TRAP_PATTERNS = (
     ADDRESS,
     # ZIP after a city and a state without a comma: "Omaha NE 68198", "Dayton, Ohio 45380"
     re.compile(rf"\b[A-Z][A-Za-z]+\s+(?:{CITY_STATES})\.?\s+\d{{5}}(?:-\d{{4}})?\b"),
+    # ... and in lower case, for the states whose abbreviation is no word: "selah wa 98942"
+    re.compile(rf"\b[a-z]+\s+(?:{LOWER_CASE_STATES})\s+\d{{5}}(?:-\d{{4}})?\b"),
     re.compile(rf"\b(?:{STATE_NAMES}),?\s+\d{{5}}(?:-\d{{4}})?\b"),
     # ... and for the states whose abbreviation is also a word, a ZIP in the state's range
     re.compile(rf"\b[A-Z][A-Za-z]+\s+(?:{WORD_STATE_ZIPS})(?:-\d{{4}})?\b"),

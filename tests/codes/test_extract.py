@@ -341,6 +341,12 @@ def test_look_alike_numbers_are_not_codes(icd_catalog: Catalog, text: str) -> No
         "NPI 1740029315   TIN 91-4720183   Check 30418   Date 04/02/2026",
         "Rejection Detail - Payer: BCBSTX 84980\nours is 15800 SW Tualatin-Sherwood Rd",
         "Could the payer still have her at the old Houston address (77030)?",
+        "hi dana - our new mailing addr for remits is 410 w 3rd ave, selah wa 98942",
+        "* Humana 61101: no change\n* Cigna 62308: no change",
+        "Details in Provider Manual section G12.4; policy section B10.9.",
+        "The diagnosis codes (724.2 and V57.1) are ICD-9-CM codes; legacy dx V22.0",
+        "32  SERVICE FACILITY: CASCADE PT  18220 SW ROY ROGERS RD  SHERWOOD OR",
+        "Tot visits 3  Deposit slip 20418",
     ],
 )
 def test_look_alikes_of_payer_paperwork_are_not_codes(icd_catalog: Catalog, text: str) -> None:
@@ -380,6 +386,18 @@ def test_contractors_will_edit_names_codes() -> None:
             ["cpt:66984-LT-79 x1"],
         ),
         ("24D: 96127 / 59   24G: 2   24F: 19 13   24E: A", ["cpt:96127-59 x2"]),
+        (
+            "FL42 0521  FL44 99213 CG   FL45 030326  FL46 1  FL47 145.00\nFL67 E119   FL67A I10",
+            ["cpt:99213-CG x1", "icd10cm:E11.9", "icd10cm:I10"],
+        ),
+        (
+            "HI*ABK|I10*ABF|R059~\nSV1*HC|G0008*190.25*UN*1***1~",
+            ["icd10cm:I10", "icd10cm:R05.9", "hcpcs:G0008 x1"],
+        ),
+        (
+            "Lines: HC:99213:25 / HC:96372 UN 1 / HC:J1885 UN 2",
+            ["cpt:99213-25", "cpt:96372 x1", "hcpcs:J1885 x2"],
+        ),
         ('Line,Procedure,Mod1,Units\n"1","99232","GC","1.00"', ["cpt:99232-GC x1"]),
         ("Line 2  02/05/26  99204 57  units 1  billed $245.67", ["cpt:99204-57 x1"]),
         ("LS-88120  2  49505 (RT, 51)  1  380.00", ["cpt:49505-RT-51 x1"]),
