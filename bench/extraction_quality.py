@@ -23,6 +23,7 @@ For each split, per category and overall, it prints:
 into kinds. It never lists held-out cases: the extractor must not be tuned on them. The
 held-out file is scored only with ``--held-out``, to be run once a change is finished;
 every such run is a measurement of the held-out set, and bench/README.md counts them.
+The held-out figures are printed for the whole file and for each batch of it.
 """
 
 from __future__ import annotations
@@ -52,6 +53,17 @@ DATA = REPO / "tests" / "codes" / "data" / "quality"
 SPLITS = {"development": DATA / "development.jsonl", "held-out": DATA / "held_out.jsonl"}
 CATEGORIES = ("dotless", "modifiers", "units", "lookalikes", "plain")
 HCPCS_FILE = REPO.parent / "shared" / "data" / "hcpcs-2020" / "HCPC2020_ANWEB_w_disclaimer.txt"
+# The held-out file's batches, by the numbers of their ids (see the quality set's README):
+# each batch is measured on its own too, as they were written at different times.
+HELD_OUT_BATCHES = (
+    ("written 2026-12-07 20:06", range(1000, 2000)),
+    ("written late 2026-12-07", range(4300, 6000)),
+)
+
+
+def held_out_batch(case_id: str) -> str:
+    number = int(case_id.rsplit("-", 1)[1])
+    return next((name for name, ids in HELD_OUT_BATCHES if number in ids), "other")
 
 
 def base(key: str) -> str:
@@ -285,6 +297,7 @@ def main() -> None:
     overall = Tally()
     kinds: Counter[str] = Counter()
     wrong: list[str] = []
+    batches: dict[str, dict[str, Tally]] = {}
     for split, path in splits.items():
         per_category = {category: Tally() for category in CATEGORIES}
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -292,6 +305,11 @@ def main() -> None:
             found = extract(case.text, known=catalog.has, loaded=catalog.loaded)
             scored = score(case, found)
             per_category[case.category].add(scored.tally)
+            if split == "held-out":
+                batch = batches.setdefault(
+                    f"held-out, {held_out_batch(case.id)}", {c: Tally() for c in CATEGORIES}
+                )
+                batch[case.category].add(scored.tally)
             failed = scored.missing or scored.extra or scored.ambiguous_missed
             if split == "development" and failed:
                 kinds.update(error_kinds(case, scored))
@@ -308,14 +326,15 @@ def main() -> None:
         f"the in-memory catalog (ICD-10-CM {icd10cm_release()}, {hcpcs_note}). Exact keys: "
         "code, modifiers in order, units.\n"
     )
-    for split, per_category in totals.items():
+    for split, per_category in [*totals.items(), *sorted(batches.items())]:
         print(HEADER.format(title=split))
         split_total = Tally()
         for category, tally in per_category.items():
             print(tally.row(category))
             split_total.add(tally)
         print(split_total.row(f"**{split}, all**"))
-        overall.add(split_total)
+        if split in totals:
+            overall.add(split_total)
         print()
     print(timing(catalog, splits))
     if len(totals) > 1:
