@@ -24,6 +24,10 @@ into kinds. It never lists held-out cases: the extractor must not be tuned on th
 held-out file is scored only with ``--held-out``, to be run once a change is finished;
 every such run is a measurement of the held-out set, and bench/README.md counts them.
 The held-out figures are printed for the whole file and for each batch of it.
+
+``--batch FILE`` scores a new batch of development cases, with ``--errors`` if wanted,
+before they are appended and before anything is tuned on them: that first score is the
+honest estimate of how the extractor does on a writer it has not seen.
 """
 
 from __future__ import annotations
@@ -288,8 +292,17 @@ def main() -> None:
         "--held-out", action="store_true", help="score the held-out file too (once, at the end)"
     )
     parser.add_argument("--hcpcs", type=Path, default=HCPCS_FILE, help="CMS's HCPCS file")
+    parser.add_argument(
+        "--batch",
+        type=Path,
+        help="score a new batch of development cases instead, before tuning on it",
+    )
     args = parser.parse_args()
     splits = SPLITS if args.held_out else {"development": SPLITS["development"]}
+    if args.batch is not None:
+        if args.batch.resolve() == SPLITS["held-out"].resolve() or args.held_out:
+            parser.error("--batch scores development cases only: never the held-out file")
+        splits = {"development": args.batch}
 
     print("reading ICD-10-CM and HCPCS ...", file=sys.stderr)
     catalog, hcpcs_note = load_catalog(args.hcpcs)
