@@ -62,6 +62,7 @@ HCPCS_FILE = REPO.parent / "shared" / "data" / "hcpcs-2020" / "HCPC2020_ANWEB_w_
 HELD_OUT_BATCHES = (
     ("written 2026-12-07 20:06", range(1000, 2000)),
     ("written late 2026-12-07", range(4300, 6000)),
+    ("written 2026-12-08", range(7000, 8000)),
 )
 
 
