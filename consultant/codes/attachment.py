@@ -9,7 +9,10 @@ phrases of a sentence; the reader decides which code a phrase speaks of.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
+
+from consultant.codes import formats
 
 # Whether a two-character string is a modifier: those of CPT and HCPCS the desk knows by
 # heart, and every modifier of a loaded HCPCS release.
@@ -327,3 +330,66 @@ def modifier_phrases(masked: str, is_modifier: IsModifier) -> list[tuple[int, in
         and not NEGATED.search(masked, max(0, start - 30), start)
         and not NEGATED_AFTER.match(masked, end)
     ]
+
+
+def shared_modifier_phrases(masked: str, is_modifier: IsModifier) -> list[tuple[int, list[str]]]:
+    """Phrases that give modifiers to every code listed before them in their sentence
+    ("all with GP", "GP on both", "(all GP)"): where each starts, and its modifiers."""
+    shared = []
+    for pattern in (SHARED_MODIFIER, SHARED_BY_ALL, SHARED_IN_PARENTHESES):
+        for match in pattern.finditer(masked):
+            modifiers = [m for m in match.groups() if m]
+            if all(is_modifier(m) for m in modifiers):
+                shared.append((match.start(), modifiers))
+    return shared
+
+
+class Placed(Protocol):
+    """A code found in a text: its system, code and span."""
+
+    system: str
+    code: str
+    start: int
+    end: int
+
+
+CodeT = TypeVar("CodeT", bound=Placed)
+
+
+def modifier_target(
+    masked: str, procedures: Sequence[CodeT], start: int, end: int, modifiers: list[str]
+) -> CodeT | None:
+    """The procedure code a modifier phrase at ``start:end`` speaks of.
+
+    "modifier XS on 12001" names its code; E/M-only modifiers (25, 57, ...) go to the
+    E/M code of the sentence; otherwise the code just before the phrase in the same
+    sentence, else the one right after it.
+    """
+    named = MODIFIER_NAMES_CODE.match(masked, end)
+    if named:
+        for code in procedures:
+            if code.start == named.start(1):
+                return code
+    nearby = [c for c in procedures if _same_sentence_near(masked, c, start, end)]
+    right_before = [c for c in nearby if WITH_GAP.fullmatch(masked, c.end, start)]
+    if right_before:
+        return right_before[-1]
+    if modifiers and all(m in formats.EM_ONLY_MODIFIERS for m in modifiers):
+        em = [c for c in nearby if c.system == formats.CPT and formats.is_em_code(c.code)]
+        if em:
+            return em[0]
+    before = [c for c in nearby if c.end <= start]
+    if before:
+        return before[-1]
+    after = [c for c in nearby if c.start >= end]
+    return after[0] if after else None
+
+
+def _same_sentence_near(masked: str, code: Placed, start: int, end: int) -> bool:
+    if code.end <= start:
+        gap = masked[code.end : start]
+        return len(gap) <= MODIFIER_ATTACH_BEFORE and not SENTENCE_BREAK.search(gap)
+    if code.start >= end:
+        gap = masked[end : code.start]
+        return len(gap) <= MODIFIER_ATTACH_AFTER and not SENTENCE_BREAK.search(gap)
+    return False

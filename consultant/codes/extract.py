@@ -28,19 +28,14 @@ from dataclasses import dataclass, field
 from consultant.codes import edi, formats, tables
 from consultant.codes.attachment import (
     GLUED_UNITS,
-    MODIFIER_ATTACH_AFTER,
-    MODIFIER_ATTACH_BEFORE,
-    MODIFIER_NAMES_CODE,
     SENTENCE_BREAK,
-    SHARED_BY_ALL,
-    SHARED_IN_PARENTHESES,
-    SHARED_MODIFIER,
     UNITS_AFTER,
-    WITH_GAP,
     known_modifiers,
     modifier_phrases,
+    modifier_target,
     modifiers_after,
     row_count,
+    shared_modifier_phrases,
     units_in_row,
     units_in_sentence,
     units_written_after,
@@ -679,14 +674,15 @@ class _Reader:
     def _attach_modifier_phrases(self) -> None:
         taken = [(code.start, code.end) for code in self.found if code.modifiers]
         taken += self.attached
+        procedures = [c for c in self.found if c.system in (CPT, HCPCS)]
         # a modifier named apart from every code matters in a text that names none
-        procedures = any(c.system in (CPT, HCPCS) for c in [*self.claim, *self.found])
+        names_a_code = bool(procedures) or any(c.system in (CPT, HCPCS) for c in self.claim)
         for start, end, modifiers in modifier_phrases(self.masked, self._is_modifier):
             if any(s < end and start < e for s, e in taken):
                 continue
-            target = self._modifier_target(start, end, modifiers)
+            target = modifier_target(self.masked, procedures, start, end, modifiers)
             if target is None:
-                for modifier in [] if procedures else modifiers:
+                for modifier in [] if names_a_code else modifiers:
                     self.found.append(
                         self._code(MODIFIER, modifier, start, end, MEDIUM, "modifier named alone")
                     )
@@ -697,57 +693,11 @@ class _Reader:
     def _attach_shared_modifiers(self) -> None:
         """ "97110 x2, 97112 x3, all with GP", "(GP on both)": a modifier said of every
         code listed before it in the sentence goes on each of them."""
-        shared = [
-            match
-            for pattern in (SHARED_MODIFIER, SHARED_BY_ALL, SHARED_IN_PARENTHESES)
-            for match in pattern.finditer(self.masked)
-        ]
-        for match in shared:
-            modifiers = [m for m in match.groups() if m]
-            if not all(self._is_modifier(m) for m in modifiers):
-                continue
-            sentence_start = max(
-                (e for s, e in self.sentence_breaks if e <= match.start()), default=0
-            )
+        for position, modifiers in shared_modifier_phrases(self.masked, self._is_modifier):
+            sentence_start = max((e for s, e in self.sentence_breaks if e <= position), default=0)
             for code in self.found:
-                if code.system in (CPT, HCPCS) and sentence_start <= code.start < match.start():
+                if code.system in (CPT, HCPCS) and sentence_start <= code.start < position:
                     _add_modifiers(code, modifiers)
-
-    def _modifier_target(self, start: int, end: int, modifiers: list[str]) -> FoundCode | None:
-        """The procedure code a modifier phrase speaks of.
-
-        "modifier XS on 12001" names its code; E/M-only modifiers (25, 57, ...) go to the
-        E/M code of the sentence; otherwise the code just before the phrase in the same
-        sentence, else the one right after it.
-        """
-        procedures = [c for c in self.found if c.system in (CPT, HCPCS)]
-        named = MODIFIER_NAMES_CODE.match(self.masked, end)
-        if named:
-            for code in procedures:
-                if code.start == named.start(1):
-                    return code
-        nearby = [c for c in procedures if self._same_sentence_near(c, start, end)]
-        right_before = [c for c in nearby if WITH_GAP.fullmatch(self.masked, c.end, start)]
-        if right_before:
-            return right_before[-1]
-        if modifiers and all(m in formats.EM_ONLY_MODIFIERS for m in modifiers):
-            em = [c for c in nearby if c.system == CPT and formats.is_em_code(c.code)]
-            if em:
-                return em[0]
-        before = [c for c in nearby if c.end <= start]
-        if before:
-            return before[-1]
-        after = [c for c in nearby if c.start >= end]
-        return after[0] if after else None
-
-    def _same_sentence_near(self, code: FoundCode, start: int, end: int) -> bool:
-        if code.end <= start:
-            gap = self.masked[code.end : start]
-            return len(gap) <= MODIFIER_ATTACH_BEFORE and not SENTENCE_BREAK.search(gap)
-        if code.start >= end:
-            gap = self.masked[end : code.start]
-            return len(gap) <= MODIFIER_ATTACH_AFTER and not SENTENCE_BREAK.search(gap)
-        return False
 
 
 def _add_modifiers(code: FoundCode, modifiers: Iterable[str]) -> None:

@@ -125,8 +125,8 @@ def counted(text: str, start: int, end: int) -> bool:
 # number ("Check 45378 issued", "check 20553 for $2,055.30"): (before, after) patterns.
 # Payers whose ID clearinghouses print after their name.
 PAYER_NAMES = (
-    "aetna|cigna|uhc|united\\s?health\\s?care|humana|bcbs\\w*|anthem|molina|centene|wellcare|"
-    "kaiser|ambetter|oscar|highmark|regence|premera|optum|geha|umr|tricare|triwest"
+    r"aetna|cigna|uhc|united\s?health\s?care|humana|bcbs\w*|anthem|molina|centene|wellcare|"
+    r"kaiser|ambetter|oscar|highmark|regence|premera|optum|geha|umr|tricare|triwest"
 )
 NOT_CODE_AROUND = (
     (re.compile(rf"\b(?:in|at|near|from|to)\s+{CITY}\s+\(?$"), re.compile(r"(?!\w|-\w)")),
