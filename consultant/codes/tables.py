@@ -169,16 +169,18 @@ def _with_header_above(
     above = _header_cells(text[above_begin : begin - 1], None)
     if above is None:
         return cells
-    merged = []
-    for name, offset in cells:
-        over = [n for n, o in above if o <= offset + len(name) and offset <= o + len(n)]
-        merged.append((" ".join([*over, name]), offset))
-    alone = [
-        (n, o)
-        for n, o in above
-        if not any(o <= offset + len(name) and offset <= o + len(n) for name, offset in cells)
+    merged = [
+        (" ".join([*(upper[0] for upper in above if _stacked(upper, cell)), cell[0]]), cell[1])
+        for cell in cells
     ]
+    alone = [upper for upper in above if not any(_stacked(upper, cell) for cell in cells)]
     return sorted(merged + alone, key=lambda cell: cell[1])
+
+
+def _stacked(upper: tuple[str, int], lower: tuple[str, int]) -> bool:
+    """Whether two header cells on adjacent lines overlap in their columns."""
+    (upper_name, upper_offset), (name, offset) = upper, lower
+    return upper_offset <= offset + len(name) and offset <= upper_offset + len(upper_name)
 
 
 def _header_cells(line: str, delimiter: str | None) -> list[tuple[str, int]] | None:
