@@ -630,13 +630,7 @@ class _Reader:
             c.role == tables.CODE and c.start <= code.start < c.end for c in cells
         ):
             return False
-        for cell in cells:
-            value = self.text[cell.start : cell.end].strip().strip('"')
-            if cell.role == tables.MODIFIER:
-                _add_modifiers(code, known_modifiers(value, self._is_modifier))
-                self.attached.append((cell.start, cell.end))
-            elif cell.role == tables.UNITS:
-                code.units = row_count(value) or code.units
+        self._take_cells(code, cells, keep_largest=False)
         return True
 
     def _attach_from_record(self, code: FoundCode) -> bool:
@@ -646,14 +640,23 @@ class _Reader:
         values = tables.record_values(self.text, code.start, identifier=ID_HEADER)
         if values is None:
             return False
-        for cell in values:
-            value = self.text[cell.start : cell.end].strip()
+        self._take_cells(code, values, keep_largest=True)
+        return True
+
+    def _take_cells(self, code: FoundCode, cells: list[tables.Cell], *, keep_largest: bool) -> None:
+        """Give a code the modifiers and unit count of its row's or record's cells: a
+        row's last count, or a record's largest."""
+        for cell in cells:
+            value = self.text[cell.start : cell.end].strip().strip('"')
             if cell.role == tables.MODIFIER:
                 _add_modifiers(code, known_modifiers(value, self._is_modifier))
                 self.attached.append((cell.start, cell.end))
             elif cell.role == tables.UNITS:
-                code.units = max(code.units or 0, row_count(value) or 0) or None
-        return True
+                count = row_count(value)
+                if keep_largest:
+                    code.units = max(code.units or 0, count or 0) or None
+                else:
+                    code.units = count or code.units
 
     def _attach_sentence_units(self) -> None:
         """ "J1885 is per 15 mg and the MD gave 60 mg — 4 units": a count of units the
